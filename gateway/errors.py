@@ -1,0 +1,56 @@
+"""The gateway's one exception tree.
+
+Adapters map their library's errors into these at the edge (``raise X(...) from exc``); callers
+never see aiokafka, aioimaplib or aiosmtplib exceptions.
+
+    GatewayError
+    ├── ConfigurationError          a setting is missing or invalid (start-up stops)
+    ├── PublishError                Kafka did not take an event
+    │   ├── KafkaUnavailable        broker unreachable or no acknowledgement in time: retry later
+    │   └── EventRejected           the broker refused the event (too large, unknown topic...)
+    ├── ClaimStoreError             raw input or attachment could not be stored or read
+    │   ├── ClaimStoreFull          no space left: retry when space returns
+    │   └── ClaimNotFound           no object under that key
+    ├── InvalidReference            a complaint reference is malformed or fails its check character
+    └── ChannelUnavailable          a channel's source (IMAP server, folder...) cannot be reached
+"""
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigurationError(GatewayError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+class PublishError(GatewayError):
+    """Kafka did not acknowledge an event."""
+
+
+class KafkaUnavailable(PublishError):
+    """The broker could not be reached or did not acknowledge in time. Safe to retry later."""
+
+
+class EventRejected(PublishError):
+    """The broker refused the event itself; retrying the same event will not help."""
+
+
+class ClaimStoreError(GatewayError):
+    """A raw input or attachment could not be stored or read."""
+
+
+class ClaimStoreFull(ClaimStoreError):
+    """The store has no space left; nothing was written. Retry when space returns."""
+
+
+class ClaimNotFound(ClaimStoreError):
+    """No object is stored under the requested key."""
+
+
+class InvalidReference(GatewayError, ValueError):
+    """A complaint reference is malformed or its check character does not match."""
+
+
+class ChannelUnavailable(GatewayError):
+    """A channel's source cannot be reached (server down, bad credentials, missing folder)."""

@@ -1,0 +1,1 @@
+"""The canonical events: CloudEvents envelopes, payload models, topics and JSON Schemas."""

@@ -1,0 +1,15 @@
+"""Prometheus metrics of the gateway (served at ``GET /metrics``)."""
+
+from prometheus_client import Counter, Histogram
+
+EVENTS_PUBLISHED = Counter(
+    "gateway_events_published_total", "Events acknowledged by Kafka", ["topic", "type"]
+)
+PUBLISH_FAILURES = Counter(
+    "gateway_publish_failures_total", "Events Kafka did not acknowledge", ["topic", "error"]
+)
+PUBLISH_SECONDS = Histogram(
+    "gateway_publish_seconds",
+    "Time from publish() to Kafka's acknowledgement",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
+)

@@ -1,0 +1,159 @@
+"""The only intake code that touches Kafka: publishes CloudEvents and waits for the broker's ack.
+
+Producer settings: ``acks=all`` and the idempotent producer (no duplicates or reordering from the
+producer's own retries), key = the complaint's reference (DLQ: the channel), value = the
+CloudEvent in structured JSON mode with the header ``content-type: application/cloudevents+json``.
+
+``publish()`` returns only once Kafka acknowledged the event. A bounded number of events may
+await acknowledgement at once (``GATEWAY_KAFKA_MAX_IN_FLIGHT``); further callers wait for a
+place (back-pressure, no unbounded buffer). When the broker cannot be reached or does not answer
+within ``GATEWAY_KAFKA_PUBLISH_TIMEOUT_S``, callers get ``KafkaUnavailable``: the web channel
+answers 503, the mail channel leaves the message unflagged and retries. An event that timed out
+may still reach Kafka later; a retry then writes it again with the same CloudEvent ``id``, which
+is how consumers recognise the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from gateway.errors import EventRejected, KafkaUnavailable, PublishError
+from gateway.events import topics
+from gateway.events.envelope import CONTENT_TYPE, SPEC_BY_TYPE, CloudEvent
+from gateway.metrics import EVENTS_PUBLISHED, PUBLISH_FAILURES, PUBLISH_SECONDS
+from gateway.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+HEADERS = [("content-type", CONTENT_TYPE.encode())]
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """Where Kafka stored an event."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def producer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """The aiokafka producer options the gateway uses (shared with the benchmark baseline)."""
+    return {
+        "bootstrap_servers": settings.bootstrap,
+        "client_id": settings.client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": settings.linger_ms,
+        "request_timeout_ms": int(settings.request_timeout_s * 1000),
+        "retry_backoff_ms": 200,
+    }
+
+
+def route(event: CloudEvent[Any]) -> tuple[str, str]:
+    """Topic and key of an event: by its type; key = reference, or channel for the DLQ."""
+    spec = SPEC_BY_TYPE[event.type]
+    if spec.topic == topics.DLQ:
+        return spec.topic, str(event.data.channel)
+    return spec.topic, event.subject
+
+
+def _map_kafka_error(exc: Exception) -> PublishError:
+    if isinstance(exc, KafkaError) and not exc.retriable and not isinstance(exc, OSError):
+        return EventRejected(f"Kafka refused the event: {type(exc).__name__}: {exc}")
+    return KafkaUnavailable(f"Kafka unavailable: {type(exc).__name__}: {exc}")
+
+
+class KafkaPublisher:
+    """Publishes events to Kafka. Use as an async context manager.
+
+    Starting does not require the broker: if it is down, the producer is (re)started on the next
+    ``publish()``, so a gateway started before its broker recovers by itself.
+    """
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._start_lock = asyncio.Lock()
+        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._ensure_started()
+        except KafkaUnavailable as exc:
+            log.warning("kafka.unavailable_at_start", error=str(exc))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Flush what is in flight and stop the producer."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def publish(self, event: CloudEvent[Any]) -> Acknowledgement:
+        """Send one event and wait until Kafka acknowledged it (acks=all)."""
+        topic, key = route(event)
+        value = event.model_dump_json().encode()
+        started = time.perf_counter()
+        async with self._in_flight:
+            try:
+                async with asyncio.timeout(self._settings.publish_timeout_s):
+                    producer = await self._ensure_started()
+                    metadata = await producer.send_and_wait(
+                        topic, value=value, key=key.encode(), headers=HEADERS
+                    )
+            except TimeoutError:
+                PUBLISH_FAILURES.labels(topic, "timeout").inc()
+                msg = f"Kafka did not acknowledge within {self._settings.publish_timeout_s}s"
+                raise KafkaUnavailable(msg) from None
+            except KafkaError as exc:
+                PUBLISH_FAILURES.labels(topic, type(exc).__name__).inc()
+                raise _map_kafka_error(exc) from exc
+        PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        EVENTS_PUBLISHED.labels(topic, event.type).inc()
+        return Acknowledgement(metadata.topic, metadata.partition, metadata.offset)
+
+    async def is_ready(self) -> bool:
+        """True when the broker answers (used by ``GET /readyz``)."""
+        try:
+            async with asyncio.timeout(self._settings.request_timeout_s):
+                producer = await self._ensure_started()
+                await producer.client.fetch_all_metadata()
+        except (TimeoutError, PublishError, KafkaError):
+            return False
+        return True
+
+    async def _ensure_started(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._start_lock:
+            if self._producer is None:
+                self._producer = await self._start_producer()
+            return self._producer
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(**producer_options(self._settings))
+        try:
+            await producer.start()
+        except (KafkaError, OSError) as exc:
+            await producer.stop()
+            msg = f"cannot reach Kafka at {self._settings.bootstrap}: {exc}"
+            raise KafkaUnavailable(msg) from exc
+        log.info("kafka.producer_started", bootstrap=self._settings.bootstrap)
+        return producer

@@ -1,0 +1,121 @@
+"""Runs the gateway's services in one process under one ``asyncio.TaskGroup``.
+
+SIGINT/SIGTERM stop every service: each drains its in-flight work, then the publisher flushes
+and closes. Only the services that settings enable (or ``--only`` names) are built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import structlog
+import uvicorn
+
+from gateway.errors import ConfigurationError, GatewayError
+from gateway.publisher import KafkaPublisher
+from gateway.settings import GatewaySettings
+from gateway.web.app import create_app
+
+log = structlog.get_logger(__name__)
+
+KNOWN_SERVICES = ("http", "email", "postal", "notifier")
+
+
+class Service(Protocol):
+    """A long-running part of the gateway; ``run`` returns only when cancelled."""
+
+    name: str
+
+    async def run(self) -> None: ...
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the runtime owns them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HttpService:
+    name = "http"
+
+    def __init__(self, settings: GatewaySettings, publisher: KafkaPublisher) -> None:
+        config = uvicorn.Config(
+            create_app(publisher),
+            host=settings.http.host,
+            port=settings.http.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+        self._server = _Server(config)
+
+    async def run(self) -> None:
+        serving = asyncio.create_task(self._server.serve())
+        try:
+            await asyncio.shield(serving)
+        except asyncio.CancelledError:
+            self._server.should_exit = True
+            await serving
+            raise
+        if not self._server.started:
+            msg = "the HTTP server did not start (is the port already in use?)"
+            raise ConfigurationError(msg)
+
+
+ServiceFactory = Callable[[GatewaySettings, KafkaPublisher], Service]
+REGISTRY: dict[str, ServiceFactory] = {"http": HttpService}
+
+
+def build_services(
+    settings: GatewaySettings, publisher: KafkaPublisher, only: list[str] | None
+) -> list[Service]:
+    names = only or [name for name in KNOWN_SERVICES if name in REGISTRY]
+    unknown = [name for name in names if name not in KNOWN_SERVICES]
+    if unknown:
+        raise ConfigurationError(
+            f"unknown service {unknown[0]!r}; known: {', '.join(KNOWN_SERVICES)}"
+        )
+    missing = [name for name in names if name not in REGISTRY]
+    if missing:
+        raise ConfigurationError(f"service {missing[0]!r} is not available in this version yet")
+    return [REGISTRY[name](settings, publisher) for name in names]
+
+
+async def run_services(settings: GatewaySettings, only: list[str] | None = None) -> None:
+    """Run the services until SIGINT/SIGTERM."""
+    async with KafkaPublisher(settings.kafka) as publisher:
+        services = build_services(settings, publisher, only)
+        log.info("gateway.started", services=[service.name for service in services])
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(service.run()) for service in services]
+                await stop.wait()
+                for task in tasks:
+                    task.cancel()
+        except ExceptionGroup as group:
+            raise _first_gateway_error(group) from group
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        log.info("gateway.stopped")
+
+
+def _first_gateway_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to show a person when a service failed: the first of ours, else the group."""
+    matched, _ = group.split(GatewayError)
+    if matched is None:
+        return group
+    first: BaseException = matched
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first

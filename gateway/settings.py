@@ -1,0 +1,128 @@
+"""The gateway's settings: environment variables prefixed ``GATEWAY_`` (and an optional ``.env``).
+
+Built once at start-up and passed into constructors; nothing reads ``os.environ`` later. Names
+are fixed by the interface contract: ``GATEWAY_IMAP_HOST`` is ``settings.imap.host``, etc.
+A missing or invalid setting raises ConfigurationError with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from gateway.errors import ConfigurationError
+
+ENV_PREFIX = "GATEWAY_"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap: str = Field(default="localhost:9092", min_length=1)
+    client_id: str = "intake-gateway"
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    publish_timeout_s: float = Field(
+        default=15.0, gt=0, description="publish() fails with KafkaUnavailable after this"
+    )
+    max_in_flight: int = Field(default=1000, ge=1, description="events awaiting acknowledgement")
+    linger_ms: int = Field(default=5, ge=0)
+    topic_partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1, description="3 in production clusters")
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class ImapSettings(BaseModel):
+    host: str | None = None
+    port: int = Field(default=993, ge=1, le=65535)
+    user: str | None = None
+    password: SecretStr | None = None
+    mailbox: str = "INBOX"
+    tls: bool = True
+
+
+class SmtpSettings(BaseModel):
+    host: str | None = None
+    port: int = Field(default=25, ge=1, le=65535)
+    from_: str | None = Field(default=None, alias="from")
+
+
+class TwilioSettings(BaseModel):
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    verify_service_sid: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    api_base: dict[str, AnyHttpUrl] = Field(
+        default_factory=dict, description='product -> base URL, e.g. {"verify": "http://..."}'
+    )
+
+
+class PostalSettings(BaseModel):
+    inbox: Path | None = None
+
+
+class GatewaySettings(BaseSettings):
+    """Every setting of the gateway. See README.md for the table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    http: HttpSettings = HttpSettings()
+    public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
+    data_dir: Path = Path("./data")
+    reference_prefix: str = Field(default="PL", pattern=r"^[A-Z]{2,4}$")
+    webhook_secrets: Annotated[dict[str, list[SecretStr]], NoDecode] = Field(default_factory=dict)
+    imap: ImapSettings = ImapSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    twilio: TwilioSettings = TwilioSettings()
+    postal: PostalSettings = PostalSettings()
+
+    @field_validator("webhook_secrets", mode="before")
+    @classmethod
+    def _secrets_from_json(cls, value: Any) -> Any:
+        """Accept ``{"form": "secret"}`` and ``{"form": ["new", "old"]}`` (rotation)."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        if isinstance(value, dict):
+            return {form: [s] if isinstance(s, str) else s for form, s in value.items()}
+        return value
+
+
+def env_name(location: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error's location."""
+    parts = [str(part) for part in location if isinstance(part, str)]
+    parts = [part.rstrip("_") for part in parts[:2]]
+    return ENV_PREFIX + "_".join(parts).upper()
+
+
+def load_settings(**overrides: Any) -> GatewaySettings:
+    """Read the settings; on error raise ConfigurationError naming the first variable at fault."""
+    try:
+        return GatewaySettings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigurationError(f"{env_name(error['loc'])}: {error['msg']}") from None
+    except SettingsError as exc:
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"{ENV_PREFIX}{field.group(1).upper()}_*" if field else "a GATEWAY_ variable"
+        raise ConfigurationError(f"{name}: not valid JSON where an object is expected") from None

@@ -1,0 +1,61 @@
+"""``intake-gateway tail``: print a topic's events, one JSON per line (a minimal consumer).
+
+It joins no consumer group and commits nothing, so it never disturbs real consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from gateway.errors import KafkaUnavailable
+from gateway.settings import KafkaSettings
+
+
+async def tail(
+    settings: KafkaSettings,
+    topic: str,
+    *,
+    from_beginning: bool,
+    max_events: int | None = None,
+    idle_timeout_s: float | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Print events until cancelled, ``max_events`` printed, or ``idle_timeout_s`` of silence."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        request_timeout_ms=int(settings.request_timeout_s * 1000),
+    )
+    try:
+        await consumer.start()
+    except (KafkaError, OSError) as exc:
+        await consumer.stop()
+        raise KafkaUnavailable(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+    printed = 0
+    try:
+        while max_events is None or printed < max_events:
+            batch = await consumer.getmany(timeout_ms=int((idle_timeout_s or 3600) * 1000))
+            if not batch:
+                if idle_timeout_s is not None:
+                    break
+                continue
+            for records in batch.values():
+                for record in records:
+                    out.write((record.value or b"").decode("utf-8", "replace") + "\n")
+                    printed += 1
+            out.flush()
+    finally:
+        await consumer.stop()
+    return printed
+
+
+def run_tail(settings: KafkaSettings, topic: str, from_beginning: bool) -> None:
+    asyncio.run(tail(settings, topic, from_beginning=from_beginning))

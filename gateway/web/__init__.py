@@ -1,0 +1,1 @@
+"""The gateway's one HTTP server (FastAPI on uvicorn)."""
