@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol
 
 from gateway.errors import ClaimNotFound, ClaimStoreError, ClaimStoreFull
 
@@ -125,15 +125,14 @@ class FileClaimStore:
             _discard(temp)
             raise
 
-    def _open_temp(self) -> BinaryIO:
+    def _open_temp(self) -> IO[bytes]:
         try:
             self._incoming.mkdir(parents=True, exist_ok=True)
-            handle, _ = tempfile.mkstemp(dir=self._incoming, prefix="put-")
-            return os.fdopen(handle, "wb")
+            return tempfile.NamedTemporaryFile(dir=self._incoming, prefix="put-", delete=False)
         except OSError as exc:
             raise _map_os_error(exc) from exc
 
-    def _commit(self, temp: BinaryIO, sha256: str, size: int) -> StoredObject:
+    def _commit(self, temp: IO[bytes], sha256: str, size: int) -> StoredObject:
         final = self.path_of(sha256)
         try:
             temp.flush()
@@ -153,14 +152,14 @@ def _check_size(size: int, max_size: int | None) -> None:
         raise ObjectTooLarge(max_size, size)
 
 
-def _write(temp: BinaryIO, chunk: bytes) -> None:
+def _write(temp: IO[bytes], chunk: bytes) -> None:
     try:
         temp.write(chunk)
     except OSError as exc:
         raise _map_os_error(exc) from exc
 
 
-def _discard(temp: BinaryIO) -> None:
+def _discard(temp: IO[bytes]) -> None:
     temp.close()
     Path(temp.name).unlink(missing_ok=True)
 

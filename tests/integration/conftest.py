@@ -1,0 +1,71 @@
+"""Real servers for the integration tests, started once per session on loopback.
+
+Kafka: the broker named by ``GATEWAY_TEST_KAFKA_BOOTSTRAP`` when set (``scripts/test`` starts one
+with ``kafka-local``), else a broker this session starts and stops itself. Tests that stop a
+broker on purpose start a private one (``private_broker``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from gateway.admin import create_topics
+from gateway.settings import KafkaSettings
+from tests.support.kafka import LocalBroker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    given = os.environ.get("GATEWAY_TEST_KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    broker = LocalBroker.create()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.destroy()
+
+
+@pytest.fixture(scope="session")
+async def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
+    settings = KafkaSettings(bootstrap=kafka_bootstrap, publish_timeout_s=20.0)
+    await create_topics(settings)
+    return settings
+
+
+@pytest.fixture
+def private_broker() -> Iterator[LocalBroker]:
+    """A broker of this test's own, which the test may stop and start."""
+    broker = LocalBroker.create()
+    try:
+        yield broker
+    finally:
+        broker.destroy()
+
+
+async def wait_for_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for _ in range(50):
+            if set(names) <= set(await admin.list_topics()):
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def admin_client(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    yield admin
+    await admin.close()

@@ -1,0 +1,81 @@
+"""The file claim-check store: content-addressed, atomic, bounded, clear errors."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.errors import ClaimNotFound, ClaimStoreFull
+from gateway.store import claims
+from gateway.store.claims import FileClaimStore, ObjectTooLarge
+
+
+async def chunks_of(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def leftovers(root: Path) -> list[Path]:
+    return list((root / "incoming").glob("*"))
+
+
+async def test_given_bytes_when_stored_then_they_are_found_by_their_sha256(data_dir: Path) -> None:
+    store = FileClaimStore(data_dir)
+    stored = await store.put(b"scan of a letter")
+    assert stored.sha256 == hashlib.sha256(b"scan of a letter").hexdigest()
+    assert stored.size == len(b"scan of a letter")
+    assert stored.uri.startswith("file://")
+    assert await store.get(stored.sha256) == b"scan of a letter"
+    assert store.path_of(stored.sha256).as_uri() == stored.uri
+
+
+async def test_given_the_same_bytes_twice_then_one_object(data_dir: Path) -> None:
+    store = FileClaimStore(data_dir)
+    first, second = await store.put(b"x" * 10), await store.put(b"x" * 10)
+    assert first == second
+    assert len(list((data_dir / "objects").rglob("*.*"))) == 0
+    assert len([p for p in (data_dir / "objects").rglob("*") if p.is_file()]) == 1
+
+
+async def test_given_a_stream_then_it_is_stored_whole(data_dir: Path) -> None:
+    store = FileClaimStore(data_dir)
+    data = bytes(range(256)) * 1000
+    stored = await store.put_stream(chunks_of(data))
+    assert await store.get(stored.sha256) == data
+    assert leftovers(data_dir) == []
+
+
+async def test_given_a_stream_over_the_limit_then_nothing_is_kept(data_dir: Path) -> None:
+    store = FileClaimStore(data_dir)
+    with pytest.raises(ObjectTooLarge) as caught:
+        await store.put_stream(chunks_of(b"y" * 5000), max_size=3000)
+    assert caught.value.limit == 3000
+    assert caught.value.seen > 3000
+    assert leftovers(data_dir) == []
+    assert not await store.exists(hashlib.sha256(b"y" * 5000).hexdigest())
+
+
+async def test_given_an_unknown_hash_then_claim_not_found(data_dir: Path) -> None:
+    with pytest.raises(ClaimNotFound):
+        await FileClaimStore(data_dir).get("0" * 64)
+
+
+async def test_given_a_full_disk_then_claim_store_full_and_no_partial_file(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(*_: Any) -> None:
+        raise claims._map_os_error(OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(claims, "_write", no_space)
+    store = FileClaimStore(data_dir)
+    with pytest.raises(ClaimStoreFull):
+        await store.put(b"attachment")
+    with pytest.raises(ClaimStoreFull):
+        await store.put_stream(chunks_of(b"attachment"))
+    assert leftovers(data_dir) == []
+    assert not await store.exists(hashlib.sha256(b"attachment").hexdigest())

@@ -1,0 +1,27 @@
+"""Logs never carry personal data in clear."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.logs import mask_personal_data, mask_text
+
+
+@pytest.mark.parametrize(
+    ("clear", "secret"),
+    [
+        ("from marie.tremblay@example.org", "marie.tremblay"),
+        ("phone +1 514 555 0123 called", "555 0123"),
+        ("NAM TREM 1234 5678 given", "1234 5678"),
+        ("NAM TREM12345678", "12345678"),
+        ("NIR 1 84 12 75 123 456 78", "123 456"),
+        ("NISS 85.07.30-033.28", "30-033"),
+    ],
+)
+def test_given_personal_data_in_a_log_line_then_it_is_masked(clear: str, secret: str) -> None:
+    assert secret not in mask_text(clear)
+
+
+def test_given_a_log_event_then_every_string_field_is_masked() -> None:
+    event = mask_personal_data(None, "info", {"event": "x", "to": "a.b@example.org", "n": 3})
+    assert event == {"event": "x", "to": "a***@example.org", "n": 3}
