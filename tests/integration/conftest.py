@@ -7,12 +7,10 @@ broker on purpose start a private one (``private_broker``).
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from gateway.admin import create_topics
 from gateway.settings import KafkaSettings
@@ -49,23 +47,3 @@ def private_broker() -> Iterator[LocalBroker]:
         yield broker
     finally:
         broker.destroy()
-
-
-async def wait_for_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for _ in range(50):
-            if set(names) <= set(await admin.list_topics()):
-                return
-            await asyncio.sleep(0.1)
-    finally:
-        await admin.close()
-
-
-@pytest.fixture
-async def admin_client(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    yield admin
-    await admin.close()
