@@ -1,6 +1,6 @@
 """Complaint references: short, readable over the phone, deterministic, self-checking.
 
-A reference looks like ``PL-7K3M-9Q2X-HB4C``: a prefix naming the office (``PL`` by default),
+A reference looks like ``PL-7K3M-9Q2X-HB4G``: a prefix naming the office (``PL`` by default),
 then eleven data symbols and one check symbol in groups of four.
 
 Alphabet
@@ -93,7 +93,7 @@ def parse_reference(text: str) -> str:
     cleaned = re.sub(r"[\s-]", "", text.strip().upper())
     match = re.fullmatch(r"([A-Z]{2,4}?)([0-9A-Z]{12})", cleaned)
     if match is None:
-        msg = "a reference has a 2-4 letter prefix and 12 symbols, e.g. PL-7K3M-9Q2X-HB4C"
+        msg = "a reference has a 2-4 letter prefix and 12 symbols, e.g. PL-7K3M-9Q2X-HB4G"
         raise InvalidReference(msg)
     prefix, symbols = match.group(1), match.group(2).translate(_LOOKALIKES)
     if not is_valid_symbols(symbols):

@@ -32,10 +32,11 @@ class KafkaSettings(BaseModel):
     client_id: str = "intake-gateway"
     request_timeout_s: float = Field(default=10.0, gt=0)
     publish_timeout_s: float = Field(
-        default=15.0, gt=0, description="publish() fails with KafkaUnavailable after this"
+        default=15.0, gt=0, description="bound on connecting to Kafka before a publish"
     )
     max_in_flight: int = Field(default=1000, ge=1, description="events awaiting acknowledgement")
     linger_ms: int = Field(default=5, ge=0)
+    max_batch_bytes: int = Field(default=512 * 1024, ge=1024, le=1_000_000)
     topic_partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1, description="3 in production clusters")
 

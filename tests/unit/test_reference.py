@@ -93,3 +93,7 @@ def test_given_an_office_prefix_then_references_carry_it() -> None:
     assert reference_for("x", prefix="RAMQ").startswith("RAMQ-")
     with pytest.raises(ValueError, match="prefix"):
         reference_for("x", prefix="ramq")
+
+
+def test_the_example_in_the_documentation_is_a_valid_reference() -> None:
+    assert parse_reference("PL-7K3M-9Q2X-HB4G") == "PL-7K3M-9Q2X-HB4G"

@@ -1,0 +1,98 @@
+"""Helpers shared by the benchmarks: a private broker, timing, and docs/benchmarks.md sections."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.local_kafka import SCRIPT
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
+
+
+def _free_port_pair() -> int:
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no free pair of loopback ports")
+
+
+@contextlib.contextmanager
+def private_broker() -> Iterator[str]:
+    """A fresh single-node broker for one benchmark run (kafka-local), wiped afterwards."""
+    port = _free_port_pair()
+    env = {**os.environ, "KAFKA_LOCAL_PORT": str(port), "KAFKA_LOCAL_HEAP": "1g"}
+    subprocess.run(["bash", str(SCRIPT), "start"], env=env, check=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run(["bash", str(SCRIPT), "reset"], env=env, check=False)
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    rate: float  # operations per second
+    p50_ms: float
+    p99_ms: float
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def figures(latencies_s: list[float], elapsed_s: float) -> RunFigures:
+    return RunFigures(
+        rate=len(latencies_s) / elapsed_s,
+        p50_ms=percentile(latencies_s, 0.50) * 1000,
+        p99_ms=percentile(latencies_s, 0.99) * 1000,
+    )
+
+
+def median_figures(runs: list[RunFigures]) -> RunFigures:
+    return RunFigures(
+        rate=statistics.median(run.rate for run in runs),
+        p50_ms=statistics.median(run.p50_ms for run in runs),
+        p99_ms=statistics.median(run.p99_ms for run in runs),
+    )
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or add) the section ``name`` of docs/benchmarks.md, between markers."""
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = f"{start}\n{body.rstrip()}\n\n_Measured {stamp} on {machine()}._\n{end}"
+    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else HEADER
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n"
+    BENCHMARKS_MD.parent.mkdir(exist_ok=True)
+    BENCHMARKS_MD.write_text(text, encoding="utf-8")
+
+
+HEADER = """# Benchmarks
+
+Every figure here is measured by a script in `bench/` against a baseline measured in the same run
+on the same machine (these machines are shared and noisy: compare ratios, not absolute rates).
+Each section is rewritten by its script; figures are medians of several runs.
+"""
