@@ -7,7 +7,8 @@ producer options (acks=all, idempotent, same linger and batch size), with the sa
 sends awaiting acknowledgement. The baseline is a bare aiokafka producer that serialises each
 event in its send loop, as any publisher of these events must; the gateway adds routing, the
 in-flight bound, the acknowledgement deadline, typed errors and metrics. A third side, handed
-ready bytes, shows what serialisation itself costs. Target: the publisher reaches at least 0.8 of the bare producer's rate.
+ready bytes, shows what serialisation itself costs. Target: the publisher reaches at least
+0.8 of the baseline's rate.
 """
 
 from __future__ import annotations

@@ -14,9 +14,8 @@ async def test_given_a_wait_past_its_deadline_then_deadline_exceeded_in_bounded_
     watch = DeadlineWatch(0.3)
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     started = time.monotonic()
-    with pytest.raises(DeadlineExceeded):
-        with watch.deadline():
-            await never
+    with pytest.raises(DeadlineExceeded), watch.deadline():
+        await never
     assert 0.3 <= time.monotonic() - started < 1.0
     assert not asyncio.current_task().cancelling()  # type: ignore[union-attr]
     await watch.close()
