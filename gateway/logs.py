@@ -35,13 +35,15 @@ def mask_personal_data(
 
 
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(name)s: %(message)s")
+    for chatty in ("aiokafka", "kafka"):  # connection chatter at INFO; warnings still show
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
             mask_personal_data,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from gateway.logs import mask_personal_data, mask_text
+import pytest
+import structlog
+
+from gateway.logs import configure_logging, mask_personal_data, mask_text
 
 
 @pytest.mark.parametrize(
@@ -25,3 +28,13 @@ def test_given_personal_data_in_a_log_line_then_it_is_masked(clear: str, secret:
 def test_given_a_log_event_then_every_string_field_is_masked() -> None:
     event = mask_personal_data(None, "info", {"event": "x", "to": "a.b@example.org", "n": 3})
     assert event == {"event": "x", "to": "a***@example.org", "n": 3}
+
+
+def test_given_a_configured_logger_then_timestamps_are_not_mistaken_for_phones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging()
+    structlog.get_logger("t").info("mail.sent", to="a.b@example.org")
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert "*" not in line["timestamp"]
+    assert line["to"] == "a***@example.org"
