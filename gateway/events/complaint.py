@@ -61,7 +61,9 @@ class ComplaintReceived(Frozen):
     kind: Kind = Kind.UNKNOWN
     language: str | None = Field(default=None, pattern=r"^[a-z]{2}$", description="ISO 639-1")
     subject: str | None = None
-    body: str
+    body: str = Field(description="what the person wrote, without quoted replies or signature")
+    quoted_text: str | None = Field(default=None, description="earlier messages they quoted")
+    signature: str | None = None
     complainant: Person
     represented_person: RepresentedPerson | None = None
     identifiers: list[Identifier] = Field(default_factory=list)

@@ -1,0 +1,68 @@
+"""Contacts: email addresses normalised, phone numbers to E.164, postal address blocks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Postal codes that close an address block: Canada (H2X 1Y4), France (75001 Paris), Belgium
+# (1000 Bruxelles); the block is that line and up to three lines above it.
+_POSTAL_LINE = re.compile(
+    r"^.*\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b.*$"
+    r"|^\s*(?:F-|B-)?\d{4,5}\s+[^\W\d_][\w' -]+$",
+    re.IGNORECASE,
+)
+
+
+def normalise_email(address: str) -> str | None:
+    """The address in normal form (domain lower-cased, IDNA), None when it is not an address."""
+    try:
+        return str(validate_email(address.strip(), check_deliverability=False).normalized)
+    except EmailNotValidError:
+        return None
+
+
+def find_emails(text: str) -> list[str]:
+    found = (normalise_email(match.group(0).rstrip(".")) for match in _EMAIL.finditer(text))
+    return _unique(address for address in found if address)
+
+
+def normalise_phone(number: str, default_region: str) -> str | None:
+    """E.164 form of a valid phone number (``+15145550123``), None otherwise."""
+    try:
+        parsed = phonenumbers.parse(number, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def find_phones(text: str, default_region: str) -> list[str]:
+    matcher = phonenumbers.PhoneNumberMatcher(
+        text, default_region, leniency=phonenumbers.Leniency.VALID
+    )
+    return _unique(
+        phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        for match in matcher
+    )
+
+
+def find_postal_address(text: str) -> str | None:
+    """The first address block: a line ending with a postal code and town, and the lines above."""
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if _POSTAL_LINE.match(line) and not _EMAIL.search(line):
+            start = index
+            while start > 0 and index - start < 3 and lines[start - 1].strip():
+                start -= 1
+            return "\n".join(part.strip() for part in lines[start : index + 1])
+    return None
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))

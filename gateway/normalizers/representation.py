@@ -1,0 +1,55 @@
+"""Representation: a text written for someone else ("au nom de ma mère", "on behalf of my son").
+
+Forms say it in a field (``represented_person``); in free text these patterns find who, by
+relationship. The person's name is rarely given in the same phrase, so only the relationship is
+filled and the case team completes the rest.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway.events.common import RepresentedPerson
+from gateway.normalizers.rules import fold
+
+_RELATIONS_FR = (
+    r"m(?:a|on) (?P<fr>mere|pere|fils|fille|enfant|conjointe?|epouse|mari|frere|soeur|grand-mere"
+    r"|grand-pere|client|cliente|patiente?|tante|oncle|niece|neveu)"
+)
+_RELATIONS_EN = (
+    r"my (?P<en>mother|father|son|daughter|child|wife|husband|spouse|partner|brother|sister"
+    r"|grandmother|grandfather|client|patient|aunt|uncle)"
+)
+_ON_BEHALF_FR = r"(?:au nom de|pour le compte de|de la part de|je represente|mandataire de)"
+_ROLE_FR = r"(?P<role>tuteur|tutrice|curateur|curatrice|mandataire|avocate?)"
+_ROLE_EN = r"(?P<role_en>guardian|legal guardian|attorney|lawyer|power of attorney|caregiver)"
+_PATTERNS = (
+    re.compile(rf"\b{_ON_BEHALF_FR} {_RELATIONS_FR}\b"),
+    re.compile(rf"\bpour {_RELATIONS_FR}\b.{{0,40}}\b(?:qui ne peut|incapable|hospitalise)"),
+    re.compile(rf"\b(?:on behalf of|representing|acting for) {_RELATIONS_EN}\b"),
+    re.compile(rf"\b(?:je suis|en tant que) (?:le |la )?{_ROLE_FR}\b"),
+    re.compile(rf"\b(?:i am|as) (?:the |his |her |their )?{_ROLE_EN}\b"),
+)
+
+
+# The patterns match accent-free text; the relationship is reported as the person writes it.
+_ACCENTED = {
+    "mere": "mère",
+    "pere": "père",
+    "epouse": "épouse",
+    "soeur": "sœur",
+    "frere": "frère",
+    "grand-mere": "grand-mère",
+    "grand-pere": "grand-père",
+    "niece": "nièce",
+}
+
+
+def represented_from_text(text: str) -> RepresentedPerson | None:
+    folded = fold(text)
+    for pattern in _PATTERNS:
+        match = pattern.search(folded)
+        if match:
+            relationship = next(value for value in match.groupdict().values() if value)
+            return RepresentedPerson(relationship=_ACCENTED.get(relationship, relationship))
+    return None
