@@ -12,6 +12,7 @@ never see aiokafka, aioimaplib or aiosmtplib exceptions.
     │   ├── ClaimStoreFull          no space left: retry when space returns
     │   └── ClaimNotFound           no object under that key
     ├── InvalidReference            a complaint reference is malformed or fails its check character
+    ├── InputRejected               an input cannot become a complaint (reported on the DLQ)
     └── ChannelUnavailable          a channel's source (IMAP server, folder...) cannot be reached
 """
 
@@ -54,3 +55,12 @@ class InvalidReference(GatewayError, ValueError):
 
 class ChannelUnavailable(GatewayError):
     """A channel's source cannot be reached (server down, bad credentials, missing folder)."""
+
+
+class InputRejected(GatewayError):
+    """An input cannot become a complaint; it was kept and reported on ``intake.dlq.v1``."""
+
+    def __init__(self, reason_code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.reason_code = reason_code
+        self.reason = reason

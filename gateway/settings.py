@@ -75,6 +75,19 @@ class PostalSettings(BaseModel):
     inbox: Path | None = None
 
 
+class NormalizerSettings(BaseModel):
+    """How texts are read: ``GATEWAY_NORMALIZER_*``."""
+
+    default_region: str = Field(
+        default="CA", pattern=r"^[A-Z]{2}$", description="phone numbers without +country"
+    )
+    due_policy: str = Field(default="ramq", description="ramq, inami, fr-marianne or your own")
+    due_policies_file: Path | None = None
+    rules: Path | None = Field(default=None, description="kind and routing rules (TOML)")
+    abusive_words: Path | None = None
+    languages: list[str] = Field(default=["fr", "en", "nl", "de", "es", "it", "pt", "ar"])
+
+
 class GatewaySettings(BaseSettings):
     """Every setting of the gateway. See README.md for the table."""
 
@@ -97,6 +110,7 @@ class GatewaySettings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     twilio: TwilioSettings = TwilioSettings()
     postal: PostalSettings = PostalSettings()
+    normalizer: NormalizerSettings = NormalizerSettings()
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod

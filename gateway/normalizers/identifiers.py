@@ -41,6 +41,8 @@ _NISS_WORDS = re.compile(
     re.I,
 )
 _KEYWORD_WINDOW = 80
+# Every identifier has at least 8 digits, in groups of 2 or more (Corsica: "2A" within a NIR).
+_DIGIT_RUN = re.compile(r"\d\d(?:[ .\-]?(?:\d|2[AaBb])){6}")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ def _near_keyword(text: str, match: re.Match[str], words: re.Pattern[str]) -> bo
 
 
 def _candidates(text: str) -> Iterator[Found]:
+    if _DIGIT_RUN.search(text) is None:  # no 8 digits in a row: no identifier (one fast scan)
+        return
     for match in _NAM.finditer(text):
         value = _compact(match)
         yield Found(_identifier(IdentifierScheme.CA_QC_RAMQ, value), match.start(), match.end())

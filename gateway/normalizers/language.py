@@ -9,7 +9,7 @@ from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBui
 
 DEFAULT_LANGUAGES = ("fr", "en", "nl", "de", "es", "it", "pt", "ar")
 MIN_LETTERS = 20  # below this, any guess is a coin toss: say nothing
-SAMPLE_CHARS = 600  # the opening paragraphs decide; the rest only costs time
+SAMPLE_CHARS = 300  # the opening paragraphs decide; the rest only costs time
 MIN_RELATIVE_DISTANCE = 0.15
 
 

@@ -23,12 +23,28 @@ _RELATIONS_EN = (
 _ON_BEHALF_FR = r"(?:au nom de|pour le compte de|de la part de|je represente|mandataire de)"
 _ROLE_FR = r"(?P<role>tuteur|tutrice|curateur|curatrice|mandataire|avocate?)"
 _ROLE_EN = r"(?P<role_en>guardian|legal guardian|attorney|lawyer|power of attorney|caregiver)"
+# (anchor, pattern): the pattern is only tried when its anchor occurs in the text.
 _PATTERNS = (
-    re.compile(rf"\b{_ON_BEHALF_FR} {_RELATIONS_FR}\b"),
-    re.compile(rf"\bpour {_RELATIONS_FR}\b.{{0,40}}\b(?:qui ne peut|incapable|hospitalise)"),
-    re.compile(rf"\b(?:on behalf of|representing|acting for) {_RELATIONS_EN}\b"),
-    re.compile(rf"\b(?:je suis|en tant que) (?:le |la )?{_ROLE_FR}\b"),
-    re.compile(rf"\b(?:i am|as) (?:the |his |her |their )?{_ROLE_EN}\b"),
+    (
+        ("au nom de", "pour le compte", "de la part", "represente", "mandataire"),
+        re.compile(rf"\b{_ON_BEHALF_FR} {_RELATIONS_FR}\b"),
+    ),
+    (
+        ("qui ne peut", "incapable", "hospitalise"),
+        re.compile(rf"\bpour {_RELATIONS_FR}\b.{{0,40}}\b(?:qui ne peut|incapable|hospitalise)"),
+    ),
+    (
+        ("behalf", "representing", "acting for"),
+        re.compile(rf"\b(?:on behalf of|representing|acting for) {_RELATIONS_EN}\b"),
+    ),
+    (
+        ("tuteur", "tutrice", "curat", "mandataire", "avocat"),
+        re.compile(rf"\b(?:je suis|en tant que) (?:le |la )?{_ROLE_FR}\b"),
+    ),
+    (
+        ("guardian", "attorney", "lawyer", "caregiver"),
+        re.compile(rf"\b(?:i am|as) (?:the |his |her |their )?{_ROLE_EN}\b"),
+    ),
 )
 
 
@@ -45,9 +61,12 @@ _ACCENTED = {
 }
 
 
-def represented_from_text(text: str) -> RepresentedPerson | None:
-    folded = fold(text)
-    for pattern in _PATTERNS:
+def represented_from_text(text: str, *, folded: str | None = None) -> RepresentedPerson | None:
+    """The represented person a text speaks of; ``folded`` if the caller already folded it."""
+    folded = fold(text) if folded is None else folded
+    for anchors, pattern in _PATTERNS:
+        if not any(anchor in folded for anchor in anchors):
+            continue
         match = pattern.search(folded)
         if match:
             relationship = next(value for value in match.groupdict().values() if value)

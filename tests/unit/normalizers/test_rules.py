@@ -1,0 +1,167 @@
+"""Kind, routing hints and abusive language: the default rules in French and English, and an
+office's own rule files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.errors import ConfigurationError
+from gateway.events.complaint import Kind
+from gateway.normalizers.rules import fold, literal_anchors, load_rules
+
+RULES = load_rules()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Je porte plainte : toujours pas reçu ma carte après trois mois.", Kind.COMPLAINT),
+        ("Aucune réponse depuis six semaines, c'est inacceptable.", Kind.COMPLAINT),
+        ("I want to complain: I never received my card and got no answer.", Kind.COMPLAINT),
+        (
+            "Je veux dénoncer une fraude : ce cabinet facture des soins jamais faits.",
+            Kind.DENUNCIATION,
+        ),
+        ("Reporting fraud: this clinic submits false claims.", Kind.DENUNCIATION),
+        ("Merci pour votre accueil, bravo à l'équipe du guichet.", Kind.COMMENT),
+        ("Just wanted to say thank you for the quick service.", Kind.COMMENT),
+        ("Comment faire pour changer mon adresse ?", Kind.INFORMATION_REQUEST),
+        ("How do I renew my card?", Kind.INFORMATION_REQUEST),
+        ("Bonjour.", Kind.UNKNOWN),
+    ],
+)
+def test_given_a_text_then_its_kind(text: str, kind: Kind) -> None:
+    assert RULES.classify(fold(text))[0] is kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Merci.",  # "merci" alone, not "merci pour": no comment rule fires
+        "Mes plaintes précédentes ont été bien traitées.",  # plural, about the past
+        "Can you believe it?",  # "can i" is a question rule; "can you" is not
+    ],
+)
+def test_near_misses_stay_unknown(text: str) -> None:
+    assert RULES.classify(fold(text))[0] is Kind.UNKNOWN
+
+
+def test_given_a_fraud_report_with_dissatisfaction_then_denunciation_wins_the_tie() -> None:
+    text = fold("Plainte : je dénonce une fraude")  # complaint 3, denunciation 3
+    assert RULES.classify(text)[0] is Kind.DENUNCIATION
+
+
+@pytest.mark.parametrize(
+    ("text", "body", "rule"),
+    [
+        ("Mon médecin a été impoli et négligent", "professional-order", "professional_misconduct"),
+        (
+            "I want to report the doctor's misconduct",
+            "professional-order",
+            "professional_misconduct",
+        ),
+        ("J'ai eu des effets indésirables graves", "pharmacovigilance", "adverse_drug_effect"),
+        ("Severe side effects from the new drug", "pharmacovigilance", "adverse_drug_effect"),
+        ("Le remboursement de mes lunettes", "reimbursement", "reimbursement_or_tariff"),
+        ("Attente de 14 heures aux urgences", "health-establishment", "health_establishment"),
+    ],
+)
+def test_given_a_text_for_another_body_then_a_routing_hint_names_the_rule(
+    text: str, body: str, rule: str
+) -> None:
+    assert (body, rule) in [(hint.body, hint.rule) for hint in RULES.routing(fold(text))]
+
+
+def test_given_a_text_about_our_own_service_then_no_routing_hint() -> None:
+    assert RULES.routing(fold("Ma carte n'est jamais arrivée")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "abusive"),
+    [
+        ("Bande de cons, incompétents de merde", True),
+        ("You are all morons", True),
+        ("Je vais vous tuer", True),
+        ("Je suis très en colère et déçu", False),
+        ("Scunthorpe and consultation", False),  # whole words only
+    ],
+)
+def test_abusive_language(text: str, abusive: bool) -> None:
+    assert RULES.is_abusive(fold(text)) is abusive
+
+
+def test_given_an_office_rules_file_then_its_rules_apply(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        "[kind_settings]\nmin_score = 1\n"
+        "[[kind]]\nid = 'office.praise'\nkind = 'comment'\npatterns = ['\\bsuper\\b']\n"
+        "[[routing]]\nid = 'office.dental'\nbody = 'dental-board'\npatterns = ['\\bdentiste\\b']\n"
+    )
+    words = tmp_path / "words.txt"
+    words.write_text("# our list\nzut alors\n")
+    office = load_rules(rules, words)
+    assert office.classify(fold("Super accueil"))[0] is Kind.COMMENT
+    assert [hint.rule for hint in office.routing(fold("mon dentiste"))] == ["office.dental"]
+    assert office.is_abusive(fold("Zut   alors !"))
+    assert not office.is_abusive(fold("connard"))  # the office's list replaced the default
+
+
+def test_given_a_broken_rules_file_then_a_configuration_error_names_it(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[[kind]]\nid = 'bad'\nkind = 'complaint'\npatterns = ['(unclosed']\n")
+    with pytest.raises(ConfigurationError, match="bad"):
+        load_rules(rules)
+    rules.write_text("[[kind]]\nid = 'x'\nkind = 'praise'\npatterns = ['a']\n")
+    with pytest.raises(ConfigurationError, match="praise"):
+        load_rules(rules)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "anchors"),
+    [
+        (r"\bplainte\b", ("plainte",)),
+        (r"\bcomplain(?:t|ts)?\b", ("complain",)),
+        (r"\bdelais?\b", ("delai",)),  # the optional "s" is not part of the anchor
+        (r"\b(?:college|ordre) des", ("college", "ordre")),
+        (r"\b(?:medecin|infirmi\w+)\b", ("medecin", "infirmi")),
+        (r"\bj.aimerais", None),
+        (r"a|b", None),
+        (r"\b(?:a|bc)?x", None),
+    ],
+)
+def test_literal_anchors(pattern: str, anchors: tuple[str, ...] | None) -> None:
+    assert literal_anchors(pattern) == anchors
+
+
+ALL_PATTERNS = [
+    p for rule in (*RULES.kind_rules, *RULES.routing_rules) for p in rule.pattern.patterns
+]
+WORDS = st.sampled_from(
+    [
+        "plainte",
+        "delai",
+        "delais",
+        "college",
+        "ordre des medecins",
+        "je porte plainte",
+        "fraude",
+        "how do i",
+        "comment faire",
+        "mon medecin a ete impoli",
+        "side effects",
+        "x",
+        "  ",
+        "\n",
+    ]
+)
+
+
+@given(st.lists(st.one_of(WORDS, st.text(max_size=8)), max_size=30).map(" ".join))
+def test_property_anchored_search_finds_exactly_what_a_plain_search_finds(text: str) -> None:
+    folded = fold(text)
+    for anchored in ALL_PATTERNS:
+        assert anchored.search(folded) == (anchored.pattern.search(folded) is not None)
