@@ -19,18 +19,26 @@ from pydantic import ValidationError
 from gateway.channels.raw import RawMessage
 from gateway.errors import InputRejected
 from gateway.events.common import SourceMessage
+from gateway.events.complaint import ComplaintReceived
 from gateway.events.dlq import IntakeRejected
 from gateway.events.envelope import CloudEvent, make_event
 from gateway.normalizers import Normalizer
 from gateway.publisher import KafkaPublisher
+from gateway.store.state import StateStore
 
 log = structlog.get_logger(__name__)
 
 
 class Intake:
-    def __init__(self, normalizer: Normalizer, publisher: KafkaPublisher) -> None:
+    """``contacts``: where the contacts given with each complaint are remembered (hashed), so a
+    person can later send documents for it by giving the reference and one of them."""
+
+    def __init__(
+        self, normalizer: Normalizer, publisher: KafkaPublisher, contacts: StateStore | None = None
+    ) -> None:
         self._normalizer = normalizer
         self._publisher = publisher
+        self._contacts = contacts
 
     async def submit(self, raw: RawMessage) -> CloudEvent[Any]:
         """Normalize and publish one input; returns the event Kafka acknowledged."""
@@ -45,6 +53,11 @@ class Intake:
         )
         await self._publisher.publish(event)
         log.info("intake.published", type=event.type, reference=event.subject, channel=raw.channel)
+        if self._contacts is not None and isinstance(payload, ComplaintReceived):
+            person = payload.complainant
+            await self._contacts.record_contacts(
+                payload.reference, [c for c in (person.email, person.phone) if c]
+            )
         return event
 
     async def reject(

@@ -46,7 +46,7 @@ class HttpService:
 
     def __init__(self, settings: GatewaySettings, publisher: KafkaPublisher) -> None:
         config = uvicorn.Config(
-            create_app(publisher),
+            create_app(settings, publisher),
             host=settings.http.host,
             port=settings.http.port,
             log_level="warning",

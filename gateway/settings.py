@@ -44,6 +44,15 @@ class KafkaSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    max_request_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_files: int = Field(default=10, ge=0)
+    rate_per_client_per_minute: int = Field(default=60, ge=1)
+    rate_per_form_per_minute: int = Field(default=6000, ge=1)
+    signature_tolerance_s: int = Field(default=300, ge=1, description="replay window")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses whose X-Forwarded-For is believed"
+    )
 
 
 class ImapSettings(BaseModel):
@@ -106,6 +115,10 @@ class GatewaySettings(BaseSettings):
     data_dir: Path = Path("./data")
     reference_prefix: str = Field(default="PL", pattern=r"^[A-Z]{2,4}$")
     webhook_secrets: Annotated[dict[str, list[SecretStr]], NoDecode] = Field(default_factory=dict)
+    form_fields: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="form id -> {their field (dotted path in JSON): canonical field}",
+    )
     imap: ImapSettings = ImapSettings()
     smtp: SmtpSettings = SmtpSettings()
     twilio: TwilioSettings = TwilioSettings()

@@ -1,22 +1,84 @@
-"""The ASGI application: health, readiness and metrics (channels add their routes)."""
+"""The ASGI application: webhooks, the reference complaint form, health, readiness, metrics."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Response
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.staticfiles import StaticFiles
 
 from gateway import __version__
+from gateway.channels.webform import Submission
+from gateway.intake import Intake
+from gateway.normalizers import (
+    ComplaintNormalizer,
+    DuplicateIndex,
+    duplicate_index_path,
+    normalizer_config,
+)
 from gateway.publisher import KafkaPublisher
+from gateway.settings import GatewaySettings
+from gateway.store.claims import FileClaimStore
+from gateway.store.state import StateStore
+from gateway.web.context import WebContext
+from gateway.web.pages import pages_router
+from gateway.web.problems import FieldError, Problem, ProblemError, handle_problem, problem_response
+from gateway.web.ratelimit import RateLimiter
+from gateway.web.webhooks import webhook_router
+
+STATIC = Path(__file__).with_name("static")
 
 
 class Health(BaseModel):
     status: str
 
 
-def create_app(publisher: KafkaPublisher) -> FastAPI:
-    app = FastAPI(title="intake-gateway", version=__version__)
+def build_context(settings: GatewaySettings, publisher: KafkaPublisher) -> WebContext:
+    state = StateStore(settings.data_dir / "state")
+    normalizer = ComplaintNormalizer(
+        normalizer_config(settings.normalizer, settings.reference_prefix),
+        DuplicateIndex(duplicate_index_path(settings.data_dir)),
+    )
+    return WebContext(
+        settings=settings,
+        publisher=publisher,
+        intake=Intake(normalizer, publisher, contacts=state),
+        claims=FileClaimStore(settings.data_dir),
+        state=state,
+        per_client=RateLimiter(settings.http.rate_per_client_per_minute),
+        per_form=RateLimiter(settings.http.rate_per_form_per_minute),
+    )
 
+
+def create_app(settings: GatewaySettings, publisher: KafkaPublisher) -> FastAPI:
+    ctx = build_context(settings, publisher)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        ctx.state.close()
+
+    app = FastAPI(title="intake-gateway", version=__version__, lifespan=lifespan)
+    app.add_exception_handler(ProblemError, handle_problem)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.include_router(webhook_router(ctx))
+    app.include_router(pages_router(ctx))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _operations(app, publisher)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _operations(app: FastAPI, publisher: KafkaPublisher) -> None:
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> Health:
         """Liveness: the process answers."""
@@ -40,4 +102,43 @@ def create_app(publisher: KafkaPublisher) -> FastAPI:
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the submission schema the webhook reads from its raw body."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi  # noqa: PLC0415
+
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        submission = Submission.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(submission.pop("$defs", {}))
+        components["Submission"] = submission
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):
+        raise exc
+    errors = [
+        FieldError(field=".".join(str(p) for p in error["loc"]), message=error["msg"])
+        for error in exc.errors()
+    ]
+    problem = Problem(
+        type="urn:intake-gateway:problem:invalid-request",
+        title="Invalid request",
+        status=422,
+        errors=errors,
+    )
+    return problem_response(problem)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, HTTPException):
+        raise exc
+    problem = Problem(
+        type=f"urn:intake-gateway:problem:http-{exc.status_code}",
+        title=str(exc.detail),
+        status=exc.status_code,
+    )
+    return problem_response(problem, dict(exc.headers or {}))

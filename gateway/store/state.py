@@ -1,0 +1,123 @@
+"""The embedded state store: SQLite under ``GATEWAY_DATA_DIR/state`` (survives restarts).
+
+Holds what the gateway must remember between requests: idempotency keys of web submissions and
+the contacts given with each complaint (hashed), to check a "send documents" request. Calls go
+through a thread (``asyncio.to_thread``) so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body_sha256 TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE TABLE IF NOT EXISTS complaint_contacts (
+    reference TEXT NOT NULL,
+    contact_hash TEXT NOT NULL,
+    PRIMARY KEY (reference, contact_hash)
+);
+"""
+IDEMPOTENCY_DAYS = 7
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    body_sha256: str
+    response: dict[str, Any]
+
+
+class StateStore:
+    def __init__(self, directory: Path | None) -> None:
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        path = str(directory / "state.sqlite") if directory else ":memory:"
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.executescript(_SCHEMA)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.Lock()
+        self._pepper = _pepper(directory)
+
+    def close(self) -> None:
+        self._db.close()
+
+    async def stored_response(self, scope: str, key: str) -> StoredResponse | None:
+        return await asyncio.to_thread(self._stored_response, scope, key)
+
+    async def store_response(
+        self, scope: str, key: str, body_sha256: str, response: dict[str, Any]
+    ) -> None:
+        await asyncio.to_thread(self._store_response, scope, key, body_sha256, response)
+
+    async def record_contacts(self, reference: str, contacts: list[str]) -> None:
+        hashes = [self.contact_hash(contact) for contact in contacts if contact]
+        await asyncio.to_thread(self._record_contacts, reference, hashes)
+
+    async def contact_matches(self, reference: str, contact: str) -> bool:
+        return await asyncio.to_thread(self._contact_matches, reference, self.contact_hash(contact))
+
+    def contact_hash(self, contact: str) -> str:
+        """Contacts are kept only as keyed hashes: the state file reveals no address."""
+        return hashlib.sha256(self._pepper + contact.strip().casefold().encode()).hexdigest()
+
+    def _stored_response(self, scope: str, key: str) -> StoredResponse | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body_sha256, response FROM idempotency WHERE scope = ? AND key = ?",
+                (scope, key),
+            ).fetchone()
+        return StoredResponse(row[0], json.loads(row[1])) if row else None
+
+    def _store_response(
+        self, scope: str, key: str, body_sha256: str, response: dict[str, Any]
+    ) -> None:
+        now = time.time()
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)",
+                (scope, key, body_sha256, json.dumps(response), now),
+            )
+            self._db.execute(
+                "DELETE FROM idempotency WHERE created < ?", (now - IDEMPOTENCY_DAYS * 86400,)
+            )
+
+    def _record_contacts(self, reference: str, hashes: list[str]) -> None:
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO complaint_contacts VALUES (?, ?)",
+                [(reference, contact_hash) for contact_hash in hashes],
+            )
+
+    def _contact_matches(self, reference: str, contact_hash: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM complaint_contacts WHERE reference = ? AND contact_hash = ?",
+                (reference, contact_hash),
+            ).fetchone()
+        return row is not None
+
+
+def _pepper(directory: Path | None) -> bytes:
+    """A random secret of this installation, created once, mixed into contact hashes."""
+    if directory is None:
+        return secrets.token_bytes(32)
+    path = directory / "contact-pepper"
+    if not path.exists():
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()

@@ -1,0 +1,64 @@
+"""What the HTTP routes share: settings, the intake, the stores, the rate limiters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from gateway.intake import Intake
+from gateway.publisher import KafkaPublisher
+from gateway.settings import GatewaySettings
+from gateway.store.claims import ClaimStore
+from gateway.store.state import StateStore
+from gateway.web.problems import ProblemError
+from gateway.web.ratelimit import RateLimiter
+
+
+@dataclass
+class WebContext:
+    settings: GatewaySettings
+    publisher: KafkaPublisher
+    intake: Intake
+    claims: ClaimStore
+    state: StateStore
+    per_client: RateLimiter
+    per_form: RateLimiter
+    _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, scope: str, key: str) -> AsyncIterator[None]:
+        """One request at a time per idempotency key (a retry waits for the first to finish)."""
+        lock = self._locks.setdefault((scope, key), asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not lock._waiters:
+                self._locks.pop((scope, key), None)
+
+    def client_address(self, request: Request) -> str:
+        peer = request.client.host if request.client else "unknown"
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded and peer in self.settings.http.trusted_proxies:
+            return forwarded.split(",")[0].strip()
+        return peer
+
+    def limit(self, request: Request, form_id: str | None = None) -> None:
+        """429 with Retry-After when this client (or this form) sends too much."""
+        checks = [(self.per_client, f"client:{self.client_address(request)}")]
+        if form_id is not None:
+            checks.append((self.per_form, f"form:{form_id}"))
+        for limiter, key in checks:
+            wait = limiter.retry_after(key)
+            if wait is not None:
+                raise ProblemError(
+                    429,
+                    "rate-limited",
+                    "Too many requests",
+                    f"retry in {wait:.0f} s",
+                    headers={"Retry-After": str(max(1, round(wait)))},
+                )

@@ -1,0 +1,101 @@
+"""Accepting a web submission (webhook or the gateway's own pages): store the raw body and the
+files, publish through the intake, and map failures to HTTP answers.
+
+202 only after Kafka acknowledged; 503 + Retry-After when Kafka (or the claim store's disk) is
+unavailable, so the caller retries and nothing is lost; 422 when the input cannot be a complaint.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+
+from gateway.channels.webform import Submission, raw_message
+from gateway.errors import ClaimStoreError, ClaimStoreFull, InputRejected, KafkaUnavailable
+from gateway.events.common import Attachment
+from gateway.events.envelope import CloudEvent
+from gateway.web.context import WebContext
+from gateway.web.problems import FieldError, ProblemError
+from gateway.web.uploads import SpooledBody, store_upload
+
+RETRY_AFTER_S = 5
+
+
+class Accepted(BaseModel):
+    """The submission is in Kafka: ``reference`` is what the person quotes from now on."""
+
+    reference: str = Field(examples=["PL-7K3M-9Q2X-HB4G"])
+    event_id: str
+    type: str = Field(description="complaint.received, or complaint.document_added")
+    acknowledge_by: date | None = None
+    respond_by: date | None = None
+
+
+def unavailable(detail: str) -> ProblemError:
+    return ProblemError(
+        503,
+        "unavailable",
+        "Service temporarily unavailable",
+        detail,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+async def accept_submission(
+    ctx: WebContext,
+    *,
+    form_id: str,
+    submission: Submission,
+    submission_key: str,
+    body: SpooledBody,
+    uploads: list[UploadFile],
+) -> Accepted:
+    try:
+        raw_copy = await ctx.claims.put_stream(body.chunks())
+        attachments = [
+            await store_upload(ctx.claims, upload, ctx.settings.http.max_file_bytes)
+            for upload in uploads
+        ]
+    except ClaimStoreFull:
+        raise unavailable("storage is full; nothing was kept, retry later") from None
+    except ClaimStoreError as exc:
+        raise unavailable(f"storage error: {exc}") from None
+    raw = raw_message(
+        submission,
+        form_id=form_id,
+        submission_key=submission_key,
+        received_at=datetime.now(UTC),
+        attachments=attachments,
+        raw_uri=raw_copy.uri,
+    )
+    try:
+        event = await ctx.intake.submit(raw)
+    except KafkaUnavailable:
+        raise unavailable("the complaint stream is unavailable; nothing was kept, retry") from None
+    except InputRejected as exc:
+        raise ProblemError(
+            422,
+            "invalid-fields",
+            "Invalid fields",
+            exc.reason,
+            errors=[FieldError(field="body", message=exc.reason)],
+        ) from None
+    return accepted(event)
+
+
+def accepted(event: CloudEvent[Any]) -> Accepted:
+    due = getattr(event.data, "due", None)
+    return Accepted(
+        reference=event.subject,
+        event_id=event.id,
+        type=event.type,
+        acknowledge_by=due.acknowledge_by if due else None,
+        respond_by=due.respond_by if due else None,
+    )
+
+
+def attachment_names(attachments: list[Attachment]) -> list[str]:
+    return [attachment.filename for attachment in attachments]
