@@ -107,7 +107,7 @@ def pages_router(ctx: WebContext) -> APIRouter:
         try:
             return await _submit_complaint(ctx, lang, body, values, uploads)
         finally:
-            body.close()
+            await body.close()
 
     @router.get("/complaints/documents", response_class=HTMLResponse, summary="Documents form")
     async def documents_form(request: Request) -> HTMLResponse:
@@ -121,7 +121,7 @@ def pages_router(ctx: WebContext) -> APIRouter:
         try:
             return await _send_documents(ctx, lang, body, values, uploads)
         finally:
-            body.close()
+            await body.close()
 
     return router
 
@@ -141,7 +141,7 @@ async def _read_form(
     try:
         form = await parse_multipart(request.headers, body, ctx.settings.http.max_files)
     except BaseException:
-        body.close()
+        await body.close()
         raise
     values = {key: value for key, value in form.multi_items() if isinstance(value, str)}
     uploads = [

@@ -19,7 +19,7 @@ from gateway.events.common import Attachment
 from gateway.events.envelope import CloudEvent
 from gateway.web.context import WebContext
 from gateway.web.problems import FieldError, ProblemError
-from gateway.web.uploads import SpooledBody, store_upload
+from gateway.web.uploads import SpooledBody, check_upload_sizes, store_upload
 
 RETRY_AFTER_S = 5
 
@@ -53,6 +53,7 @@ async def accept_submission(
     body: SpooledBody,
     uploads: list[UploadFile],
 ) -> Accepted:
+    check_upload_sizes(uploads, ctx.settings.http.max_file_bytes)  # before storing anything
     try:
         raw_copy = await ctx.claims.put_stream(body.chunks())
         attachments = [

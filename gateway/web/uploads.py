@@ -11,7 +11,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from fastapi import Request
@@ -30,9 +30,12 @@ MAX_FIELD_BYTES = 256 * 1024  # one text field (the complaint's body is far belo
 
 @dataclass
 class SpooledBody:
+    """The raw body, and the forms parsed from it (closed with it)."""
+
     file: IO[bytes]
     size: int
     sha256: str
+    forms: list[FormData] = field(default_factory=list)
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         self.file.seek(0)
@@ -43,7 +46,9 @@ class SpooledBody:
         self.file.seek(0)
         return self.file.read()
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        for form in self.forms:
+            await form.close()
         self.file.close()
 
 
@@ -91,16 +96,24 @@ async def parse_multipart(headers: Headers, body: SpooledBody, max_files: int) -
         headers, body.chunks(), max_files=max_files, max_fields=200, max_part_size=MAX_FIELD_BYTES
     )
     try:
-        return await parser.parse()
+        form = await parser.parse()
     except MultiPartException as exc:
         raise ProblemError(400, "malformed", "Malformed request", exc.message) from None
+    body.forms.append(form)
+    return form
+
+
+def check_upload_sizes(uploads: list[UploadFile], max_file_bytes: int) -> None:
+    for upload in uploads:
+        if upload.size is not None and upload.size > max_file_bytes:
+            name = safe_filename(upload.filename)
+            raise too_large(f"file {name!r} is larger than {max_file_bytes} bytes")
 
 
 async def store_upload(store: ClaimStore, upload: UploadFile, max_file_bytes: int) -> Attachment:
     """Stream one uploaded file into the claim-check store; 413 naming it when over the limit."""
     name = safe_filename(upload.filename)
-    if upload.size is not None and upload.size > max_file_bytes:
-        raise too_large(f"file {name!r} is larger than {max_file_bytes} bytes")
+    check_upload_sizes([upload], max_file_bytes)
     stored: StoredObject = await store.put_stream(_read(upload), max_size=max_file_bytes)
     return Attachment(
         filename=name,

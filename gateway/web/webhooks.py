@@ -83,7 +83,7 @@ def webhook_router(ctx: WebContext) -> APIRouter:
                 raise _unauthorized(str(exc)) from None
             return await _receive(ctx, request, form_id, idempotency_key, media_type, body)
         finally:
-            body.close()
+            await body.close()
 
     return router
 

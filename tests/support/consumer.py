@@ -31,6 +31,11 @@ class TopicReader:
         finally:
             await consumer.stop()
 
+    async def mark_beginning(self) -> None:
+        """Read from the first offset of every partition."""
+        numbers = await partition_numbers(self.bootstrap, self.topic)
+        self._start = {TopicPartition(self.topic, number): 0 for number in numbers}
+
     async def read(self, count: int, timeout_s: float = 30.0) -> list[ConsumerRecord[bytes, bytes]]:
         """At least ``count`` records written since ``mark()``, or all there are at the timeout."""
         assert self._start is not None, "call mark() first"

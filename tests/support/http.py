@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -13,13 +15,35 @@ from gateway.runtime import HttpService
 from gateway.settings import GatewaySettings, HttpSettings, KafkaSettings
 from tests.support.kafka import free_port
 
+SECRETS = {
+    "contact-form": ["s3cret", "previous-secret"],
+    "other-form": ["other-secret"],
+    "builder-form": ["builder"],
+}
+
+
+def gateway_settings(kafka: KafkaSettings, data_dir: Path, **http: Any) -> GatewaySettings:
+    return GatewaySettings.model_validate(
+        {
+            "kafka": kafka,
+            "http": HttpSettings(port=free_port(), **http),
+            "data_dir": data_dir,
+            "webhook_secrets": SECRETS,
+            "form_fields": {
+                "builder-form": {
+                    "answers.text": "body",
+                    "contact.mail": "email",
+                    "contact.full_name": "name",
+                }
+            },
+        }
+    )
+
 
 @contextlib.asynccontextmanager
-async def running_http(kafka: KafkaSettings) -> AsyncIterator[tuple[str, KafkaPublisher]]:
+async def running_gateway(settings: GatewaySettings) -> AsyncIterator[tuple[str, KafkaPublisher]]:
     """Serve the app with uvicorn; yields its base URL and the publisher it uses."""
-    port = free_port()
-    settings = GatewaySettings(kafka=kafka, http=HttpSettings(port=port))
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{settings.http.port}"
     async with KafkaPublisher(settings.kafka) as publisher:
         task = asyncio.create_task(HttpService(settings, publisher).run())
         try:
@@ -29,6 +53,18 @@ async def running_http(kafka: KafkaSettings) -> AsyncIterator[tuple[str, KafkaPu
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@contextlib.asynccontextmanager
+async def running_http(
+    kafka: KafkaSettings, data_dir: Path | None = None
+) -> AsyncIterator[tuple[str, KafkaPublisher]]:
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = gateway_settings(kafka, data_dir or Path(scratch))
+        async with running_gateway(settings) as served:
+            yield served
 
 
 async def _wait_until_listening(url: str) -> None:
