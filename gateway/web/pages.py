@@ -81,9 +81,7 @@ def render(name: str, lang: str, status: int = 200, **context: Any) -> HTMLRespo
         other_lang=other,
         t=MESSAGES[lang],
         format_date=lambda day: format_date(day, lang),
-        errors={},
-        values={},
-        **context,
+        **{"errors": {}, "values": {}, **context},
     )
     return HTMLResponse(html, status_code=status)
 
