@@ -50,6 +50,9 @@ class StateStore:
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.executescript(_SCHEMA)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # Durable across a process crash without an fsync per request; a power cut may forget
+        # the last idempotency keys, and a retry then republishes the same event id.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
         self._pepper = _pepper(directory)
 

@@ -24,7 +24,7 @@ from gateway.normalizers.contacts import normalise_email, normalise_phone
 from gateway.reference import parse_reference
 from gateway.web.context import WebContext
 from gateway.web.i18n import LANGUAGES, MESSAGES, choose_language
-from gateway.web.problems import ProblemError
+from gateway.web.problems import ProblemError, problem_responses
 from gateway.web.submissions import Accepted, accept_submission
 from gateway.web.uploads import SpooledBody, parse_multipart, spool_body
 
@@ -90,6 +90,47 @@ def language_of(request: Request) -> str:
     return choose_language(request.query_params.get("lang"), request.headers.get("accept-language"))
 
 
+def _form_body(*fields: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {name: {"type": "string"} for name in fields}
+    properties["attachments"] = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": {"type": "object", "properties": properties}}
+            },
+        }
+    }
+
+
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_PAGE_POST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": _HTML, "description": "Confirmation page"},
+    422: {"content": _HTML, "description": "The form again, errors announced"},
+    503: {"content": _HTML, "description": "The form again: nothing saved, try later"},
+    **problem_responses(400, 413, 415, 429),
+}
+_NEW_FIELDS = (
+    "submission_id",
+    "language",
+    "kind",
+    "subject",
+    "body",
+    "anonymous",
+    "name",
+    "email",
+    "phone",
+    "postal_address",
+    "health_insurance_number",
+    "on_behalf",
+    "represented_person.name",
+    "represented_person.relationship",
+    "represented_person.health_insurance_number",
+    "consent",
+)
+_DOCUMENT_FIELDS = ("submission_id", "reference", "contact", "message")
+
+
 def pages_router(ctx: WebContext) -> APIRouter:
     router = APIRouter(tags=["pages"])
 
@@ -98,7 +139,13 @@ def pages_router(ctx: WebContext) -> APIRouter:
         """The reference complaint form (French or English: ``?lang=`` or Accept-Language)."""
         return render("new.html", language_of(request), submission_id=str(uuid.uuid4()))
 
-    @router.post("/complaints/new", response_class=HTMLResponse, summary="Submit the form")
+    @router.post(
+        "/complaints/new",
+        response_class=HTMLResponse,
+        summary="Submit the form",
+        responses=_PAGE_POST_RESPONSES,
+        openapi_extra=_form_body(*_NEW_FIELDS),
+    )
     async def submit_complaint(request: Request) -> HTMLResponse:
         lang = language_of(request)
         body, values, uploads = await _read_form(ctx, request)
@@ -112,7 +159,13 @@ def pages_router(ctx: WebContext) -> APIRouter:
         """Send documents for a complaint already filed (reference + contact given with it)."""
         return render("documents.html", language_of(request), submission_id=str(uuid.uuid4()))
 
-    @router.post("/complaints/documents", response_class=HTMLResponse, summary="Send documents")
+    @router.post(
+        "/complaints/documents",
+        response_class=HTMLResponse,
+        summary="Send documents",
+        responses=_PAGE_POST_RESPONSES,
+        openapi_extra=_form_body(*_DOCUMENT_FIELDS),
+    )
     async def send_documents(request: Request) -> HTMLResponse:
         lang = language_of(request)
         body, values, uploads = await _read_form(ctx, request)
