@@ -51,8 +51,8 @@ def test_given_several_v1_values_then_one_good_is_enough() -> None:
         ("t=123", BODY, ["s"], "malformed"),
         (sign(BODY, "wrong"), BODY, ["s3cret"], "does not match"),
         (sign(BODY, "s3cret"), BODY + b" ", ["s3cret"], "does not match"),
-        (sign(BODY, "s3cret", int(time.time()) - 301), BODY, ["s3cret"], "window"),
-        (sign(BODY, "s3cret", int(time.time()) + 301), BODY, ["s3cret"], "window"),
+        (sign(BODY, "s3cret", int(time.time()) - 3600), BODY, ["s3cret"], "window"),
+        (sign(BODY, "s3cret", int(time.time()) + 3600), BODY, ["s3cret"], "window"),
         (sign(BODY, "other-form-secret"), BODY, ["s3cret"], "does not match"),
     ],
 )
