@@ -49,7 +49,7 @@ def shingles(text: str) -> frozenset[int]:
     if len(words) < SHINGLE_WORDS:
         return frozenset([zlib.crc32(" ".join(words).encode())]) if words else frozenset()
     trigrams = map(" ".join, zip(words, words[1:], words[2:], strict=False))
-    return frozenset(zlib.crc32(trigram.encode()) for trigram in trigrams)
+    return frozenset(map(zlib.crc32, map(str.encode, trigrams)))  # no Python-level loop
 
 
 def jaccard(first: frozenset[int], second: frozenset[int]) -> float:

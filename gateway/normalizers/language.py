@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -9,8 +10,9 @@ from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBui
 
 DEFAULT_LANGUAGES = ("fr", "en", "nl", "de", "es", "it", "pt", "ar")
 MIN_LETTERS = 20  # below this, any guess is a coin toss: say nothing
-SAMPLE_CHARS = 300  # the opening paragraphs decide; the rest only costs time
+SAMPLE_CHARS = 200  # the opening paragraphs decide; the rest only costs time
 MIN_RELATIVE_DISTANCE = 0.15
+_LETTERS = re.compile(r"[^\W\d_]")
 
 
 @lru_cache(maxsize=4)
@@ -29,7 +31,7 @@ def _detector(languages: tuple[str, ...]) -> LanguageDetector:
 def detect_language(text: str, languages: Sequence[str] = DEFAULT_LANGUAGES) -> str | None:
     """ISO 639-1 code of the text's language, or None when the text is too short or unclear."""
     sample = text[:SAMPLE_CHARS]
-    if sum(character.isalpha() for character in sample) < MIN_LETTERS:
+    if len(_LETTERS.findall(sample)) < MIN_LETTERS:
         return None
     detected = _detector(tuple(languages)).detect_language_of(sample)
     return detected.iso_code_639_1.name.lower() if detected is not None else None
