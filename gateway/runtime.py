@@ -15,6 +15,8 @@ from typing import Protocol
 import structlog
 import uvicorn
 
+from gateway.channels.imap import ImapChannel
+from gateway.components import Components
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
@@ -44,9 +46,10 @@ class _Server(uvicorn.Server):
 class HttpService:
     name = "http"
 
-    def __init__(self, settings: GatewaySettings, publisher: KafkaPublisher) -> None:
+    def __init__(self, components: Components) -> None:
+        settings = components.settings
         config = uvicorn.Config(
-            create_app(settings, publisher),
+            create_app(components),
             host=settings.http.host,
             port=settings.http.port,
             log_level="warning",
@@ -68,29 +71,40 @@ class HttpService:
             raise ConfigurationError(msg)
 
 
-ServiceFactory = Callable[[GatewaySettings, KafkaPublisher], Service]
-REGISTRY: dict[str, ServiceFactory] = {"http": HttpService}
+def email_service(components: Components) -> Service:
+    if not components.settings.imap.host:
+        raise ConfigurationError("GATEWAY_IMAP_HOST: not set, so the email service cannot run")
+    return ImapChannel(
+        components.settings.imap, components.intake, components.claims, components.state
+    )
 
 
-def build_services(
-    settings: GatewaySettings, publisher: KafkaPublisher, only: list[str] | None
-) -> list[Service]:
-    names = only or [name for name in KNOWN_SERVICES if name in REGISTRY]
+ServiceFactory = Callable[[Components], Service]
+REGISTRY: dict[str, ServiceFactory] = {"http": HttpService, "email": email_service}
+
+
+def enabled_services(settings: GatewaySettings) -> list[str]:
+    """What runs without --only: the HTTP server, and each channel its settings configure."""
+    return ["http"] + (["email"] if settings.imap.host else [])
+
+
+def build_services(components: Components, only: list[str] | None) -> list[Service]:
+    names = only or enabled_services(components.settings)
     unknown = [name for name in names if name not in KNOWN_SERVICES]
     if unknown:
-        raise ConfigurationError(
-            f"unknown service {unknown[0]!r}; known: {', '.join(KNOWN_SERVICES)}"
-        )
+        known = ", ".join(KNOWN_SERVICES)
+        raise ConfigurationError(f"unknown service {unknown[0]!r}; known: {known}")
     missing = [name for name in names if name not in REGISTRY]
     if missing:
         raise ConfigurationError(f"service {missing[0]!r} is not available in this version yet")
-    return [REGISTRY[name](settings, publisher) for name in names]
+    return [REGISTRY[name](components) for name in names]
 
 
 async def run_services(settings: GatewaySettings, only: list[str] | None = None) -> None:
     """Run the services until SIGINT/SIGTERM."""
     async with KafkaPublisher(settings.kafka) as publisher:
-        services = build_services(settings, publisher, only)
+        components = Components.build(settings, publisher)
+        services = build_services(components, only)
         log.info("gateway.started", services=[service.name for service in services])
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -107,6 +121,7 @@ async def run_services(settings: GatewaySettings, only: list[str] | None = None)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+            components.close()
         log.info("gateway.stopped")
 
 

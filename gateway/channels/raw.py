@@ -46,3 +46,10 @@ class RawMessage:
     flags: frozenset[Flag] = frozenset()
     thread_references: tuple[str, ...] = ()
     source: str = "urn:intake-gateway"
+
+
+def safe_filename(filename: str | None) -> str:
+    """A file name fit to show and store: no path, no control characters, at most 255 chars."""
+    name = (filename or "attachment").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(character for character in name if character.isprintable()).strip(" .")
+    return name[:255] or "attachment"

@@ -27,6 +27,16 @@ CREATE TABLE IF NOT EXISTS idempotency (
     created REAL NOT NULL,
     PRIMARY KEY (scope, key)
 );
+CREATE TABLE IF NOT EXISTS imap_checkpoint (
+    mailbox TEXT PRIMARY KEY,
+    uidvalidity INTEGER NOT NULL,
+    last_uid INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS processed_source (
+    source_key TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    processed REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS complaint_contacts (
     reference TEXT NOT NULL,
     contact_hash TEXT NOT NULL,
@@ -73,6 +83,49 @@ class StateStore:
 
     async def contact_matches(self, reference: str, contact: str) -> bool:
         return await asyncio.to_thread(self._contact_matches, reference, self.contact_hash(contact))
+
+    async def checkpoint(self, mailbox: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, last UID done) of a mailbox, None before its first message."""
+        return await asyncio.to_thread(self._checkpoint, mailbox)
+
+    async def save_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        await asyncio.to_thread(self._save_checkpoint, mailbox, uidvalidity, last_uid)
+
+    async def processed_event(self, source_key: str) -> str | None:
+        """The event id already published for an input (a redelivered email), if any."""
+        return await asyncio.to_thread(self._processed_event, source_key)
+
+    async def mark_processed(self, source_key: str, event_id: str) -> None:
+        await asyncio.to_thread(self._mark_processed, source_key, event_id)
+
+    def _checkpoint(self, mailbox: str) -> tuple[int, int] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT uidvalidity, last_uid FROM imap_checkpoint WHERE mailbox = ?", (mailbox,)
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    def _save_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO imap_checkpoint VALUES (?, ?, ?) ON CONFLICT(mailbox) DO UPDATE"
+                " SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+                (mailbox, uidvalidity, last_uid),
+            )
+
+    def _processed_event(self, source_key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT event_id FROM processed_source WHERE source_key = ?", (source_key,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def _mark_processed(self, source_key: str, event_id: str) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO processed_source VALUES (?, ?, ?)",
+                (source_key, event_id, time.time()),
+            )
 
     def contact_hash(self, contact: str) -> str:
         """Contacts are kept only as keyed hashes: the state file reveals no address."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +15,8 @@ from starlette.staticfiles import StaticFiles
 
 from gateway import __version__
 from gateway.channels.webform import Submission
-from gateway.intake import Intake
-from gateway.normalizers import (
-    ComplaintNormalizer,
-    DuplicateIndex,
-    duplicate_index_path,
-    normalizer_config,
-)
+from gateway.components import Components
 from gateway.publisher import KafkaPublisher
-from gateway.settings import GatewaySettings
-from gateway.store.claims import FileClaimStore
-from gateway.store.state import StateStore
 from gateway.web.context import WebContext
 from gateway.web.pages import pages_router
 from gateway.web.problems import FieldError, Problem, ProblemError, handle_problem, problem_response
@@ -41,32 +30,23 @@ class Health(BaseModel):
     status: str
 
 
-def build_context(settings: GatewaySettings, publisher: KafkaPublisher) -> WebContext:
-    state = StateStore(settings.data_dir / "state")
-    normalizer = ComplaintNormalizer(
-        normalizer_config(settings.normalizer, settings.reference_prefix),
-        DuplicateIndex(duplicate_index_path(settings.data_dir)),
-    )
+def build_context(components: Components) -> WebContext:
+    settings = components.settings
     return WebContext(
         settings=settings,
-        publisher=publisher,
-        intake=Intake(normalizer, publisher, contacts=state),
-        claims=FileClaimStore(settings.data_dir),
-        state=state,
+        publisher=components.publisher,
+        intake=components.intake,
+        claims=components.claims,
+        state=components.state,
         per_client=RateLimiter(settings.http.rate_per_client_per_minute),
         per_form=RateLimiter(settings.http.rate_per_form_per_minute),
     )
 
 
-def create_app(settings: GatewaySettings, publisher: KafkaPublisher) -> FastAPI:
-    ctx = build_context(settings, publisher)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        ctx.state.close()
-
-    app = FastAPI(title="intake-gateway", version=__version__, lifespan=lifespan)
+def create_app(components: Components) -> FastAPI:
+    ctx = build_context(components)
+    publisher = components.publisher
+    app = FastAPI(title="intake-gateway", version=__version__)
     app.add_exception_handler(ProblemError, handle_problem)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)

@@ -18,6 +18,7 @@ from fastapi import Request
 from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from gateway.channels.raw import safe_filename
 from gateway.events.common import Attachment
 from gateway.store.claims import ClaimStore, StoredObject
 from gateway.web.problems import ProblemError
@@ -128,10 +129,3 @@ async def _read(upload: UploadFile) -> AsyncIterator[bytes]:
     await upload.seek(0)
     while chunk := await upload.read(CHUNK):
         yield chunk
-
-
-def safe_filename(filename: str | None) -> str:
-    """A name fit to show and store: no path, no control characters, at most 255 characters."""
-    name = (filename or "attachment").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(character for character in name if character.isprintable()).strip(" .")
-    return name[:255] or "attachment"

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from gateway.components import Components
 from gateway.publisher import KafkaPublisher
 from gateway.runtime import HttpService
 from gateway.settings import GatewaySettings, HttpSettings, KafkaSettings
@@ -45,7 +46,8 @@ async def running_gateway(settings: GatewaySettings) -> AsyncIterator[tuple[str,
     """Serve the app with uvicorn; yields its base URL and the publisher it uses."""
     url = f"http://127.0.0.1:{settings.http.port}"
     async with KafkaPublisher(settings.kafka) as publisher:
-        task = asyncio.create_task(HttpService(settings, publisher).run())
+        components = Components.build(settings, publisher)
+        task = asyncio.create_task(HttpService(components).run())
         try:
             await _wait_until_listening(url)
             yield url, publisher
@@ -53,6 +55,7 @@ async def running_gateway(settings: GatewaySettings) -> AsyncIterator[tuple[str,
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            components.close()
 
 
 @contextlib.asynccontextmanager

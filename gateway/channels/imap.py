@@ -1,0 +1,301 @@
+"""The complaints mailbox over IMAP (aioimaplib): every message becomes an event, once.
+
+- Resumes exactly where it stopped: a checkpoint of UIDVALIDITY + last UID done, in the state
+  store; a new UIDVALIDITY (mailbox recreated) starts over, and the processed-source record
+  keeps a message already published from being published again.
+- A message is moved to ``Processed`` only after Kafka acknowledged its event (then the
+  checkpoint advances); one that cannot become a complaint goes to ``Quarantine`` with an
+  ``intake.dlq.v1`` record; nothing is deleted. A crash in between republishes the same event
+  id (deterministic from the Message-ID, or from the bytes without one).
+- IMAP IDLE when the server offers it, polling otherwise; any network error or server restart
+  ends the session and a new one starts after a backoff with jitter.
+- Mail older than ``backlog_after`` when imported is flagged ``backlog`` (the notifier's rule
+  for late acknowledgements applies to it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import aioimaplib
+import structlog
+from prometheus_client import Counter, Gauge
+
+from gateway.channels.mail import MailPart, ParsedMail, parse_mail
+from gateway.channels.raw import RawMessage, Sender, safe_filename
+from gateway.errors import ChannelUnavailable, ClaimStoreError, InputRejected, KafkaUnavailable
+from gateway.events.common import Attachment, AttachmentStatus, Channel
+from gateway.events.complaint import Flag
+from gateway.intake import Intake
+from gateway.settings import ImapSettings
+from gateway.store.claims import ClaimStore
+from gateway.store.state import StateStore
+
+log = structlog.get_logger(__name__)
+
+SEEN = Counter("gateway_email_messages_seen_total", "Messages read from the mailbox", ["mailbox"])
+PUBLISHED = Counter("gateway_email_messages_published_total", "Messages published", ["mailbox"])
+QUARANTINED = Counter(
+    "gateway_email_messages_quarantined_total", "Messages quarantined", ["mailbox"]
+)
+LAG = Gauge("gateway_email_lag_seconds", "Age of the oldest unprocessed message", ["mailbox"])
+
+_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
+_FETCH_HEAD = re.compile(rb"UID (\d+)")
+_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: int
+    internal_date: datetime | None
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class MailboxPolicy:
+    processed: str = "Processed"
+    quarantine: str = "Quarantine"
+    batch: int = 100
+    poll_interval_s: float = 30.0
+    idle_s: float = 290.0  # under the 29 minutes of RFC 2177, and NAT timeouts
+    backlog_after: timedelta = timedelta(days=2)
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    max_backoff_s: float = 60.0
+
+
+class ImapChannel:
+    """One mailbox. ``run`` returns only when cancelled; a failing server never stops it."""
+
+    name = "email"
+
+    def __init__(
+        self,
+        account: ImapSettings,
+        intake: Intake,
+        claims: ClaimStore,
+        state: StateStore,
+        policy: MailboxPolicy | None = None,
+    ) -> None:
+        self._account, self._intake, self._claims, self._state = account, intake, claims, state
+        self._policy = policy or MailboxPolicy()
+        self._key = f"{account.user}@{account.host}:{account.port}/{account.mailbox}"
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._session()
+            except (ChannelUnavailable, KafkaUnavailable, ClaimStoreError) as exc:
+                failures += 1
+                delay = backoff(failures, self._policy.max_backoff_s)
+                log.warning(
+                    "email.session_ended",
+                    mailbox=self._key,
+                    error=str(exc),
+                    retry_in=round(delay, 1),
+                )
+                await asyncio.sleep(delay)
+            else:
+                failures = 0
+
+    async def drain(self) -> int:
+        """Process every message waiting now, then return how many were handled (tests, tools)."""
+        client = await self._connect()
+        try:
+            return await self._process_waiting(client)
+        finally:
+            await _logout(client)
+
+    async def _session(self) -> None:
+        client = await self._connect()
+        try:
+            while True:
+                await self._process_waiting(client)
+                await self._wait_for_mail(client)
+        finally:
+            await _logout(client)
+
+    async def _connect(self) -> aioimaplib.IMAP4:
+        account = self._account
+        try:
+            client = (
+                aioimaplib.IMAP4_SSL(account.host, account.port, timeout=30)
+                if account.tls
+                else aioimaplib.IMAP4(account.host or "localhost", account.port, timeout=30)
+            )
+            await client.wait_hello_from_server()
+            password = account.password.get_secret_value() if account.password else ""
+            response = await client.login(account.user or "", password)
+            if response.result != "OK":
+                raise ChannelUnavailable(f"IMAP login refused for {self._key}")
+        except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
+            raise ChannelUnavailable(f"IMAP server {account.host}:{account.port}: {exc}") from exc
+        return client
+
+    async def _process_waiting(self, client: aioimaplib.IMAP4) -> int:
+        uidvalidity = await self._select(client)
+        checkpoint = await self._state.checkpoint(self._key)
+        last_uid = checkpoint[1] if checkpoint and checkpoint[0] == uidvalidity else 0
+        uids = await self._uids_after(client, last_uid)
+        handled = 0
+        for start in range(0, len(uids), self._policy.batch):
+            batch = await self._fetch(client, uids[start : start + self._policy.batch])
+            oldest = min((m.internal_date for m in batch if m.internal_date), default=None)
+            if oldest is not None:
+                LAG.labels(self._key).set((datetime.now(UTC) - oldest).total_seconds())
+            for message in batch:
+                await self._handle(client, message)
+                await self._state.save_checkpoint(self._key, uidvalidity, message.uid)
+                handled += 1
+        LAG.labels(self._key).set(0)
+        return handled
+
+    async def _select(self, client: aioimaplib.IMAP4) -> int:
+        response = await _command(client.select(self._account.mailbox))
+        for line in response.lines:
+            if isinstance(line, bytes | bytearray) and (match := _UIDVALIDITY.search(line)):
+                return int(match.group(1))
+        raise ChannelUnavailable(f"no UIDVALIDITY for {self._key}")
+
+    async def _uids_after(self, client: aioimaplib.IMAP4, last_uid: int) -> list[int]:
+        response = await _command(client.uid_search(f"UID {last_uid + 1}:*"))
+        numbers = b" ".join(line for line in response.lines[:-1] if isinstance(line, bytes))
+        return sorted(uid for uid in map(int, numbers.split()) if uid > last_uid)
+
+    async def _fetch(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[Fetched]:
+        response = await _command(
+            client.uid("fetch", ",".join(map(str, uids)), "(UID INTERNALDATE BODY.PEEK[])")
+        )
+        fetched, head = [], None
+        for line in response.lines:
+            if isinstance(line, bytearray) and head is not None:
+                uid = _FETCH_HEAD.search(head)
+                if uid:
+                    fetched.append(Fetched(int(uid.group(1)), _internal_date(head), bytes(line)))
+                head = None
+            elif isinstance(line, bytes) and b"FETCH" in line:
+                head = line
+        return sorted(fetched, key=lambda message: message.uid)
+
+    async def _handle(self, client: aioimaplib.IMAP4, message: Fetched) -> None:
+        SEEN.labels(self._key).inc()
+        raw_copy = await self._claims.put(message.raw)
+        parsed = parse_mail(message.raw)
+        source_key = f"email:{parsed.message_id or 'sha256:' + raw_copy.sha256}"
+        if await self._state.processed_event(source_key) is None:
+            raw = await self._raw_message(parsed, message, source_key, raw_copy.uri)
+            try:
+                event = await self._intake.submit(raw)
+            except InputRejected:
+                await self._move(client, message.uid, self._policy.quarantine)
+                QUARANTINED.labels(self._key).inc()
+                return
+            await self._state.mark_processed(source_key, event.id)
+            PUBLISHED.labels(self._key).inc()
+        await self._move(client, message.uid, self._policy.processed)
+
+    async def _raw_message(
+        self, parsed: ParsedMail, message: Fetched, source_key: str, raw_uri: str
+    ) -> RawMessage:
+        received = message.internal_date or parsed.date or datetime.now(UTC)
+        flags = set(parsed.flags)
+        if datetime.now(UTC) - received > self._policy.backlog_after:
+            flags.add(Flag.BACKLOG)
+        return RawMessage(
+            channel=Channel.EMAIL,
+            source_key=source_key,
+            source_id=parsed.message_id or source_key.removeprefix("email:"),
+            received_at=received,
+            text=parsed.text,
+            html=parsed.html,
+            subject=parsed.subject,
+            sender=Sender(name=parsed.sender_name, email=parsed.sender_email),
+            attachments=tuple([await self._store(part) for part in parsed.attachments]),
+            raw_uri=raw_uri,
+            flags=frozenset(flags),
+            thread_references=parsed.thread_ids,
+            source=f"urn:intake-gateway:email:{self._account.mailbox}",
+        )
+
+    async def _store(self, part: MailPart) -> Attachment:
+        name = safe_filename(part.filename)
+        if len(part.payload) > self._policy.max_attachment_bytes:
+            return Attachment(
+                filename=name,
+                media_type=part.media_type,
+                size=len(part.payload),
+                status=AttachmentStatus.REJECTED,
+                rejection_reason=f"larger than the {self._policy.max_attachment_bytes}-byte limit",
+            )
+        stored = await self._claims.put(part.payload)
+        return Attachment(
+            filename=name,
+            media_type=part.media_type,
+            size=stored.size,
+            sha256=stored.sha256,
+            uri=stored.uri,
+        )
+
+    async def _move(self, client: aioimaplib.IMAP4, uid: int, folder: str) -> None:
+        if client.has_capability("MOVE"):
+            await _command(client.uid("move", str(uid), folder))
+            return
+        await _command(client.uid("copy", str(uid), folder))
+        await _command(client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Deleted)"))
+        await _command(client.expunge())
+
+    async def _wait_for_mail(self, client: aioimaplib.IMAP4) -> None:
+        if not client.has_capability("IDLE"):
+            await asyncio.sleep(self._policy.poll_interval_s)
+            return
+        try:
+            idle = await client.idle_start(timeout=self._policy.idle_s)
+            await client.wait_server_push(timeout=self._policy.idle_s)
+            client.idle_done()
+            await asyncio.wait_for(idle, timeout=30)
+        except (TimeoutError, aioimaplib.CommandTimeout):
+            if client.has_pending_idle():
+                client.idle_done()
+        except (OSError, aioimaplib.Abort) as exc:
+            raise ChannelUnavailable(f"IMAP IDLE on {self._key}: {exc}") from exc
+
+
+async def _command(pending: object) -> aioimaplib.Response:
+    try:
+        response = await pending  # type: ignore[misc]
+    except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
+        raise ChannelUnavailable(f"IMAP command failed: {exc}") from exc
+    if not isinstance(response, aioimaplib.Response) or response.result != "OK":
+        raise ChannelUnavailable(f"IMAP command refused: {getattr(response, 'lines', response)}")
+    return response
+
+
+async def _logout(client: aioimaplib.IMAP4) -> None:
+    try:
+        await asyncio.wait_for(client.logout(), timeout=5)
+    except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout):
+        log.info("email.logout_failed")
+    finally:
+        transport = getattr(client.protocol, "transport", None) if client.protocol else None
+        if transport is not None:
+            transport.close()
+
+
+def _internal_date(head: bytes) -> datetime | None:
+    match = _INTERNALDATE.search(head)
+    if not match:
+        return None
+    try:
+        return datetime.strptime(match.group(1).decode(), "%d-%b-%Y %H:%M:%S %z")
+    except ValueError:
+        return None
+
+
+def backoff(failures: int, ceiling: float) -> float:
+    """Exponential backoff with jitter: 1-2 s, 2-4 s ... up to ``ceiling``."""
+    return min(ceiling, 2.0 ** min(failures, 6)) * random.uniform(0.5, 1.0)  # noqa: S311 (jitter)

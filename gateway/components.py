@@ -1,0 +1,44 @@
+"""What the services of one process share: the publisher, the intake, the stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.intake import Intake
+from gateway.normalizers import (
+    ComplaintNormalizer,
+    DuplicateIndex,
+    duplicate_index_path,
+    normalizer_config,
+)
+from gateway.publisher import KafkaPublisher
+from gateway.settings import GatewaySettings
+from gateway.store.claims import FileClaimStore
+from gateway.store.state import StateStore
+
+
+@dataclass
+class Components:
+    settings: GatewaySettings
+    publisher: KafkaPublisher
+    intake: Intake
+    claims: FileClaimStore
+    state: StateStore
+
+    @classmethod
+    def build(cls, settings: GatewaySettings, publisher: KafkaPublisher) -> Components:
+        state = StateStore(settings.data_dir / "state")
+        normalizer = ComplaintNormalizer(
+            normalizer_config(settings.normalizer, settings.reference_prefix),
+            DuplicateIndex(duplicate_index_path(settings.data_dir)),
+        )
+        return cls(
+            settings=settings,
+            publisher=publisher,
+            intake=Intake(normalizer, publisher, contacts=state),
+            claims=FileClaimStore(settings.data_dir),
+            state=state,
+        )
+
+    def close(self) -> None:
+        self.state.close()

@@ -1,0 +1,218 @@
+"""The IMAP channel against a real Dovecot and a real Kafka broker.
+
+Conformance: every file of ../shared/corpus/email/ is appended to the mailbox; each must end as
+an event (then in ``Processed``) or quarantined with a DLQ record, none may stop the channel.
+The outcome per file is printed (pytest -s, or the captured output of a failure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aioimaplib
+import pytest
+from pydantic import SecretStr
+
+from gateway.channels.imap import ImapChannel, MailboxPolicy
+from gateway.channels.mail import parse_mail
+from gateway.events import topics
+from gateway.intake import Intake
+from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.publisher import KafkaPublisher
+from gateway.reference import reference_for
+from gateway.settings import ImapSettings, KafkaSettings
+from gateway.store.claims import FileClaimStore
+from gateway.store.state import StateStore
+from tests.conftest import REPO
+from tests.support.consumer import TopicReader
+from tests.support.dovecot import PASSWORD, USER, Dovecot
+
+pytestmark = pytest.mark.integration
+
+CORPUS = REPO.parent / "shared" / "corpus" / "email"
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    server = Dovecot.create()
+    yield server
+    server.destroy()
+
+
+def account(server: Dovecot) -> ImapSettings:
+    return ImapSettings(
+        host="127.0.0.1", port=server.port, user=USER, password=SecretStr(PASSWORD), tls=False
+    )
+
+
+async def append(server: Dovecot, *messages: bytes, mailbox: str = "INBOX") -> None:
+    client = aioimaplib.IMAP4("127.0.0.1", server.port)
+    await client.wait_hello_from_server()
+    assert (await client.login(USER, PASSWORD)).result == "OK"
+    for message in messages:
+        response = await client.append(message, mailbox=mailbox)
+        assert response.result == "OK", response
+    await _close(client)
+
+
+async def count(server: Dovecot, mailbox: str) -> int:
+    client = aioimaplib.IMAP4("127.0.0.1", server.port)
+    await client.wait_hello_from_server()
+    await client.login(USER, PASSWORD)
+    response = await client.select(mailbox)
+    await _close(client)
+    return next(int(line.split()[0]) for line in response.lines if line.endswith(b"EXISTS"))
+
+
+@pytest.fixture
+async def channel_parts(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> AsyncIterator[tuple[Intake, FileClaimStore, StateStore]]:
+    state = StateStore(tmp_path / "state")
+    async with KafkaPublisher(kafka_settings) as publisher:
+        normalizer = ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None))
+        yield Intake(normalizer, publisher, contacts=state), FileClaimStore(tmp_path), state
+    state.close()
+
+
+def simple_mail(message_id: str, subject: str, body: str) -> bytes:
+    return (
+        f"From: Marie Tremblay <marie@example.org>\r\nTo: plaintes@office.example\r\n"
+        f"Subject: {subject}\r\nMessage-ID: {message_id}\r\nDate: Mon, 23 Nov 2026 10:00:00 -0500\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+async def test_every_corpus_email_ends_as_an_event_or_in_quarantine(
+    dovecot: Dovecot,
+    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+    kafka_settings: KafkaSettings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    files = sorted(CORPUS.rglob("*.eml"))
+    assert len(files) >= 90
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    await append(dovecot, *(path.read_bytes() for path in files))
+    channel = ImapChannel(account(dovecot), *channel_parts)
+    handled = await channel.drain()
+    assert handled == len(files)
+    assert await count(dovecot, "INBOX") == 0
+    processed, quarantined = await count(dovecot, "Processed"), await count(dovecot, "Quarantine")
+    assert processed + quarantined == len(files)
+    expected = {}
+    for path in files:
+        parsed = parse_mail(path.read_bytes())
+        key = f"email:{parsed.message_id}" if parsed.message_id else None
+        expected[path] = reference_for(key) if key else None
+    keyed = {ref for ref in expected.values() if ref}
+    events = [json.loads(r.value) for r in await reader.read(len(files), timeout_s=20)]
+    published = {event["subject"] for event in events}
+    with capsys.disabled():
+        print(f"\nIMAP conformance: {processed} processed, {quarantined} quarantined")
+        for path, ref in expected.items():
+            outcome = (
+                "event " + ref
+                if ref in published
+                else ("event (no Message-ID)" if ref is None else "MISSING")
+            )
+            print(f"  {path.relative_to(CORPUS)}: {outcome}")
+    assert keyed <= published  # every message with a Message-ID has its event
+    assert len({event["id"] for event in events}) == len(events)  # no event twice
+
+
+async def test_nothing_twice_redelivery_restart_and_resume(
+    dovecot: Dovecot,
+    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+    kafka_settings: KafkaSettings,
+) -> None:
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    first = simple_mail("<first@example.org>", "Plainte", "Je n'ai jamais reçu ma carte.")
+    await append(dovecot, first, first)  # the same message delivered twice
+    assert await ImapChannel(account(dovecot), *channel_parts).drain() == 2
+    restarted = ImapChannel(account(dovecot), *channel_parts)  # a new process, same state
+    assert await restarted.drain() == 0
+    await append(dovecot, simple_mail("<second@example.org>", "Autre", "Toujours rien reçu."))
+    assert await restarted.drain() == 1  # resumes after the checkpoint
+    events = [json.loads(r.value) for r in await reader.read(3, timeout_s=5)]
+    assert sorted(event["subject"] for event in events) == sorted(
+        [reference_for("email:<first@example.org>"), reference_for("email:<second@example.org>")]
+    )
+    assert await count(dovecot, "Processed") == 3
+
+
+async def test_a_reply_quoting_a_reference_adds_a_document(
+    dovecot: Dovecot,
+    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+    kafka_settings: KafkaSettings,
+) -> None:
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    existing = reference_for("email:<original@example.org>")
+    await append(
+        dovecot,
+        simple_mail(
+            "<reply@example.org>", f"Re: votre dossier {existing}", "Voici le document demandé."
+        ),
+    )
+    await ImapChannel(account(dovecot), *channel_parts).drain()
+    event = json.loads((await reader.read(1))[0].value)
+    assert (event["type"], event["subject"]) == ("complaint.document_added", existing)
+
+
+async def test_a_french_auto_reply_is_flagged_and_gets_no_due_dates(
+    dovecot: Dovecot,
+    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+    kafka_settings: KafkaSettings,
+) -> None:
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    await append(
+        dovecot,
+        simple_mail(
+            "<ooo@example.org>",
+            "Réponse automatique : absent du bureau",
+            "Je suis absente jusqu'au 2 décembre.",
+        ),
+    )
+    await ImapChannel(account(dovecot), *channel_parts).drain()
+    data = json.loads((await reader.read(1))[0].value)["data"]
+    assert "auto_reply" in data["flags"]
+    assert data["due"] is None
+
+
+@pytest.mark.fault
+async def test_the_channel_survives_the_server_going_away(
+    dovecot: Dovecot,
+    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+) -> None:
+    policy = MailboxPolicy(poll_interval_s=0.2, idle_s=1.0, max_backoff_s=1.0)
+    channel = ImapChannel(account(dovecot), *channel_parts, policy=policy)
+    task = asyncio.create_task(channel.run())
+    await append(dovecot, simple_mail("<before@example.org>", "Plainte", "Avant l'arrêt."))
+    await _until(lambda: count(dovecot, "Processed"), 1)
+    await asyncio.to_thread(dovecot.stop)
+    await asyncio.sleep(1.5)
+    await asyncio.to_thread(dovecot.start)
+    await append(dovecot, simple_mail("<after@example.org>", "Plainte", "Après le redémarrage."))
+    await _until(lambda: count(dovecot, "Processed"), 2)
+    assert not task.done()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _until(probe: object, expected: int, timeout_s: float = 30) -> None:
+    async with asyncio.timeout(timeout_s):
+        while await probe() != expected:  # type: ignore[operator]
+            await asyncio.sleep(0.2)
+
+
+async def _close(client: aioimaplib.IMAP4) -> None:
+    await client.logout()
+    client.protocol.transport.close()

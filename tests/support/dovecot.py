@@ -1,0 +1,125 @@
+"""A throw-away Dovecot IMAP server (Debian's dovecot-imapd) on loopback, in one folder.
+
+Started as root with its own config (a plain-text user file, Maildir), stopped by its own master
+process id; ``stop``/``start`` keep the mail, so tests can take the server away mid-batch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.kafka import free_port
+
+USER, PASSWORD = "complaints", "secret"
+
+CONFIG = """\
+base_dir = {dir}/run
+state_dir = {dir}/state
+log_path = {dir}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+first_valid_uid = 1
+first_valid_gid = 1
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{dir}/mail/%u
+default_internal_user = dovecot
+default_login_user = dovenull
+default_internal_group = dovecot
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+service imap-login {{
+  chroot =
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {dir}/users
+}}
+userdb {{
+  driver = static
+  args = uid=dovecot gid=dovecot home={dir}/home/%u
+}}
+namespace inbox {{
+  inbox = yes
+  mailbox Processed {{
+    auto = create
+  }}
+  mailbox Quarantine {{
+    auto = create
+  }}
+}}
+"""
+
+
+@dataclass
+class Dovecot:
+    directory: Path
+    port: int
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "dovecot.conf"
+
+    @classmethod
+    def create(cls) -> Dovecot:
+        """A new server in its own folder under /tmp (the login process, running as dovenull,
+        must be able to reach it: pytest's tmp_path is private to root)."""
+        directory = Path(tempfile.mkdtemp(prefix="dovecot-"))
+        if shutil.which("dovecot") is None:
+            raise RuntimeError(
+                "dovecot not installed: scripts/setup --tests installs dovecot-imapd"
+            )
+        server = cls(directory, free_port())
+        for sub in ("run", "state", "mail", "home"):
+            (directory / sub).mkdir(parents=True, exist_ok=True)
+        shutil.chown(directory / "mail", "dovecot", "dovecot")
+        shutil.chown(directory / "home", "dovecot", "dovecot")
+        directory.chmod(0o755)
+        (directory / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+        server.config.write_text(CONFIG.format(dir=directory, port=server.port))
+        server.start()
+        return server
+
+    def start(self) -> None:
+        subprocess.run(["dovecot", "-c", str(self.config)], check=True, timeout=30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"dovecot did not listen on {self.port}: see {self.directory}/dovecot.log"
+        )
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def stop(self) -> None:
+        pid_file = self.directory / "run" / "master.pid"
+        if not pid_file.exists():
+            return
+        os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
