@@ -1,0 +1,122 @@
+"""Reading emails: real-world messages from the shared corpus, and French cases made here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.channels.mail import parse_mail
+from gateway.events.complaint import Flag
+from tests.conftest import REPO
+
+CORPUS = REPO.parent / "shared" / "corpus" / "email"
+
+
+def corpus(name: str) -> bytes:
+    return (CORPUS / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "flags"),
+    [
+        ("sisimai-set-of-emails/bsd/rhost-franceptt-05.eml", {Flag.BOUNCE}),
+        # a DSN that also says Auto-Submitted: auto-replied is a bounce, not an auto-reply
+        ("sisimai-set-of-emails/bsd/lhost-exchange2007-06.eml", {Flag.BOUNCE}),
+        ("mailgun-flanker/bounce/gmail-invalid-address.eml", {Flag.BOUNCE}),
+        ("sisimai-set-of-emails/bsd/rfc3834-06.eml", {Flag.AUTO_REPLY}),
+        ("mikel-mail/attachment_emails/attachment_with_quoted_filename.eml", set()),
+    ],
+)
+def test_bounces_and_auto_replies_are_told_apart(name: str, flags: set[Flag]) -> None:
+    assert set(parse_mail(corpus(name)).flags) == flags
+
+
+def test_a_bounce_names_the_message_that_bounced() -> None:
+    parsed = parse_mail(corpus("sisimai-set-of-emails/bsd/lhost-exchange2007-06.eml"))
+    assert parsed.bounced_message_ids == (
+        "<1513177790.ha3dsljxgizc2mjrgq2dkobx@mb.newsletter-autos.fr>",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "filename", "media_type"),
+    [
+        (
+            "mikel-mail/attachment_emails/attachment_with_quoted_filename.eml",
+            "Eelanalüüsi päring.jpg",
+            "image/jpeg",
+        ),
+        (
+            "mikel-mail/multi_charset/japanese_attachment_long_name.eml",
+            "かきくけこかきくけこかきくけこかきくけこかきくけこ.txt",
+            "text/plain",
+        ),
+        (
+            "mikel-mail/attachment_emails/attachment_message_rfc822.eml",
+            "ForwardedMessage.eml",
+            "message/rfc822",
+        ),
+    ],
+)
+def test_attachment_names_in_any_encoding_and_nested_messages(
+    name: str, filename: str, media_type: str
+) -> None:
+    attachments = parse_mail(corpus(name)).attachments
+    assert (attachments[0].filename, attachments[0].media_type) == (filename, media_type)
+
+
+def french_mail(headers: str, body: bytes, charset: str = "utf-8") -> bytes:
+    return (
+        f"From: =?utf-8?q?H=C3=A9l=C3=A8ne_C=C3=B4t=C3=A9?= <helene@example.org>\r\n"
+        f"Message-ID: <fr-1@example.org>\r\n{headers}"
+        f"Content-Type: text/plain; charset={charset}\r\n\r\n"
+    ).encode() + body
+
+
+def test_rfc2047_sender_and_a_wrong_charset_still_give_readable_text() -> None:
+    raw = french_mail(
+        "Subject: =?iso-8859-1?q?R=E9clamation?=\r\n", "Reçu à Montréal".encode("cp1252"), "utf-8"
+    )
+    parsed = parse_mail(raw)
+    assert parsed.sender_name == "Hélène Côté"
+    assert parsed.subject == "Réclamation"
+    assert parsed.text == "Reçu à Montréal"  # declared utf-8, sent as Windows-1252
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "Subject: Réponse automatique : absent du bureau\r\n",
+        "Subject: Absent du bureau jusqu'au 2 décembre\r\n",
+        "Subject: Re: dossier\r\nAuto-Submitted: auto-replied\r\n",
+        "Subject: Out of Office\r\n",
+        "Subject: Re: dossier\r\nX-Autoreply: yes\r\n",
+    ],
+)
+def test_french_and_english_auto_replies(headers: str) -> None:
+    assert parse_mail(french_mail(headers, b"Je suis absente.")).flags == {Flag.AUTO_REPLY}
+
+
+def test_a_reply_carries_its_thread() -> None:
+    raw = french_mail(
+        "Subject: Re\r\nIn-Reply-To: <PL-7K3M-9Q2X-HB4G.ack@gateway>\r\nReferences: <a@b> <c@d>\r\n",
+        b"Merci",
+    )
+    assert parse_mail(raw).thread_ids == ("<PL-7K3M-9Q2X-HB4G.ack@gateway>", "<a@b>", "<c@d>")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=4000))
+def test_property_any_bytes_parse_without_raising(raw: bytes) -> None:
+    parsed = parse_mail(raw)
+    assert isinstance(parsed.text, str)
+
+
+def test_every_corpus_message_parses() -> None:
+    files = sorted(Path(CORPUS).rglob("*.eml"))
+    assert len(files) >= 90
+    for path in files:
+        parse_mail(path.read_bytes())
