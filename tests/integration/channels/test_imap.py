@@ -82,7 +82,8 @@ async def channel_parts(
 def simple_mail(message_id: str, subject: str, body: str) -> bytes:
     return (
         f"From: Marie Tremblay <marie@example.org>\r\nTo: plaintes@office.example\r\n"
-        f"Subject: {subject}\r\nMessage-ID: {message_id}\r\nDate: Mon, 23 Nov 2026 10:00:00 -0500\r\n"
+        f"Subject: {subject}\r\nMessage-ID: {message_id}\r\n"
+        "Date: Mon, 23 Nov 2026 10:00:00 -0500\r\n"
         f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     ).encode()
 
@@ -210,7 +211,7 @@ async def test_the_channel_survives_the_server_going_away(
 async def _until(probe: object, expected: int, timeout_s: float = 30) -> None:
     async with asyncio.timeout(timeout_s):
         while await probe() != expected:  # type: ignore[operator]
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # noqa: ASYNC110 (polling another process's mailbox)
 
 
 async def _close(client: aioimaplib.IMAP4) -> None:

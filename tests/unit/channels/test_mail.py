@@ -102,7 +102,8 @@ def test_french_and_english_auto_replies(headers: str) -> None:
 
 def test_a_reply_carries_its_thread() -> None:
     raw = french_mail(
-        "Subject: Re\r\nIn-Reply-To: <PL-7K3M-9Q2X-HB4G.ack@gateway>\r\nReferences: <a@b> <c@d>\r\n",
+        "Subject: Re\r\nIn-Reply-To: <PL-7K3M-9Q2X-HB4G.ack@gateway>\r\n"
+        "References: <a@b> <c@d>\r\n",
         b"Merci",
     )
     assert parse_mail(raw).thread_ids == ("<PL-7K3M-9Q2X-HB4G.ack@gateway>", "<a@b>", "<c@d>")
