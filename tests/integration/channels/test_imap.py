@@ -215,6 +215,7 @@ async def _until(probe: object, expected: int, timeout_s: float = 30) -> None:
             if await probe() == expected:  # type: ignore[operator]
                 return
             await asyncio.sleep(0.2)
+    raise AssertionError(f"the mailbox never held {expected} messages")
 
 
 async def _close(client: aioimaplib.IMAP4) -> None:
