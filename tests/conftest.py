@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The shared corpus lies beside the clone (as CI lays it); GATEWAY_SHARED_DIR says otherwise.
+SHARED = Path(os.environ.get("GATEWAY_SHARED_DIR", REPO.parent / "shared"))
 
 
 @pytest.fixture

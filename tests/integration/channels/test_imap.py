@@ -27,13 +27,13 @@ from gateway.reference import reference_for
 from gateway.settings import ImapSettings, KafkaSettings
 from gateway.store.claims import FileClaimStore
 from gateway.store.state import StateStore
-from tests.conftest import REPO
+from tests.conftest import SHARED
 from tests.support.consumer import TopicReader
 from tests.support.dovecot import PASSWORD, USER, Dovecot
 
 pytestmark = pytest.mark.integration
 
-CORPUS = REPO.parent / "shared" / "corpus" / "email"
+CORPUS = SHARED / "corpus" / "email"
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from gateway.channels.mail import parse_mail
 from gateway.events.complaint import Flag
-from tests.conftest import REPO
+from tests.conftest import SHARED
 
-CORPUS = REPO.parent / "shared" / "corpus" / "email"
+CORPUS = SHARED / "corpus" / "email"
 
 
 def corpus(name: str) -> bytes:
