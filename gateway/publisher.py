@@ -108,10 +108,13 @@ class KafkaPublisher:
         await self.close()
 
     async def close(self) -> None:
-        """Flush what is in flight and stop the producer."""
+        """Flush what is in flight and stop the producer (bounded: Kafka may be down)."""
         producer, self._producer = self._producer, None
         if producer is not None:
-            await producer.stop()
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=self._settings.publish_timeout_s)
+            except TimeoutError:
+                log.warning("kafka.close_timed_out", unsent="events not acknowledged are lost")
         await self._deadlines.close()
 
     async def publish(self, event: CloudEvent[Any]) -> Acknowledgement:

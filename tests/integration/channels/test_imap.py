@@ -17,8 +17,10 @@ import aioimaplib
 import pytest
 from pydantic import SecretStr
 
+from gateway.admin import create_topics
 from gateway.channels.imap import ImapChannel, MailboxPolicy
 from gateway.channels.mail import parse_mail
+from gateway.errors import KafkaUnavailable
 from gateway.events import topics
 from gateway.intake import Intake
 from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
@@ -30,6 +32,7 @@ from gateway.store.state import StateStore
 from tests.conftest import SHARED
 from tests.support.consumer import TopicReader
 from tests.support.dovecot import PASSWORD, USER, Dovecot
+from tests.support.kafka import LocalBroker
 
 pytestmark = pytest.mark.integration
 
@@ -221,3 +224,40 @@ async def _until(probe: object, expected: int, timeout_s: float = 30) -> None:
 async def _close(client: aioimaplib.IMAP4) -> None:
     await client.logout()
     client.protocol.transport.close()
+
+
+@pytest.mark.fault
+@pytest.mark.slow
+async def test_kafka_down_mid_batch_then_every_message_once_and_moved(
+    dovecot: Dovecot, private_broker: LocalBroker, tmp_path: Path
+) -> None:
+    """GIVEN mail waiting and Kafka stopped WHEN the channel runs THEN nothing is moved;
+    WHEN Kafka is back THEN every message is published once (by event id) and moved."""
+    kafka = KafkaSettings(
+        bootstrap=private_broker.bootstrap, publish_timeout_s=3.0, request_timeout_s=2.0
+    )
+    await create_topics(kafka)
+    mails = [simple_mail(f"<k{n}@example.org>", "Plainte", f"Message {n}") for n in range(5)]
+    await append(dovecot, *mails)
+    state = StateStore(tmp_path / "state")
+    async with KafkaPublisher(kafka) as publisher:
+        intake = Intake(ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher)
+        channel = ImapChannel(account(dovecot), intake, FileClaimStore(tmp_path), state)
+        assert await channel.drain() == 5
+        await asyncio.to_thread(private_broker.stop)
+        await append(
+            dovecot,
+            *[simple_mail(f"<d{n}@example.org>", "Plainte", f"Pendant {n}") for n in range(3)],
+        )
+        with pytest.raises(KafkaUnavailable):
+            await channel.drain()
+        assert await count(dovecot, "INBOX") == 3  # nothing moved that Kafka did not take
+        await asyncio.to_thread(private_broker.start)
+        assert await channel.drain() == 3
+    state.close()
+    assert await count(dovecot, "INBOX") == 0
+    assert await count(dovecot, "Processed") == 8
+    reader = TopicReader(kafka.bootstrap, topics.COMPLAINTS)
+    await reader.mark_beginning()
+    ids = {json.loads(record.value)["id"] for record in await reader.read(20, timeout_s=5)}
+    assert len(ids) == 8
