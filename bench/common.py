@@ -6,7 +6,6 @@ import contextlib
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 from collections.abc import Iterator
@@ -15,29 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.local_kafka import SCRIPT
+from tests.support.kafka import free_port_pair
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
 
 
-def _free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free pair of loopback ports")
-
-
 @contextlib.contextmanager
 def private_broker() -> Iterator[str]:
     """A fresh single-node broker for one benchmark run (kafka-local), wiped afterwards."""
-    port = _free_port_pair()
+    port = free_port_pair()
     env = {**os.environ, "KAFKA_LOCAL_PORT": str(port), "KAFKA_LOCAL_HEAP": "1g"}
     subprocess.run(["bash", str(SCRIPT), "start"], env=env, check=True)
     try:

@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
 from aiokafka import AIOKafkaProducer
 
 from bench.common import RunFigures, figures, median_figures, private_broker, write_section
@@ -36,6 +33,7 @@ from gateway.events import topics
 from gateway.publisher import HEADERS, producer_options
 from gateway.settings import KafkaSettings
 from gateway.web.signature import sign
+from tests.support.http import gateway_process
 
 SECRET = "bench-secret"  # noqa: S105 (a test secret on loopback)
 CONNECTIONS = 64
@@ -158,35 +156,6 @@ async def bare_runs(
         await producer.stop()
 
 
-def start_gateway(bootstrap: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    from tests.support.kafka import free_port  # noqa: PLC0415 (test helper, loopback port)
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "GATEWAY_KAFKA_BOOTSTRAP": bootstrap,
-        "GATEWAY_HTTP_PORT": str(port),
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_WEBHOOK_SECRETS": json.dumps({"bench": SECRET}),
-        "GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE": "100000000",
-        "GATEWAY_HTTP_RATE_PER_FORM_PER_MINUTE": "100000000",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--only", "http"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(400):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-        except httpx.TransportError:
-            time.sleep(0.05)
-        else:
-            return process, port
-    raise RuntimeError("the gateway did not start")
-
-
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -201,8 +170,14 @@ def measure(
     bare: dict[float, list[RunFigures]] = {rate: [] for rate in rates}
     with private_broker() as bootstrap, tempfile.TemporaryDirectory() as data_dir:
         asyncio.run(create_topics(KafkaSettings(bootstrap=bootstrap)))
-        process, port = start_gateway(bootstrap, Path(data_dir))
-        try:
+        with gateway_process(
+            bootstrap,
+            Path(data_dir),
+            GATEWAY_WEBHOOK_SECRETS=json.dumps({"bench": SECRET}),
+            GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE="100000000",
+            GATEWAY_HTTP_RATE_PER_FORM_PER_MINUTE="100000000",
+        ) as (url, pid):
+            port = int(url.rsplit(":", 1)[1])
             asyncio.run(gateway_runs(port, [200.0], 3, "warm-up"))
             for run in range(runs):
                 for figures_by_rate, side in (
@@ -216,10 +191,7 @@ def measure(
                         if failures:
                             print(f"  {failures} refused at {rate:.0f}/s", file=sys.stderr)
                         figures_by_rate[rate].append(result)
-            rss = peak_rss_mb(process.pid)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+            rss = peak_rss_mb(pid)
     return (
         {
             "gateway": {rate: median_figures(v) for rate, v in gateway.items()},

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +84,38 @@ async def _wait_until_listening(url: str) -> None:
             else:
                 return
     raise AssertionError(f"{url} did not start listening")
+
+
+@contextlib.contextmanager
+def gateway_process(bootstrap: str, data_dir: Path, **settings: str) -> Iterator[tuple[str, int]]:
+    """``intake-gateway run --only http`` in a subprocess (as a user runs it); yields its URL
+    and process id.
+    ``settings``: more GATEWAY_ variables, e.g. ``GATEWAY_WEBHOOK_SECRETS``."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_KAFKA_BOOTSTRAP": bootstrap,
+        "GATEWAY_HTTP_PORT": str(port),
+        "GATEWAY_DATA_DIR": str(data_dir),
+        **settings,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--only", "http"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(400):
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("the gateway did not start")
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

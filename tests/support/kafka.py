@@ -21,7 +21,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _free_port_pair() -> int:
+def free_port_pair() -> int:
     """A port p such that p and p + 1 (the controller) are both free."""
     for _ in range(50):
         port = free_port()
@@ -63,6 +63,6 @@ class LocalBroker:
 
     @classmethod
     def create(cls) -> LocalBroker:
-        broker = cls(port=_free_port_pair())
+        broker = cls(port=free_port_pair())
         broker.start()
         return broker
