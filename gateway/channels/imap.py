@@ -148,12 +148,63 @@ class ImapChannel:
             oldest = min((m.internal_date for m in batch if m.internal_date), default=None)
             if oldest is not None:
                 LAG.labels(self._key).set((datetime.now(UTC) - oldest).total_seconds())
-            for message in batch:
-                await self._handle(client, message)
-                await self._state.save_checkpoint(self._key, uidvalidity, message.uid)
-                handled += 1
+            handled += await self._process_batch(client, uidvalidity, batch)
         LAG.labels(self._key).set(0)
         return handled
+
+    async def _process_batch(
+        self, client: aioimaplib.IMAP4, uidvalidity: int, batch: list[Fetched]
+    ) -> int:
+        """Publish a batch concurrently, then move and checkpoint the messages done, in UID
+        order, up to the first failure (which is raised: the rest waits for the next try)."""
+        first_of: dict[str, asyncio.Future[str]] = {}  # the same message twice in one batch
+        outcomes = await asyncio.gather(
+            *(self._publish(message, first_of) for message in batch), return_exceptions=True
+        )
+        done: dict[str, list[int]] = {self._policy.processed: [], self._policy.quarantine: []}
+        failure: BaseException | None = None
+        for message, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                failure = outcome
+                break
+            done[outcome].append(message.uid)
+        for folder, moved in done.items():
+            if moved:
+                await self._move(client, moved, folder)
+        count = sum(map(len, done.values()))
+        if count:
+            await self._state.save_checkpoint(self._key, uidvalidity, batch[count - 1].uid)
+        if failure is not None:
+            raise failure
+        return count
+
+    async def _publish(self, message: Fetched, first_of: dict[str, asyncio.Future[str]]) -> str:
+        """Publish one message's event (once); the folder it then belongs in."""
+        SEEN.labels(self._key).inc()
+        raw_copy = await self._claims.put(message.raw)
+        parsed = parse_mail(message.raw)
+        source_key = f"email:{parsed.message_id or 'sha256:' + raw_copy.sha256}"
+        if source_key in first_of:
+            return await asyncio.shield(first_of[source_key])
+        first_of[source_key] = asyncio.ensure_future(
+            self._publish_once(message, parsed, source_key, raw_copy.uri)
+        )
+        return await asyncio.shield(first_of[source_key])
+
+    async def _publish_once(
+        self, message: Fetched, parsed: ParsedMail, source_key: str, raw_uri: str
+    ) -> str:
+        if await self._state.processed_event(source_key) is not None:
+            return self._policy.processed  # published before a crash, or by another copy
+        raw = await self._raw_message(parsed, message, source_key, raw_uri)
+        try:
+            event = await self._intake.submit(raw)
+        except InputRejected:
+            QUARANTINED.labels(self._key).inc()
+            return self._policy.quarantine
+        await self._state.mark_processed(source_key, event.id)
+        PUBLISHED.labels(self._key).inc()
+        return self._policy.processed
 
     async def _select(self, client: aioimaplib.IMAP4) -> int:
         response = await _command(client.select(self._account.mailbox))
@@ -181,23 +232,6 @@ class ImapChannel:
             elif isinstance(line, bytes) and b"FETCH" in line:
                 head = line
         return sorted(fetched, key=lambda message: message.uid)
-
-    async def _handle(self, client: aioimaplib.IMAP4, message: Fetched) -> None:
-        SEEN.labels(self._key).inc()
-        raw_copy = await self._claims.put(message.raw)
-        parsed = parse_mail(message.raw)
-        source_key = f"email:{parsed.message_id or 'sha256:' + raw_copy.sha256}"
-        if await self._state.processed_event(source_key) is None:
-            raw = await self._raw_message(parsed, message, source_key, raw_copy.uri)
-            try:
-                event = await self._intake.submit(raw)
-            except InputRejected:
-                await self._move(client, message.uid, self._policy.quarantine)
-                QUARANTINED.labels(self._key).inc()
-                return
-            await self._state.mark_processed(source_key, event.id)
-            PUBLISHED.labels(self._key).inc()
-        await self._move(client, message.uid, self._policy.processed)
 
     async def _raw_message(
         self, parsed: ParsedMail, message: Fetched, source_key: str, raw_uri: str
@@ -241,12 +275,13 @@ class ImapChannel:
             uri=stored.uri,
         )
 
-    async def _move(self, client: aioimaplib.IMAP4, uid: int, folder: str) -> None:
+    async def _move(self, client: aioimaplib.IMAP4, uids: list[int], folder: str) -> None:
+        message_set = ",".join(map(str, uids))
         if client.has_capability("MOVE"):
-            await _command(client.uid("move", str(uid), folder))
+            await _command(client.uid("move", message_set, folder))
             return
-        await _command(client.uid("copy", str(uid), folder))
-        await _command(client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Deleted)"))
+        await _command(client.uid("copy", message_set, folder))
+        await _command(client.uid("store", message_set, "+FLAGS.SILENT", r"(\Deleted)"))
         await _command(client.expunge())
 
     async def _wait_for_mail(self, client: aioimaplib.IMAP4) -> None:
