@@ -17,6 +17,8 @@ mailboxes need on top of it.
 from __future__ import annotations
 
 import email
+import email.errors
+import email.header
 import email.policy
 import email.utils
 import re
@@ -38,6 +40,8 @@ _BOUNCE_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+MAX_PARSED_HEADER = 4096  # longer headers are decoded without the structured header parser
+MAX_KEPT_HEADER = 16384
 
 
 @dataclass(frozen=True)
@@ -93,15 +97,26 @@ def parse_mail(raw: bytes) -> ParsedMail:
 
 
 def _header(message: Message, name: str) -> str | None:
-    try:
-        value = message.get(name)
-    except (ValueError, IndexError, AttributeError, TypeError):  # too broken for the policy
-        raw = message.get_all(name, failobj=[None])
-        value = raw[0] if raw else None
-    if value is None:
+    raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+    if raw is None:
         return None
+    if len(str(raw)) > MAX_PARSED_HEADER:  # policy.default's parser is quadratic on such input
+        value: object = _decoded_words(str(raw)[:MAX_KEPT_HEADER])
+    else:
+        try:
+            value = message.get(name)
+        except (ValueError, IndexError, AttributeError, TypeError):  # too broken for the policy
+            value = _decoded_words(str(raw))
     text = " ".join(str(value).split())
     return text or None
+
+
+def _decoded_words(raw: str) -> str:
+    """RFC 2047 words decoded the old, linear way; the raw text if even that fails."""
+    try:
+        return str(email.header.make_header(email.header.decode_header(raw)))
+    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+        return raw
 
 
 def _first_id(value: str | None) -> str | None:

@@ -121,3 +121,9 @@ def test_every_corpus_message_parses() -> None:
     assert len(files) >= 90
     for path in files:
         parse_mail(path.read_bytes())
+
+
+def test_a_200_kb_header_is_decoded_without_the_quadratic_parser() -> None:
+    parsed = parse_mail(corpus("mailgun-flanker/long-header.eml"))
+    assert parsed.subject is not None
+    assert parsed.subject.startswith("Die heiße Zypernsonne quälte Max und Victoria")
