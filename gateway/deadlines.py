@@ -32,7 +32,7 @@ class DeadlineWatch:
     def deadline(self) -> _Deadline:
         """Bound the awaits in a ``with`` block; DeadlineExceeded when the deadline passes."""
         loop = asyncio.get_running_loop()
-        if self._expiry is None or self._expiry.done():
+        if self._expiry is None or self._expiry.done() or self._expiry.get_loop() is not loop:
             self._expiry = loop.create_task(self._expire_forever())
         return _Deadline(self, loop.time() + self._timeout_s)
 

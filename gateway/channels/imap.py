@@ -94,11 +94,13 @@ class ImapChannel:
                 failures += 1
                 delay = backoff(failures, self._policy.max_backoff_s)
                 log.warning(
-                    "email.session_ended",
-                    mailbox=self._key,
-                    error=str(exc),
-                    retry_in=round(delay, 1),
+                    "email.session_ended", mailbox=self._key, error=str(exc), retry_in=delay
                 )
+                await asyncio.sleep(delay)
+            except Exception:
+                failures += 1
+                delay = backoff(failures, self._policy.max_backoff_s)
+                log.exception("email.session_failed", mailbox=self._key, retry_in=delay)
                 await asyncio.sleep(delay)
             else:
                 failures = 0
@@ -187,9 +189,31 @@ class ImapChannel:
         if source_key in first_of:
             return await asyncio.shield(first_of[source_key])
         first_of[source_key] = asyncio.ensure_future(
-            self._publish_once(message, parsed, source_key, raw_copy.uri)
+            self._publish_or_quarantine(message, parsed, source_key, raw_copy.uri)
         )
         return await asyncio.shield(first_of[source_key])
+
+    async def _publish_or_quarantine(
+        self, message: Fetched, parsed: ParsedMail, source_key: str, raw_uri: str
+    ) -> str:
+        try:
+            return await self._publish_once(message, parsed, source_key, raw_uri)
+        except (KafkaUnavailable, ClaimStoreError, ChannelUnavailable):
+            raise  # the source is fine: try again later
+        except Exception as exc:
+            log.exception("email.message_failed", mailbox=self._key, uid=message.uid)
+            unreadable = RawMessage(
+                channel=Channel.EMAIL,
+                source_key=source_key,
+                source_id=source_key,
+                received_at=message.internal_date or datetime.now(UTC),
+                raw_uri=raw_uri,
+            )
+            await self._intake.reject(
+                unreadable, "unreadable_message", f"the message could not be read: {exc!r}"
+            )
+            QUARANTINED.labels(self._key).inc()
+            return self._policy.quarantine
 
     async def _publish_once(
         self, message: Fetched, parsed: ParsedMail, source_key: str, raw_uri: str

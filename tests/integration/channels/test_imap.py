@@ -20,8 +20,10 @@ from pydantic import SecretStr
 from gateway.admin import create_topics
 from gateway.channels.imap import ImapChannel, MailboxPolicy
 from gateway.channels.mail import parse_mail
+from gateway.channels.raw import RawMessage
 from gateway.errors import KafkaUnavailable
 from gateway.events import topics
+from gateway.events.complaint import ComplaintReceived, DocumentAdded
 from gateway.intake import Intake
 from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
 from gateway.publisher import KafkaPublisher
@@ -261,3 +263,41 @@ async def test_kafka_down_mid_batch_then_every_message_once_and_moved(
     await reader.mark_beginning()
     ids = {json.loads(record.value)["id"] for record in await reader.read(20, timeout_s=5)}
     assert len(ids) == 8
+
+
+class ExplodingNormalizer:
+    """The real chain, except that it fails (as a bug would) on subjects saying 'explode'."""
+
+    def __init__(self) -> None:
+        self._real = ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None))
+
+    def normalize(self, raw: RawMessage) -> ComplaintReceived | DocumentAdded:
+        if raw.subject and "explode" in raw.subject:
+            raise RuntimeError("a bug in a normalizer")
+        return self._real.normalize(raw)
+
+
+async def test_a_message_that_breaks_the_chain_is_quarantined_and_the_next_goes_on(
+    dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    dlq = TopicReader(kafka_settings.bootstrap, topics.DLQ)
+    await dlq.mark()
+    await append(
+        dovecot,
+        simple_mail("<bad@example.org>", "please explode", "x"),
+        simple_mail("<good@example.org>", "Plainte", "Rien reçu."),
+    )
+    state = StateStore(tmp_path / "state")
+    async with KafkaPublisher(kafka_settings) as publisher:
+        channel = ImapChannel(
+            account(dovecot),
+            Intake(ExplodingNormalizer(), publisher),
+            FileClaimStore(tmp_path),
+            state,
+        )
+        assert await channel.drain() == 2
+    state.close()
+    assert (await count(dovecot, "Quarantine"), await count(dovecot, "Processed")) == (1, 1)
+    record = json.loads((await dlq.read(1))[0].value)
+    assert record["data"]["reason_code"] == "unreadable_message"
+    assert record["data"]["source_message"]["uri"].startswith("file://")
