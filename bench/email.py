@@ -128,7 +128,8 @@ def main() -> None:
         "aioimaplib FETCH of the same messages in the same run. Peak RSS of the process (channel, "
         "normalizers, benchmark). Targets: >= 200 messages/s, ratio >= 0.5.\n\n"
         "| path | messages | seconds | messages/s | ratio |\n| --- | ---: | ---: | ---: | ---: |\n"
-        f"| bare aioimaplib FETCH (baseline) | {fetched:,} | {fetch_s:.1f} | {bare_rate:,.0f} | 1.00 |\n"
+        f"| bare aioimaplib FETCH (baseline) | {fetched:,} | {fetch_s:.1f} | "
+        f"{bare_rate:,.0f} | 1.00 |\n"
         f"| gateway email channel, to Kafka | {handled:,} | {import_s:.1f} | {rate:,.0f} | "
         f"{rate / bare_rate:.2f} |\n\nPeak RSS: {rss_mb:.0f} MB."
     )
