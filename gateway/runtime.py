@@ -15,7 +15,7 @@ from typing import Protocol
 import structlog
 import uvicorn
 
-from gateway.channels.imap import ImapChannel
+from gateway.channels.imap import EmailService, ImapChannel
 from gateway.components import Components
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.publisher import KafkaPublisher
@@ -72,10 +72,14 @@ class HttpService:
 
 
 def email_service(components: Components) -> Service:
-    if not components.settings.imap.host:
+    accounts = components.settings.imap.accounts()
+    if not accounts:
         raise ConfigurationError("GATEWAY_IMAP_HOST: not set, so the email service cannot run")
-    return ImapChannel(
-        components.settings.imap, components.intake, components.claims, components.state
+    return EmailService(
+        [
+            ImapChannel(account, components.intake, components.claims, components.state)
+            for account in accounts
+        ]
     )
 
 
@@ -85,7 +89,7 @@ REGISTRY: dict[str, ServiceFactory] = {"http": HttpService, "email": email_servi
 
 def enabled_services(settings: GatewaySettings) -> list[str]:
     """What runs without --only: the HTTP server, and each channel its settings configure."""
-    return ["http"] + (["email"] if settings.imap.host else [])
+    return ["http"] + (["email"] if settings.imap.accounts() else [])
 
 
 def build_services(components: Components, only: list[str] | None) -> list[Service]:

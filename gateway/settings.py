@@ -55,13 +55,26 @@ class HttpSettings(BaseModel):
     )
 
 
-class ImapSettings(BaseModel):
+class ImapAccount(BaseModel):
+    """One mailbox to read."""
+
     host: str | None = None
     port: int = Field(default=993, ge=1, le=65535)
     user: str | None = None
     password: SecretStr | None = None
     mailbox: str = "INBOX"
     tls: bool = True
+
+
+class ImapSettings(ImapAccount):
+    """``GATEWAY_IMAP_*``: the main mailbox, and more in ``GATEWAY_IMAP_MAILBOXES`` (a JSON list
+    of objects with the same fields, e.g. a ``plaintes@`` beside ``complaints@``)."""
+
+    mailboxes: list[ImapAccount] = Field(default_factory=list)
+
+    def accounts(self) -> list[ImapAccount]:
+        main = [ImapAccount.model_validate(self.model_dump(exclude={"mailboxes"}))]
+        return [account for account in main + self.mailboxes if account.host]
 
 
 class SmtpSettings(BaseModel):

@@ -31,7 +31,7 @@ from gateway.errors import ChannelUnavailable, ClaimStoreError, InputRejected, K
 from gateway.events.common import Attachment, AttachmentStatus, Channel
 from gateway.events.complaint import Flag
 from gateway.intake import Intake
-from gateway.settings import ImapSettings
+from gateway.settings import ImapAccount
 from gateway.store.claims import ClaimStore
 from gateway.store.state import StateStore
 
@@ -75,7 +75,7 @@ class ImapChannel:
 
     def __init__(
         self,
-        account: ImapSettings,
+        account: ImapAccount,
         intake: Intake,
         claims: ClaimStore,
         state: StateStore,
@@ -124,19 +124,24 @@ class ImapChannel:
 
     async def _connect(self) -> aioimaplib.IMAP4:
         account = self._account
+        client = (
+            aioimaplib.IMAP4_SSL(account.host, account.port, timeout=30)
+            if account.tls
+            else aioimaplib.IMAP4(account.host or "localhost", account.port, timeout=30)
+        )
         try:
-            client = (
-                aioimaplib.IMAP4_SSL(account.host, account.port, timeout=30)
-                if account.tls
-                else aioimaplib.IMAP4(account.host or "localhost", account.port, timeout=30)
-            )
             await client.wait_hello_from_server()
             password = account.password.get_secret_value() if account.password else ""
             response = await client.login(account.user or "", password)
-            if response.result != "OK":
-                raise ChannelUnavailable(f"IMAP login refused for {self._key}")
         except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
+            _close_transport(client)
             raise ChannelUnavailable(f"IMAP server {account.host}:{account.port}: {exc}") from exc
+        except BaseException:  # cancelled while connecting: leave no socket behind
+            _close_transport(client)
+            raise
+        if response.result != "OK":
+            _close_transport(client)
+            raise ChannelUnavailable(f"IMAP login refused for {self._key}")
         return client
 
     async def _process_waiting(self, client: aioimaplib.IMAP4) -> int:
@@ -340,9 +345,13 @@ async def _logout(client: aioimaplib.IMAP4) -> None:
     except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout):
         log.info("email.logout_failed")
     finally:
-        transport = getattr(client.protocol, "transport", None) if client.protocol else None
-        if transport is not None:
-            transport.close()
+        _close_transport(client)
+
+
+def _close_transport(client: aioimaplib.IMAP4) -> None:
+    transport = getattr(client.protocol, "transport", None) if client.protocol else None
+    if transport is not None:
+        transport.close()
 
 
 def _internal_date(head: bytes) -> datetime | None:
@@ -358,3 +367,18 @@ def _internal_date(head: bytes) -> datetime | None:
 def backoff(failures: int, ceiling: float) -> float:
     """Exponential backoff with jitter: 1-2 s, 2-4 s ... up to ``ceiling``."""
     return min(ceiling, 2.0 ** min(failures, 6)) * random.uniform(0.5, 1.0)  # noqa: S311 (jitter)
+
+
+class EmailService:
+    """Every configured mailbox, each in its own loop: one failing (bad password, server down)
+    never stops the others, nor the other services."""
+
+    name = "email"
+
+    def __init__(self, channels: list[ImapChannel]) -> None:
+        self._channels = channels
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for channel in self._channels:
+                group.create_task(channel.run())

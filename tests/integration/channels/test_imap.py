@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from gateway.admin import create_topics
-from gateway.channels.imap import ImapChannel, MailboxPolicy
+from gateway.channels.imap import EmailService, ImapChannel, MailboxPolicy
 from gateway.channels.mail import parse_mail
 from gateway.channels.raw import RawMessage
 from gateway.errors import KafkaUnavailable
@@ -301,3 +301,23 @@ async def test_a_message_that_breaks_the_chain_is_quarantined_and_the_next_goes_
     record = json.loads((await dlq.read(1))[0].value)
     assert record["data"]["reason_code"] == "unreadable_message"
     assert record["data"]["source_message"]["uri"].startswith("file://")
+
+
+@pytest.mark.fault
+async def test_a_failing_mailbox_never_stops_the_others(
+    dovecot: Dovecot, channel_parts: tuple[Intake, FileClaimStore, StateStore]
+) -> None:
+    """GIVEN two mailboxes, one with a wrong password WHEN the email service runs THEN the
+    good one is read all the same, and the bad one keeps retrying without stopping anything."""
+    policy = MailboxPolicy(poll_interval_s=0.2, idle_s=1.0, max_backoff_s=1.0)
+    good = ImapChannel(account(dovecot), *channel_parts, policy=policy)
+    wrong = account(dovecot).model_copy(update={"password": SecretStr("wrong")})
+    bad = ImapChannel(wrong, *channel_parts, policy=policy)
+    service = asyncio.create_task(EmailService([bad, good]).run())
+    await append(dovecot, simple_mail("<two-boxes@example.org>", "Plainte", "Rien reçu."))
+    await _until(lambda: count(dovecot, "Processed"), 1)
+    await asyncio.sleep(2)  # the bad mailbox has failed and retried meanwhile
+    assert not service.done()
+    service.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await service
