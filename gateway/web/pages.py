@@ -9,6 +9,7 @@ re-sent form (reload, double click) the same submission: same reference, no seco
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -147,12 +148,7 @@ def pages_router(ctx: WebContext) -> APIRouter:
         openapi_extra=_form_body(*_NEW_FIELDS),
     )
     async def submit_complaint(request: Request) -> HTMLResponse:
-        lang = language_of(request)
-        body, values, uploads = await _read_form(ctx, request)
-        try:
-            return await _submit_complaint(ctx, lang, body, values, uploads)
-        finally:
-            await body.close()
+        return await _with_form(ctx, request, _submit_complaint)
 
     @router.get("/complaints/documents", response_class=HTMLResponse, summary="Documents form")
     async def documents_form(request: Request) -> HTMLResponse:
@@ -167,14 +163,23 @@ def pages_router(ctx: WebContext) -> APIRouter:
         openapi_extra=_form_body(*_DOCUMENT_FIELDS),
     )
     async def send_documents(request: Request) -> HTMLResponse:
-        lang = language_of(request)
-        body, values, uploads = await _read_form(ctx, request)
-        try:
-            return await _send_documents(ctx, lang, body, values, uploads)
-        finally:
-            await body.close()
+        return await _with_form(ctx, request, _send_documents)
 
     return router
+
+
+FormHandler = Callable[
+    [WebContext, str, SpooledBody, dict[str, str], list[UploadFile]], Awaitable[HTMLResponse]
+]
+
+
+async def _with_form(ctx: WebContext, request: Request, handle: FormHandler) -> HTMLResponse:
+    """Read a page's multipart form, hand it to ``handle``, and always free its spool."""
+    body, values, uploads = await _read_form(ctx, request)
+    try:
+        return await handle(ctx, language_of(request), body, values, uploads)
+    finally:
+        await body.close()
 
 
 async def _read_form(
