@@ -5,7 +5,6 @@ It joins no consumer group and commits nothing, so it never disturbs real consum
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import TextIO
 
@@ -55,7 +54,3 @@ async def tail(
     finally:
         await consumer.stop()
     return printed
-
-
-def run_tail(settings: KafkaSettings, topic: str, from_beginning: bool) -> None:
-    asyncio.run(tail(settings, topic, from_beginning=from_beginning))

@@ -56,9 +56,12 @@ class Submission(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value and normalise_email(value) is None:
+        if not value:
+            return None
+        address = normalise_email(value)
+        if address is None:
             raise ValueError("not a valid email address")
-        return normalise_email(value) if value else None
+        return address
 
     @field_validator("phone")
     @classmethod

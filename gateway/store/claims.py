@@ -73,15 +73,15 @@ class FileClaimStore:
     """Content-addressed files under ``root``: ``objects/ab/cd/abcd...`` (SHA-256 hex)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self._objects = root / "objects"
-        self._incoming = root / "incoming"
+        self.root = root.resolve()  # once: URIs are absolute, and no path walk per object
+        self._objects = self.root / "objects"
+        self._incoming = self.root / "incoming"
 
     def path_of(self, sha256: str) -> Path:
         return self._objects / sha256[:2] / sha256[2:4] / sha256
 
     def uri_of(self, sha256: str) -> str:
-        return self.path_of(sha256).resolve().as_uri()
+        return self.path_of(sha256).as_uri()
 
     async def put(self, data: bytes) -> StoredObject:
         return await asyncio.to_thread(self._put_bytes, data)

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -20,7 +21,6 @@ from gateway.publisher import KafkaPublisher
 from gateway.web.context import WebContext
 from gateway.web.pages import pages_router
 from gateway.web.problems import FieldError, Problem, ProblemError, handle_problem, problem_response
-from gateway.web.ratelimit import RateLimiter
 from gateway.web.webhooks import webhook_router
 
 STATIC = Path(__file__).with_name("static")
@@ -30,21 +30,8 @@ class Health(BaseModel):
     status: str
 
 
-def build_context(components: Components) -> WebContext:
-    settings = components.settings
-    return WebContext(
-        settings=settings,
-        publisher=components.publisher,
-        intake=components.intake,
-        claims=components.claims,
-        state=components.state,
-        per_client=RateLimiter(settings.http.rate_per_client_per_minute),
-        per_form=RateLimiter(settings.http.rate_per_form_per_minute),
-    )
-
-
 def create_app(components: Components) -> FastAPI:
-    ctx = build_context(components)
+    ctx = WebContext.of(components)
     publisher = components.publisher
     app = FastAPI(title="intake-gateway", version=__version__)
     app.add_exception_handler(ProblemError, handle_problem)
@@ -86,8 +73,6 @@ def _operations(app: FastAPI, publisher: KafkaPublisher) -> None:
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document plus the submission schema the webhook reads from its raw body."""
     if app.openapi_schema is None:
-        from fastapi.openapi.utils import get_openapi  # noqa: PLC0415
-
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         submission = Submission.model_json_schema(ref_template="#/components/schemas/{model}")

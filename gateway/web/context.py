@@ -1,4 +1,4 @@
-"""What the HTTP routes share: settings, the intake, the stores, the rate limiters."""
+"""What the HTTP routes share: the process's components, the rate limiters, the key locks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from gateway.components import Components
 from gateway.intake import Intake
-from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.store.claims import ClaimStore
 from gateway.store.state import StateStore
@@ -20,14 +20,35 @@ from gateway.web.ratelimit import RateLimiter
 
 @dataclass
 class WebContext:
-    settings: GatewaySettings
-    publisher: KafkaPublisher
-    intake: Intake
-    claims: ClaimStore
-    state: StateStore
+    components: Components
     per_client: RateLimiter
     per_form: RateLimiter
     _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, components: Components) -> WebContext:
+        http = components.settings.http
+        return cls(
+            components,
+            per_client=RateLimiter(http.rate_per_client_per_minute),
+            per_form=RateLimiter(http.rate_per_form_per_minute),
+        )
+
+    @property
+    def settings(self) -> GatewaySettings:
+        return self.components.settings
+
+    @property
+    def intake(self) -> Intake:
+        return self.components.intake
+
+    @property
+    def claims(self) -> ClaimStore:
+        return self.components.claims
+
+    @property
+    def state(self) -> StateStore:
+        return self.components.state
 
     @contextlib.asynccontextmanager
     async def exclusive(self, scope: str, key: str) -> AsyncIterator[None]:

@@ -27,7 +27,7 @@ from gateway.web.context import WebContext
 from gateway.web.i18n import LANGUAGES, MESSAGES, choose_language
 from gateway.web.problems import ProblemError, problem_responses
 from gateway.web.submissions import Accepted, accept_submission
-from gateway.web.uploads import SpooledBody, parse_multipart, spool_body
+from gateway.web.uploads import SpooledBody, form_parts, parse_multipart, spool_body
 
 TEMPLATES = Path(__file__).with_name("templates")
 REFERENCE_FORM = "reference-form"
@@ -199,12 +199,7 @@ async def _read_form(
     except BaseException:
         await body.close()
         raise
-    values = {key: value for key, value in form.multi_items() if isinstance(value, str)}
-    uploads = [
-        value
-        for key, value in form.multi_items()
-        if key == "attachments" and isinstance(value, UploadFile) and value.filename
-    ]
+    values, uploads = form_parts(form)
     return body, values, uploads
 
 

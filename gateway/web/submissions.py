@@ -15,7 +15,6 @@ from starlette.datastructures import UploadFile
 
 from gateway.channels.webform import Submission, raw_message
 from gateway.errors import ClaimStoreError, ClaimStoreFull, InputRejected, KafkaUnavailable
-from gateway.events.common import Attachment
 from gateway.events.envelope import CloudEvent
 from gateway.web.context import WebContext
 from gateway.web.problems import FieldError, ProblemError
@@ -96,7 +95,3 @@ def accepted(event: CloudEvent[Any]) -> Accepted:
         acknowledge_by=due.acknowledge_by if due else None,
         respond_by=due.respond_by if due else None,
     )
-
-
-def attachment_names(attachments: list[Attachment]) -> list[str]:
-    return [attachment.filename for attachment in attachments]

@@ -104,6 +104,17 @@ async def parse_multipart(headers: Headers, body: SpooledBody, max_files: int) -
     return form
 
 
+def form_parts(form: FormData) -> tuple[dict[str, str], list[UploadFile]]:
+    """A parsed form's text fields, and the files sent under ``attachments``."""
+    values = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    uploads = [
+        value
+        for key, value in form.multi_items()
+        if key == "attachments" and isinstance(value, UploadFile) and value.filename
+    ]
+    return values, uploads
+
+
 def check_upload_sizes(uploads: list[UploadFile], max_file_bytes: int) -> None:
     for upload in uploads:
         if upload.size is not None and upload.size > max_file_bytes:

@@ -24,7 +24,13 @@ from gateway.web.signature import (
     parse_header,
 )
 from gateway.web.submissions import Accepted, accept_submission
-from gateway.web.uploads import SpooledBody, parse_json, parse_multipart, spool_body
+from gateway.web.uploads import (
+    SpooledBody,
+    form_parts,
+    parse_json,
+    parse_multipart,
+    spool_body,
+)
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
@@ -130,12 +136,8 @@ async def _parse(
         received: dict[str, Any] = parse_json(body)
     else:
         form = await parse_multipart(request.headers, body, ctx.settings.http.max_files)
-        uploads = [
-            v
-            for k, v in form.multi_items()
-            if k == "attachments" and isinstance(v, UploadFile) and v.filename
-        ]
-        received = nest_fields({k: v for k, v in form.multi_items() if isinstance(v, str)})
+        values, uploads = form_parts(form)
+        received = nest_fields(values)
     fields = map_fields(received, ctx.settings.form_fields.get(form_id))
     try:
         return validate_submission(fields, ctx.settings.normalizer.default_region), uploads

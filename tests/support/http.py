@@ -7,6 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -66,8 +67,6 @@ async def running_gateway(settings: GatewaySettings) -> AsyncIterator[tuple[str,
 async def running_http(
     kafka: KafkaSettings, data_dir: Path | None = None
 ) -> AsyncIterator[tuple[str, KafkaPublisher]]:
-    import tempfile  # noqa: PLC0415
-
     with tempfile.TemporaryDirectory() as scratch:
         settings = gateway_settings(kafka, data_dir or Path(scratch))
         async with running_gateway(settings) as served:

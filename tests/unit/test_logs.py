@@ -33,8 +33,11 @@ def test_given_a_log_event_then_every_string_field_is_masked() -> None:
 def test_given_a_configured_logger_then_timestamps_are_not_mistaken_for_phones(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    configure_logging()
-    structlog.get_logger("t").info("mail.sent", to="a.b@example.org")
+    configure_logging()  # writes to this test's captured stderr, closed once the test ends
+    try:
+        structlog.get_logger("t").info("mail.sent", to="a.b@example.org")
+    finally:
+        structlog.reset_defaults()
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert "*" not in line["timestamp"]
     assert line["to"] == "a***@example.org"
