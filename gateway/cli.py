@@ -85,7 +85,7 @@ async def _dev(settings: GatewaySettings, keep_kafka: bool) -> None:
             "(Ctrl-C stops everything)",
             file=sys.stderr,
         )
-        await run_services(settings)
+        await run_services(settings, dev=True)
     finally:
         if started_port is not None and not keep_kafka:
             await run_script("stop", started_port)

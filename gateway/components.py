@@ -11,6 +11,8 @@ from gateway.normalizers import (
     duplicate_index_path,
     normalizer_config,
 )
+from gateway.notifier.ledger import NotificationLedger
+from gateway.notifier.tokens import EmailTokens, token_key
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.store.claims import FileClaimStore
@@ -24,10 +26,17 @@ class Components:
     intake: Intake
     claims: FileClaimStore
     state: StateStore
+    ledger: NotificationLedger
+    tokens: EmailTokens
 
     @classmethod
     def build(cls, settings: GatewaySettings, publisher: KafkaPublisher) -> Components:
         state = StateStore(settings.data_dir / "state")
+        key = settings.notifier.token_key
+        tokens = EmailTokens(
+            token_key(key.get_secret_value() if key else None, settings.data_dir),
+            settings.notifier.link_valid_days,
+        )
         normalizer = ComplaintNormalizer(
             normalizer_config(settings.normalizer, settings.reference_prefix),
             DuplicateIndex(duplicate_index_path(settings.data_dir)),
@@ -38,7 +47,10 @@ class Components:
             intake=Intake(normalizer, publisher, contacts=state),
             claims=FileClaimStore(settings.data_dir),
             state=state,
+            ledger=NotificationLedger(settings.data_dir / "state"),
+            tokens=tokens,
         )
 
     def close(self) -> None:
         self.state.close()
+        self.ledger.close()

@@ -13,7 +13,11 @@ never see aiokafka, aioimaplib or aiosmtplib exceptions.
     │   └── ClaimNotFound           no object under that key
     ├── InvalidReference            a complaint reference is malformed or fails its check character
     ├── InputRejected               an input cannot become a complaint (reported on the DLQ)
-    └── ChannelUnavailable          a channel's source (IMAP server, folder...) cannot be reached
+    ├── ChannelUnavailable          a channel's source (IMAP server, folder...) cannot be reached
+    └── SendError                   the notifier could not hand a message to SMTP or Twilio
+        ├── TemporarySendError      4xx, rate limited: retry with backoff, a bounded number of times
+        │   └── ProviderUnavailable     the server cannot be reached: wait for it, however long
+        └── PermanentSendError      5xx, unknown mailbox, invalid number: retrying will not help
 """
 
 
@@ -64,3 +68,19 @@ class InputRejected(GatewayError):
         super().__init__(reason)
         self.reason_code = reason_code
         self.reason = reason
+
+
+class SendError(GatewayError):
+    """A notification could not be handed to its provider (SMTP server, Twilio)."""
+
+
+class TemporarySendError(SendError):
+    """The provider may take the message later (connection refused, 4xx, 429): retry."""
+
+
+class PermanentSendError(SendError):
+    """The provider refused the message itself (5xx, unknown mailbox, invalid number)."""
+
+
+class ProviderUnavailable(TemporarySendError):
+    """The provider cannot be reached at all; nothing can be sent until it is back."""

@@ -18,6 +18,7 @@ import uvicorn
 from gateway.channels.imap import EmailService, ImapChannel
 from gateway.components import Components
 from gateway.errors import ConfigurationError, GatewayError
+from gateway.notifier.assembly import notifier_service
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.web.app import create_app
@@ -83,17 +84,40 @@ def email_service(components: Components) -> Service:
     )
 
 
+def notifier(components: Components) -> Service:
+    return notifier_service(components)
+
+
+def notifier_with_outbox(components: Components) -> Service:
+    """dev: without SMTP or Twilio settings, messages go to ``GATEWAY_DATA_DIR/outbox``."""
+    return notifier_service(components, outbox=True)
+
+
 ServiceFactory = Callable[[Components], Service]
-REGISTRY: dict[str, ServiceFactory] = {"http": HttpService, "email": email_service}
+REGISTRY: dict[str, ServiceFactory] = {
+    "http": HttpService,
+    "email": email_service,
+    "notifier": notifier,
+}
 
 
-def enabled_services(settings: GatewaySettings) -> list[str]:
-    """What runs without --only: the HTTP server, and each channel its settings configure."""
-    return ["http"] + (["email"] if settings.imap.accounts() else [])
+def enabled_services(settings: GatewaySettings, dev: bool = False) -> list[str]:
+    """What runs without --only: the HTTP server, each channel its settings configure, and the
+    notifier when it has a way to send (always in dev, which falls back to an outbox folder)."""
+    names = ["http"] + (["email"] if settings.imap.accounts() else [])
+    can_send = bool(settings.smtp.host or (settings.twilio.account_sid and settings.twilio.from_))
+    return names + (["notifier"] if can_send or dev else [])
 
 
-def build_services(components: Components, only: list[str] | None) -> list[Service]:
-    names = only or enabled_services(components.settings)
+def build_services(
+    components: Components, only: list[str] | None, dev: bool = False
+) -> list[Service]:
+    names = only or enabled_services(components.settings, dev)
+    if dev:
+        return [
+            (notifier_with_outbox if name == "notifier" else REGISTRY[name])(components)
+            for name in names
+        ]
     unknown = [name for name in names if name not in KNOWN_SERVICES]
     if unknown:
         known = ", ".join(KNOWN_SERVICES)
@@ -104,11 +128,13 @@ def build_services(components: Components, only: list[str] | None) -> list[Servi
     return [REGISTRY[name](components) for name in names]
 
 
-async def run_services(settings: GatewaySettings, only: list[str] | None = None) -> None:
+async def run_services(
+    settings: GatewaySettings, only: list[str] | None = None, dev: bool = False
+) -> None:
     """Run the services until SIGINT/SIGTERM."""
     async with KafkaPublisher(settings.kafka) as publisher:
         components = Components.build(settings, publisher)
-        services = build_services(components, only)
+        services = build_services(components, only, dev)
         log.info("gateway.started", services=[service.name for service in services])
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -81,6 +81,12 @@ class SmtpSettings(BaseModel):
     host: str | None = None
     port: int = Field(default=25, ge=1, le=65535)
     from_: str | None = Field(default=None, alias="from")
+    user: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = Field(default=False, description="upgrade with STARTTLS (port 587)")
+    tls: bool = Field(default=False, description="implicit TLS (port 465)")
+    timeout_s: float = Field(default=30.0, gt=0)
+    connections: int = Field(default=4, ge=1, le=64, description="kept open, sent in parallel")
 
 
 class TwilioSettings(BaseModel):
@@ -95,6 +101,35 @@ class TwilioSettings(BaseModel):
 
 class PostalSettings(BaseModel):
     inbox: Path | None = None
+
+
+class NotifierSettings(BaseModel):
+    """What the notifier sends and when: ``GATEWAY_NOTIFIER_*``."""
+
+    group_id: str = Field(default="intake-gateway-notifier", min_length=1)
+    office_name: str = "Bureau des plaintes / Complaints office"
+    default_language: str = Field(default="fr", pattern=r"^(fr|en)$")
+    templates: Path | None = Field(
+        default=None, description="a folder of Jinja2 templates that override the built-in ones"
+    )
+    max_age_days: int = Field(
+        default=14, ge=0, description="no acknowledgement for inputs older than this (backlog)"
+    )
+    token_key: SecretStr | None = Field(
+        default=None, description="Fernet key of email links; default: a key kept in the data dir"
+    )
+    link_valid_days: int = Field(default=5, ge=1)
+    concurrency: int = Field(default=32, ge=1, description="complaints handled at once")
+    max_attempts: int = Field(default=6, ge=1, description="tries before a send counts as failed")
+    retry_base_s: float = Field(default=1.0, gt=0)
+    retry_max_s: float = Field(default=300.0, gt=0)
+    sms_per_number_per_hour: int = Field(default=3, ge=1)
+    sms_per_complaint_per_day: int = Field(default=5, ge=1)
+    sms_per_client_per_hour: int = Field(default=10, ge=1)
+    sms_max_checks: int = Field(default=5, ge=1, description="wrong codes before a new one is due")
+    sms_countries: list[str] = Field(
+        default=["CA", "US", "FR", "BE"], description="SMS only to numbers of these regions"
+    )
 
 
 class NormalizerSettings(BaseModel):
@@ -137,6 +172,7 @@ class GatewaySettings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     postal: PostalSettings = PostalSettings()
     normalizer: NormalizerSettings = NormalizerSettings()
+    notifier: NotifierSettings = NotifierSettings()
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod

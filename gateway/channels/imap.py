@@ -281,7 +281,8 @@ class ImapChannel:
             attachments=tuple([await self._store(part) for part in parsed.attachments]),
             raw_uri=raw_uri,
             flags=frozenset(flags),
-            thread_references=parsed.thread_ids,
+            # a bounce names the mail that came back: our Message-IDs carry the reference
+            thread_references=parsed.thread_ids + parsed.bounced_message_ids,
             source=f"urn:intake-gateway:email:{self._account.mailbox}",
         )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +20,13 @@ from starlette.staticfiles import StaticFiles
 from gateway import __version__
 from gateway.channels.webform import Submission
 from gateway.components import Components
+from gateway.errors import PublishError
 from gateway.publisher import KafkaPublisher
 from gateway.web.context import WebContext
 from gateway.web.pages import pages_router
 from gateway.web.problems import FieldError, Problem, ProblemError, handle_problem, problem_response
+from gateway.web.twilio_sms import twilio_router
+from gateway.web.verify import verify_router
 from gateway.web.webhooks import webhook_router
 
 STATIC = Path(__file__).with_name("static")
@@ -33,12 +39,15 @@ class Health(BaseModel):
 def create_app(components: Components) -> FastAPI:
     ctx = WebContext.of(components)
     publisher = components.publisher
-    app = FastAPI(title="intake-gateway", version=__version__)
+    app = FastAPI(title="intake-gateway", version=__version__, lifespan=_lifespan(ctx))
     app.add_exception_handler(ProblemError, handle_problem)
+    app.add_exception_handler(PublishError, _kafka_unavailable)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
     app.include_router(webhook_router(ctx))
     app.include_router(pages_router(ctx))
+    app.include_router(verify_router(ctx))
+    app.include_router(twilio_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _operations(app, publisher)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -96,6 +105,28 @@ async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
         errors=errors,
     )
     return problem_response(problem)
+
+
+def _lifespan(ctx: WebContext) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await ctx.close()
+
+    return lifespan
+
+
+async def _kafka_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """Kafka did not take an event: nothing was recorded, the client may retry."""
+    problem = Problem(
+        type="urn:intake-gateway:problem:kafka-unavailable",
+        title="Service temporarily unavailable",
+        status=503,
+        detail=str(exc),
+    )
+    return problem_response(problem, {"Retry-After": "30"})
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

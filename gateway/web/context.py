@@ -11,6 +11,8 @@ from fastapi import Request
 
 from gateway.components import Components
 from gateway.intake import Intake
+from gateway.notifier.twilio import TwilioVerify
+from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.store.claims import ClaimStore
 from gateway.store.state import StateStore
@@ -24,6 +26,7 @@ class WebContext:
     per_client: RateLimiter
     per_form: RateLimiter
     _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    _verify: TwilioVerify | None = None
 
     @classmethod
     def of(cls, components: Components) -> WebContext:
@@ -37,6 +40,21 @@ class WebContext:
     @property
     def settings(self) -> GatewaySettings:
         return self.components.settings
+
+    @property
+    def publisher(self) -> KafkaPublisher:
+        return self.components.publisher
+
+    def twilio_verify(self) -> TwilioVerify | None:
+        """Twilio Verify, built on first use; None when its settings are not given."""
+        twilio = self.settings.twilio
+        if self._verify is None and twilio.account_sid and twilio.verify_service_sid:
+            self._verify = TwilioVerify(twilio)
+        return self._verify
+
+    async def close(self) -> None:
+        if self._verify is not None:
+            await self._verify.close()
 
     @property
     def intake(self) -> Intake:

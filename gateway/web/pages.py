@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
 
 from gateway.channels.webform import InvalidSubmission, Submission, nest_fields, validate_submission
+from gateway.dates import long_date
 from gateway.errors import InvalidReference
 from gateway.normalizers.contacts import normalise_email, normalise_phone
 from gateway.reference import parse_reference
@@ -32,36 +32,6 @@ from gateway.web.uploads import SpooledBody, form_parts, parse_multipart, spool_
 TEMPLATES = Path(__file__).with_name("templates")
 REFERENCE_FORM = "reference-form"
 DOCUMENTS_FORM = "documents-form"
-_MONTHS = {
-    "fr": [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ],
-    "en": [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-}
 _PAGE_ONLY_FIELDS = ("consent", "on_behalf", "submission_id")
 _FIELD_MESSAGES = {"email": "error_email", "phone": "error_phone", "body": "error_required"}
 
@@ -70,18 +40,13 @@ _environment = Environment(
 )
 
 
-def format_date(day: date, lang: str) -> str:
-    month = _MONTHS[lang][day.month - 1]
-    return f"{day.day} {month} {day.year}" if lang == "fr" else f"{month} {day.day}, {day.year}"
-
-
 def render(name: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
     other = next(language for language in LANGUAGES if language != lang)
     html = _environment.get_template(name).render(
         lang=lang,
         other_lang=other,
         t=MESSAGES[lang],
-        format_date=lambda day: format_date(day, lang),
+        format_date=lambda day: long_date(day, lang),
         **{"errors": {}, "values": {}, **context},
     )
     return HTMLResponse(html, status_code=status)

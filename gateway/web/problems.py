@@ -76,11 +76,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 _TITLES = {
     400: "Malformed request",
     401: "Signature missing, malformed, too old or wrong",
+    403: "Twilio signature missing or wrong",
     404: "Unknown form",
     409: "Idempotency key reused with another body",
     413: "Request or file too large",
     415: "Unsupported media type",
     422: "Invalid fields",
     429: "Too many requests",
-    503: "Kafka unavailable: retry after the delay given",
+    503: "Kafka (or the SMS provider) unavailable: retry after the delay given",
 }

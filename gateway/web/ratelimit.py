@@ -1,7 +1,8 @@
 """Rate limits per client address and per form: token buckets in memory (per process).
 
-Each key gets ``per_minute`` requests a minute, in bursts of up to that many; the least recently
-seen keys are forgotten past ``max_keys`` so an address scan cannot grow memory without bound.
+Each key gets ``limit`` requests per window (a minute unless told), in bursts of up to that
+many; the least recently seen keys are forgotten past ``max_keys`` so an address scan cannot
+grow memory without bound.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from collections import OrderedDict
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, max_keys: int = 100_000) -> None:
-        self._rate = per_minute / 60.0
-        self._burst = float(per_minute)
+    def __init__(self, limit: int, max_keys: int = 100_000, window_s: float = 60.0) -> None:
+        self._rate = limit / window_s
+        self._burst = float(limit)
         self._max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 

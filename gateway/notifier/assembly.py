@@ -1,0 +1,66 @@
+"""Builds the notifier from settings: a sender per medium that is configured, the templates,
+the ledger, the link tokens and its Kafka consumer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from gateway.components import Components
+from gateway.errors import ConfigurationError
+from gateway.events.notification import Medium
+from gateway.notifier import Sender
+from gateway.notifier.dispatch import Dispatcher
+from gateway.notifier.letters import LetterPrinter
+from gateway.notifier.outbox import FolderOutbox
+from gateway.notifier.service import NotifierService, notifier_consumer
+from gateway.notifier.smtp import SmtpSender
+from gateway.notifier.templates import TemplateLibrary
+from gateway.notifier.twilio import TwilioSmsSender
+from gateway.settings import GatewaySettings
+
+
+def senders_for(settings: GatewaySettings, outbox: bool = False) -> dict[Medium, Sender]:
+    """SMTP and Twilio when configured; a folder instead when ``outbox`` (dev) and they are not."""
+    senders: dict[Medium, Sender] = {Medium.LETTER: LetterPrinter(settings.data_dir)}
+    folder = settings.data_dir / "outbox"
+    if settings.smtp.host:
+        senders[Medium.EMAIL] = SmtpSender(settings.smtp)
+    elif outbox:
+        sender = settings.smtp.from_ or "complaints@localhost"
+        senders[Medium.EMAIL] = FolderOutbox(folder, Medium.EMAIL, sender)
+    if settings.twilio.account_sid and settings.twilio.from_:
+        senders[Medium.SMS] = TwilioSmsSender(settings.twilio)
+    elif outbox:
+        senders[Medium.SMS] = FolderOutbox(folder, Medium.SMS, "")
+    if Medium.EMAIL not in senders and Medium.SMS not in senders:
+        msg = "GATEWAY_SMTP_HOST: the notifier needs an SMTP server or a Twilio account"
+        raise ConfigurationError(msg)
+    return senders
+
+
+def notifier_service(components: Components, outbox: bool = False) -> NotifierService:
+    settings = components.settings
+    notifier = settings.notifier
+    templates = TemplateLibrary(notifier.templates, notifier.default_language)
+    try:
+        templates.check()
+    except Exception as exc:  # a broken template must stop start-up with its name
+        raise ConfigurationError(f"GATEWAY_NOTIFIER_TEMPLATES: {exc}") from exc
+    dispatcher = Dispatcher(
+        settings,
+        senders_for(settings, outbox),
+        components.ledger,
+        components.publisher,
+        templates,
+        components.tokens,
+    )
+    consumer = notifier_consumer(
+        settings.kafka.bootstrap, notifier.group_id, settings.kafka.client_id
+    )
+    return NotifierService(
+        consumer,
+        dispatcher,
+        components.ledger,
+        concurrency=notifier.concurrency,
+        max_age=timedelta(days=notifier.max_age_days),
+    )

@@ -1,0 +1,211 @@
+"""The notifier's memory (SQLite under ``GATEWAY_DATA_DIR/state``, survives restarts).
+
+- ``notifications``: one row per deterministic notification id and its outcome, so a redelivered
+  complaint event never sends twice. A row is written ``sending`` before the provider is called
+  and ``sent`` right after it answered; offsets are committed only after that.
+- ``contacts``: how to reach the person of each complaint (for status updates, the fallback after
+  a bounce, and to tie an inbound SMS to the complaint it answers). Kept in this file only, which
+  is readable by the gateway's user alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic_core import to_json
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notifications (
+    notification_id TEXT PRIMARY KEY,
+    reference TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    medium TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    provider_message_id TEXT,
+    updated REAL NOT NULL,
+    recipient TEXT,
+    values_json TEXT
+);
+CREATE INDEX IF NOT EXISTS notifications_by_reference ON notifications (reference, medium);
+CREATE INDEX IF NOT EXISTS notifications_by_recipient ON notifications (recipient, medium);
+CREATE TABLE IF NOT EXISTS contacts (
+    reference TEXT PRIMARY KEY,
+    name TEXT,
+    email TEXT,
+    phone TEXT,
+    postal_address TEXT,
+    language TEXT,
+    updated REAL NOT NULL
+);
+"""
+DONE = frozenset({"sent", "failed", "skipped"})
+
+
+@dataclass(frozen=True)
+class Contact:
+    reference: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    postal_address: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    provider_message_id: str | None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A notification's state, as the dispatcher records it."""
+
+    notification_id: str
+    reference: str
+    purpose: str
+    medium: str
+    status: str
+    provider_message_id: str | None = None
+    recipient: str | None = None
+    values: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """An email we sent about a complaint, and the values it was rendered from."""
+
+    notification_id: str
+    purpose: str
+    recipient: str
+    values: dict[str, Any]
+
+
+class NotificationLedger:
+    def __init__(self, directory: Path | None) -> None:
+        path = ":memory:"
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = str(directory / "notifier.sqlite")
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # an outcome, once written, is never lost
+        self._db.executescript(_SCHEMA)
+        if directory is not None:
+            Path(path).chmod(0o600)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    async def outcome(self, notification_id: str) -> Outcome | None:
+        return await asyncio.to_thread(self._outcome, notification_id)
+
+    async def record(self, entry: LedgerEntry) -> None:
+        await asyncio.to_thread(self._record, entry)
+
+    async def remember_contact(self, contact: Contact) -> None:
+        await asyncio.to_thread(self._remember_contact, contact)
+
+    async def contact(self, reference: str) -> Contact | None:
+        return await asyncio.to_thread(self._contact, reference)
+
+    async def latest_sms_reference(self, phone: str, within_days: int) -> str | None:
+        """The complaint we last sent an SMS about to this number, within the window."""
+        return await asyncio.to_thread(self._latest_sms_reference, phone, within_days)
+
+    async def latest_email(self, reference: str) -> SentEmail | None:
+        """The last email sent about a complaint (to act on its bounce)."""
+        return await asyncio.to_thread(self._latest_email, reference)
+
+    def _outcome(self, notification_id: str) -> Outcome | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT status, provider_message_id FROM notifications WHERE notification_id = ?",
+                (notification_id,),
+            ).fetchone()
+        return Outcome(row[0], row[1]) if row else None
+
+    def _record(self, entry: LedgerEntry) -> None:
+        values_json = to_json(entry.values).decode() if entry.values is not None else None
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO notifications VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
+                " ON CONFLICT(notification_id) DO UPDATE SET status = excluded.status,"
+                " attempts = attempts + 1,"
+                " provider_message_id = coalesce(excluded.provider_message_id,"
+                " provider_message_id),"
+                " recipient = coalesce(excluded.recipient, recipient),"
+                " values_json = coalesce(excluded.values_json, values_json),"
+                " updated = excluded.updated",
+                (
+                    entry.notification_id,
+                    entry.reference,
+                    entry.purpose,
+                    entry.medium,
+                    entry.status,
+                    entry.provider_message_id,
+                    time.time(),
+                    entry.recipient,
+                    values_json,
+                ),
+            )
+
+    def _remember_contact(self, contact: Contact) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(reference) DO UPDATE SET name = coalesce(excluded.name, name),"
+                " email = coalesce(excluded.email, email),"
+                " phone = coalesce(excluded.phone, phone),"
+                " postal_address = coalesce(excluded.postal_address, postal_address),"
+                " language = coalesce(excluded.language, language), updated = excluded.updated",
+                (
+                    contact.reference,
+                    contact.name,
+                    contact.email,
+                    contact.phone,
+                    contact.postal_address,
+                    contact.language,
+                    time.time(),
+                ),
+            )
+
+    def _contact(self, reference: str) -> Contact | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reference, name, email, phone, postal_address, language FROM contacts"
+                " WHERE reference = ?",
+                (reference,),
+            ).fetchone()
+        return Contact(*row) if row else None
+
+    def _latest_sms_reference(self, phone: str, within_days: int) -> str | None:
+        since = time.time() - within_days * 86_400
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reference FROM notifications WHERE medium = 'sms' AND status = 'sent'"
+                " AND recipient = ? AND updated >= ? ORDER BY updated DESC LIMIT 1",
+                (phone, since),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def _latest_email(self, reference: str) -> SentEmail | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT notification_id, purpose, recipient, values_json FROM notifications"
+                " WHERE reference = ? AND medium = 'email' AND status = 'sent'"
+                " ORDER BY updated DESC LIMIT 1",
+                (reference,),
+            ).fetchone()
+        if row is None:
+            return None
+        return SentEmail(str(row[0]), str(row[1]), str(row[2] or ""), json.loads(row[3] or "{}"))

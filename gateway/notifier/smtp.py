@@ -1,0 +1,134 @@
+"""Email through an SMTP server (aiosmtplib): multipart text + HTML, a few kept connections.
+
+Each message has a ``Message-ID`` derived from its notification id (a retry of the same
+notification carries the same id, so a receiving system can drop a double), ``In-Reply-To`` and
+``References`` when it answers an email, and ``Auto-Submitted: auto-replied`` (RFC 3834) so other
+robots do not answer it. SMTP replies map to our errors: 5xx is permanent, 4xx and a lost
+connection are temporary (RFC 5321 section 4.2.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+
+from gateway.errors import (
+    ConfigurationError,
+    PermanentSendError,
+    ProviderUnavailable,
+    TemporarySendError,
+)
+from gateway.events.notification import Medium
+from gateway.notifier import OutgoingMessage
+from gateway.settings import SmtpSettings
+
+
+def message_id(message: OutgoingMessage, sender: str) -> str:
+    """``<reference.notification-id@domain>``: a bounce that quotes it names the complaint."""
+    domain = _domain(sender)
+    return f"<{message.reference}.{message.notification_id}@{domain}>"
+
+
+def compose(message: OutgoingMessage, sender: str) -> EmailMessage:
+    """The MIME message of one notification."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = message.recipient
+    mail["Subject"] = message.content.subject
+    mail["Date"] = format_datetime(datetime.now(UTC))
+    mail["Message-ID"] = message_id(message, sender)
+    mail["Auto-Submitted"] = "auto-replied" if message.in_reply_to else "auto-generated"
+    mail["X-Auto-Response-Suppress"] = "All"
+    mail["X-Gateway-Reference"] = message.reference
+    mail["Content-Language"] = message.content.language
+    if message.in_reply_to:
+        mail["In-Reply-To"] = message.in_reply_to
+        mail["References"] = message.in_reply_to
+    mail.set_content(message.content.text)
+    mail.add_alternative(message.content.html, subtype="html")
+    return mail
+
+
+class SmtpSender:
+    medium = Medium.EMAIL
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        if not settings.host or not settings.from_:
+            raise ConfigurationError(
+                "GATEWAY_SMTP_HOST: the notifier needs an SMTP server and FROM"
+            )
+        self._settings = settings
+        self._sender = settings.from_
+        Address(addr_spec=_addr_spec(settings.from_))  # a bad FROM fails at start-up
+        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(settings.connections)
+
+    async def send(self, message: OutgoingMessage) -> str:
+        mail = compose(message, self._sender)
+        async with self._slots:
+            client = await self._connection()
+            try:
+                await client.send_message(mail)
+            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as exc:
+                self._idle.put_nowait(client)  # the server answered: the session goes on
+                raise _refusal(exc) from exc
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                client.close()
+                raise ProviderUnavailable(f"SMTP server unreachable: {exc}") from exc
+            self._idle.put_nowait(client)
+        return str(mail["Message-ID"])
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            if client.is_connected:
+                return client
+        settings = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.user,
+            password=settings.password.get_secret_value() if settings.password else None,
+            use_tls=settings.tls,
+            start_tls=settings.starttls or None,
+            timeout=settings.timeout_s,
+            local_hostname=_domain(self._sender),
+        )
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise ProviderUnavailable(f"SMTP server unreachable: {exc}") from exc
+        return client
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            if client.is_connected:
+                try:
+                    await asyncio.wait_for(client.quit(), timeout=5)
+                except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                    client.close()
+
+
+def _refusal(
+    exc: aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused,
+) -> Exception:
+    """A 5xx reply is permanent, a 4xx one temporary (RFC 5321 section 4.2.1)."""
+    replies = exc.recipients if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) else [exc]
+    text = "; ".join(f"SMTP {reply.code}: {reply.message}" for reply in replies)
+    if replies and all(reply.code >= 500 for reply in replies):
+        return PermanentSendError(text)
+    return TemporarySendError(text)
+
+
+def _addr_spec(value: str) -> str:
+    return value.rpartition("<")[2].rstrip(">").strip()
+
+
+def _domain(sender: str) -> str:
+    return _addr_spec(sender).rpartition("@")[2] or "localhost"

@@ -1,0 +1,74 @@
+"""Message templates (Jinja2) in French and English, editable by an office without code changes.
+
+Each purpose has two files per language: ``<purpose>.txt.j2`` with the blocks ``subject``,
+``text`` (the plain-text part, always sent) and ``sms``, and ``<purpose>.html.j2`` (the HTML
+part, autoescaped). A folder given in ``GATEWAY_NOTIFIER_TEMPLATES`` is searched first, so an
+office overrides one file and keeps the rest. The language is the complaint's when a template
+exists for it, else the office's default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from gateway.dates import long_date
+
+BUILT_IN = Path(__file__).with_name("templates")
+LANGUAGES = ("fr", "en")
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    language: str
+    subject: str
+    text: str
+    html: str
+    sms: str
+
+
+class TemplateLibrary:
+    def __init__(self, override: Path | None = None, default_language: str = "fr") -> None:
+        folders = [str(override)] if override else []
+        self._environment = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([*folders, str(BUILT_IN)]),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",)),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self._default_language = default_language
+
+    def language_for(self, language: str | None) -> str:
+        return language if language in LANGUAGES else self._default_language
+
+    def render(self, purpose: str, language: str | None, values: dict[str, Any]) -> RenderedMessage:
+        """Every part of one message; raises ``jinja2.TemplateError`` when a template is broken."""
+        chosen = self.language_for(language)
+        context = {**values, "language": chosen}
+        context["long_date"] = lambda value: long_date(value, chosen)
+        text = self._environment.get_template(f"{chosen}/{purpose}.txt.j2")
+        html = self._environment.get_template(f"{chosen}/{purpose}.html.j2")
+        return RenderedMessage(
+            language=chosen,
+            subject=" ".join(_block(text, "subject", context).split()),
+            text=_block(text, "text", context).strip() + "\n",
+            html=html.render(context),
+            sms=" ".join(_block(text, "sms", context).split()),
+        )
+
+    def check(self) -> None:
+        """Load every template once (start-up): a broken file stops the notifier with its name."""
+        for name in self._environment.list_templates(extensions=["j2"]):
+            self._environment.get_template(name)
+
+
+def _block(template: jinja2.Template, name: str, context: dict[str, Any]) -> str:
+    render = template.blocks.get(name)
+    if render is None:
+        return ""
+    return "".join(render(template.new_context(context)))

@@ -1,0 +1,93 @@
+"""Email-validation links: ``GET /v1/verify/email?token=...`` (valid 5 days, single use).
+
+A token is a Fernet token (AES-128-CBC + HMAC-SHA256, from ``cryptography``) over the reference,
+the address and a random id: it is signed (a forged or altered token is refused), it carries its
+issue time (expiry without state), and it reveals nothing to whoever reads the link. Single use is
+kept in the state store by the token's id. The key comes from ``GATEWAY_NOTIFIER_TOKEN_KEY`` or is
+created once in the data folder, so the notifier and the HTTP service of one installation share it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from gateway.errors import ConfigurationError, GatewayError
+
+DAY_S = 86_400
+
+
+class TokenRefused(GatewayError):
+    """A link that cannot verify anything; ``reason`` is ``invalid``, ``expired`` or ``used``."""
+
+    def __init__(self, reason: str, claim: EmailClaim | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.claim = claim
+
+
+@dataclass(frozen=True)
+class EmailClaim:
+    """What a token says: this address belongs to the person behind this complaint."""
+
+    token_id: str
+    reference: str
+    email: str
+    language: str | None
+
+
+class EmailTokens:
+    def __init__(self, key: bytes, valid_days: int = 5) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except ValueError:
+            msg = "GATEWAY_NOTIFIER_TOKEN_KEY: not a Fernet key (32 url-safe base64-encoded bytes)"
+            raise ConfigurationError(msg) from None
+        self._ttl_s = valid_days * DAY_S
+
+    def issue(self, reference: str, email: str, language: str | None = None) -> str:
+        payload = {"i": secrets.token_hex(8), "r": reference, "e": email, "l": language}
+        return self._fernet.encrypt(json.dumps(payload).encode()).decode("ascii")
+
+    def read(self, token: str) -> EmailClaim:
+        """The claim of a token still valid; ``TokenRefused`` (with the claim if only expired)."""
+        try:
+            return _claim(self._fernet.decrypt(token.encode("ascii"), ttl=self._ttl_s))
+        except (InvalidToken, UnicodeEncodeError, ValueError):
+            pass
+        try:
+            expired = _claim(self._fernet.decrypt(token.encode("ascii")))
+        except (InvalidToken, UnicodeEncodeError, ValueError):
+            raise TokenRefused("invalid") from None
+        raise TokenRefused("expired", expired)
+
+
+def _claim(plain: bytes) -> EmailClaim:
+    payload = json.loads(plain)
+    return EmailClaim(
+        token_id=str(payload["i"]),
+        reference=str(payload["r"]),
+        email=str(payload["e"]),
+        language=payload.get("l"),
+    )
+
+
+def token_key(configured: str | None, data_dir: Path) -> bytes:
+    """The configured key, else the installation's own (created once, readable by us only)."""
+    if configured:
+        return configured.encode("ascii")
+    path = data_dir / "state" / "link-key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # two processes starting at once: one key wins
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(Fernet.generate_key())
+            file.flush()
+            os.fsync(file.fileno())
+    return path.read_bytes().strip()

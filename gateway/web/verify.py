@@ -1,0 +1,264 @@
+"""Contact verification: the email link and the SMS code (contract endpoints).
+
+- ``GET /v1/verify/email?token=...``: a valid link publishes ``complaint.contact_verified`` and
+  is used up; an expired or used one shows a page with a "send me a new link" button
+  (``POST /v1/verify/email/renew``), which asks the notifier for a new link through a
+  ``notification.requested`` event (at most one a day per link).
+- ``POST /v1/verify/sms/start`` and ``/check``: Twilio Verify sends and checks a code. Only the
+  phone number given with the complaint (E.164, of an allowed country) gets a code; limits per
+  number, per complaint and per client address hold SMS-pumping fraud back; a bounded number of
+  wrong codes per number.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated
+
+import phonenumbers
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from gateway.errors import InvalidReference, PermanentSendError, SendError
+from gateway.events.complaint import ContactKind, ContactVerified, VerificationMethod
+from gateway.events.envelope import make_event
+from gateway.events.notification import Medium, NotificationRequested, Purpose
+from gateway.notifier.tokens import EmailClaim, TokenRefused
+from gateway.notifier.twilio import TwilioVerify, VerifyRefused
+from gateway.reference import parse_reference
+from gateway.web.context import WebContext
+from gateway.web.pages import language_of, render
+from gateway.web.problems import FieldError, ProblemError, problem_responses
+from gateway.web.ratelimit import RateLimiter
+
+HOUR_S = 3600.0
+DAY_S = 86_400.0
+SOURCE = "urn:intake-gateway:verify"
+RENEW_NAMESPACE = uuid.UUID("0b7e1c2a-96f4-5d3e-8a1b-2c4d6e8f0a13")
+
+
+class SmsStart(BaseModel):
+    reference: str = Field(examples=["PL-7K3M-9Q2X-HB4G"])
+    phone: str = Field(description="E.164, e.g. +15145551234", examples=["+15145551234"])
+
+
+class SmsCheck(SmsStart):
+    code: str = Field(pattern=r"^[0-9]{4,10}$")
+
+
+class SmsStarted(BaseModel):
+    status: str = Field(description="pending: a code was sent")
+
+
+class SmsChecked(BaseModel):
+    verified: bool
+    attempts_left: int
+
+
+@dataclass
+class SmsLimits:
+    """In-memory limits of this process (a replica set shares Twilio Verify's own limits)."""
+
+    per_number: RateLimiter
+    per_complaint: RateLimiter
+    per_client: RateLimiter
+    max_checks: int
+    wrong_codes: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, ctx: WebContext) -> SmsLimits:
+        notifier = ctx.settings.notifier
+        return cls(
+            per_number=RateLimiter(notifier.sms_per_number_per_hour, window_s=HOUR_S),
+            per_complaint=RateLimiter(notifier.sms_per_complaint_per_day, window_s=DAY_S),
+            per_client=RateLimiter(notifier.sms_per_client_per_hour, window_s=HOUR_S),
+            max_checks=notifier.sms_max_checks,
+        )
+
+
+def verify_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(tags=["verification"])
+    _email_routes(router, ctx)
+    _sms_routes(router, ctx, SmsLimits.from_settings(ctx))
+    return router
+
+
+def _email_routes(router: APIRouter, ctx: WebContext) -> None:
+    @router.get(
+        "/v1/verify/email",
+        response_class=HTMLResponse,
+        responses={400: {"description": "invalid link"}, 410: {"description": "expired or used"}},
+    )
+    async def verify_email(
+        request: Request, token: Annotated[str, Query(max_length=2000)] = ""
+    ) -> HTMLResponse:
+        """The link sent to validate an email address (valid 5 days, single use)."""
+        lang = language_of(request)
+        try:
+            claim = ctx.components.tokens.read(token)
+        except TokenRefused as refused:
+            status = 400 if refused.reason == "invalid" else 410
+            renew = token if refused.claim is not None else None
+            return render("verify.html", lang, status, outcome=refused.reason, renew_token=renew)
+        used_key = f"email-link:{claim.token_id}"
+        if await ctx.state.processed_event(used_key) is not None:
+            return render("verify.html", lang, 410, outcome="used", renew_token=token)
+        event = make_event(_verified_email(claim), source_key=used_key, source=SOURCE)
+        await ctx.publisher.publish(event)
+        await ctx.state.mark_processed(used_key, event.id)
+        return render("verify.html", lang, outcome="done", reference=claim.reference)
+
+    @router.post("/v1/verify/email/renew", response_class=HTMLResponse)
+    async def renew_email_link(
+        request: Request, token: Annotated[str, Form(max_length=2000)]
+    ) -> HTMLResponse:
+        """Ask for a new link after an expired or used one (at most one a day per link)."""
+        ctx.limit(request)
+        lang = language_of(request)
+        try:
+            claim = ctx.components.tokens.read(token)
+        except TokenRefused as refused:
+            if refused.claim is None:
+                return render("verify.html", lang, 400, outcome="invalid")
+            claim = refused.claim
+        await ctx.publisher.publish(make_event(_renewal(claim), source_key=claim.token_id))
+        return render("verify.html", lang, 202, outcome="renewed")
+
+
+def _verified_email(claim: EmailClaim) -> ContactVerified:
+    return ContactVerified(
+        reference=claim.reference,
+        contact=ContactKind.EMAIL,
+        value=claim.email,
+        method=VerificationMethod.EMAIL_LINK,
+        verified_at=datetime.now(UTC),
+    )
+
+
+def _renewal(claim: EmailClaim) -> NotificationRequested:
+    today = datetime.now(UTC).date().isoformat()
+    return NotificationRequested(
+        notification_id=str(uuid.uuid5(RENEW_NAMESPACE, f"{claim.token_id}\n{today}")),
+        reference=claim.reference,
+        purpose=Purpose.EMAIL_VERIFICATION,
+        medium=Medium.EMAIL,
+        recipient=claim.email,
+        language=claim.language,
+        template=str(Purpose.EMAIL_VERIFICATION),
+        requested_at=datetime.now(UTC),
+    )
+
+
+def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
+    errors = problem_responses(401, 422, 429, 503)
+
+    @router.post("/v1/verify/sms/start", status_code=202, responses=errors)
+    async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
+        """Send a code by SMS to the phone number given with the complaint."""
+        reference, phone = await _checked_contact(ctx, body)
+        _within_limits(
+            (limits.per_client, f"client:{ctx.client_address(request)}"),
+            (limits.per_number, f"number:{phone}"),
+            (limits.per_complaint, f"complaint:{reference}"),
+        )
+        verify = _verify_client(ctx)
+        locale = (request.query_params.get("lang") or "fr")[:2]
+        try:
+            await verify.start(phone, locale if locale in ("fr", "en") else "fr")
+        except SendError as exc:
+            raise _send_problem(exc) from exc
+        limits.wrong_codes.pop(f"{reference}\n{phone}", None)
+        return SmsStarted(status="pending")
+
+    @router.post("/v1/verify/sms/check", responses=errors)
+    async def check_sms(request: Request, body: SmsCheck) -> SmsChecked:
+        """Check the code the person typed; success publishes ``complaint.contact_verified``."""
+        ctx.limit(request)
+        reference, phone = await _checked_contact(ctx, body)
+        key = f"{reference}\n{phone}"
+        wrong = limits.wrong_codes.get(key, 0)
+        if wrong >= limits.max_checks:
+            raise ProblemError(429, "too-many-codes", "Too many wrong codes", "ask for a new code")
+        try:
+            result = await _verify_client(ctx).check(phone, body.code)
+        except SendError as exc:
+            raise _send_problem(exc) from exc
+        if not result.approved:
+            limits.wrong_codes[key] = wrong + 1
+            return SmsChecked(verified=False, attempts_left=limits.max_checks - wrong - 1)
+        limits.wrong_codes.pop(key, None)
+        verified = ContactVerified(
+            reference=reference,
+            contact=ContactKind.PHONE,
+            value=phone,
+            method=VerificationMethod.SMS_CODE,
+            verified_at=datetime.now(UTC),
+        )
+        await ctx.publisher.publish(
+            make_event(verified, source_key=f"sms-code:{reference}:{phone}", source=SOURCE)
+        )
+        return SmsChecked(verified=True, attempts_left=limits.max_checks - wrong)
+
+
+async def _checked_contact(ctx: WebContext, body: SmsStart) -> tuple[str, str]:
+    """The reference and the E.164 number, if the number is the one given with the complaint."""
+    try:
+        reference = parse_reference(body.reference.strip().upper())
+    except InvalidReference:
+        raise _field_problem("reference", "not a valid reference (check each character)") from None
+    phone = _e164(body.phone, ctx.settings.notifier.sms_countries)
+    if not await ctx.state.contact_matches(reference, phone):
+        raise _field_problem("phone", "not the phone number given with this complaint")
+    return reference, phone
+
+
+def _e164(phone: str, countries: list[str]) -> str:
+    """The number in E.164, if it is written in E.164 and belongs to an allowed country."""
+    if not phone.startswith("+"):
+        raise _field_problem("phone", "write the number in E.164 form, e.g. +15145551234")
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        raise _field_problem("phone", "not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise _field_problem("phone", "not a valid phone number")
+    if phonenumbers.region_code_for_number(number) not in countries:
+        raise _field_problem("phone", "codes are not sent to numbers of this country")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _within_limits(*checks: tuple[RateLimiter, str]) -> None:
+    for limiter, key in checks:
+        wait = limiter.retry_after(key)
+        if wait is not None:
+            raise ProblemError(
+                429,
+                "rate-limited",
+                "Too many codes requested",
+                f"retry in {wait:.0f} s",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+
+
+def _verify_client(ctx: WebContext) -> TwilioVerify:
+    verify = ctx.twilio_verify()
+    if verify is None:
+        raise ProblemError(503, "sms-unavailable", "SMS codes are not configured here")
+    return verify
+
+
+def _send_problem(exc: SendError) -> ProblemError:
+    if isinstance(exc, VerifyRefused):
+        return ProblemError(429, "too-many-codes", "Too many codes for this number", str(exc))
+    if isinstance(exc, PermanentSendError):
+        return ProblemError(422, "sms-refused", "The code could not be sent", str(exc))
+    return ProblemError(503, "sms-unavailable", "SMS service unavailable, retry later", str(exc))
+
+
+def _field_problem(name: str, message: str) -> ProblemError:
+    return ProblemError(
+        422, "invalid-fields", "Invalid fields", errors=[FieldError(field=name, message=message)]
+    )
