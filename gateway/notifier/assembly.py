@@ -42,10 +42,7 @@ def notifier_service(components: Components, outbox: bool = False) -> NotifierSe
     settings = components.settings
     notifier = settings.notifier
     templates = TemplateLibrary(notifier.templates, notifier.default_language)
-    try:
-        templates.check()
-    except Exception as exc:  # a broken template must stop start-up with its name
-        raise ConfigurationError(f"GATEWAY_NOTIFIER_TEMPLATES: {exc}") from exc
+    templates.check()  # a broken template stops start-up, named
     dispatcher = Dispatcher(
         settings,
         senders_for(settings, outbox),

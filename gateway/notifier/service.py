@@ -59,24 +59,39 @@ class NotifierService:
         *,
         concurrency: int = 32,
         max_age: timedelta = timedelta(days=14),
+        drain_s: float = 30.0,
     ) -> None:
         self._consumer = consumer
         self._dispatcher = dispatcher
         self._ledger = ledger
         self._slots = asyncio.Semaphore(concurrency)
         self._max_age = max_age
+        self._drain_s = drain_s
 
     async def run(self) -> None:
-        await self._consumer.start()
         try:
+            await self._consumer.start()
             while True:
                 batches = await self._consumer.getmany(timeout_ms=1000, max_records=500)
                 records = [record for batch in batches.values() for record in batch]
                 if records:
-                    await self._handle_batch(records)
+                    await self._finish_on_stop(asyncio.ensure_future(self._handle_batch(records)))
         finally:
             await self._consumer.stop()
             await self._dispatcher.close()
+
+    async def _finish_on_stop(self, work: asyncio.Future[None]) -> None:
+        """On shutdown, a batch under way is finished (sends recorded, offsets committed) within
+        ``drain_s``: a message cut mid-transaction could arrive without being recorded."""
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            log.info("notifier.draining", within_s=self._drain_s)
+            try:
+                await asyncio.wait_for(work, timeout=self._drain_s)
+            except TimeoutError:
+                log.warning("notifier.drain_timeout")
+            raise
 
     async def _handle_batch(self, records: Sequence[Record]) -> None:
         try:

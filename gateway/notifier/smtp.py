@@ -29,9 +29,10 @@ from gateway.settings import SmtpSettings
 
 
 def message_id(message: OutgoingMessage, sender: str) -> str:
-    """``<reference.notification-id@domain>``: a bounce that quotes it names the complaint."""
-    domain = _domain(sender)
-    return f"<{message.reference}.{message.notification_id}@{domain}>"
+    """``<reference.id@domain>`` (id: 64 bits of the notification id, unique per complaint):
+    a bounce that quotes it names the complaint."""
+    short_id = message.notification_id.replace("-", "")[:16]
+    return f"<{message.reference}.{short_id}@{_domain(sender)}>"
 
 
 def compose(message: OutgoingMessage, sender: str) -> EmailMessage:

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from gateway.dates import long_date
+from gateway.errors import ConfigurationError
 
 BUILT_IN = Path(__file__).with_name("templates")
 LANGUAGES = ("fr", "en")
@@ -64,7 +65,11 @@ class TemplateLibrary:
     def check(self) -> None:
         """Load every template once (start-up): a broken file stops the notifier with its name."""
         for name in self._environment.list_templates(extensions=["j2"]):
-            self._environment.get_template(name)
+            try:
+                self._environment.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                msg = f"GATEWAY_NOTIFIER_TEMPLATES: {name}, line {exc.lineno}: {exc.message}"
+                raise ConfigurationError(msg) from None
 
 
 def _block(template: jinja2.Template, name: str, context: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ to our errors: 429 and 5xx are temporary, other 4xx permanent (unknown or blocke
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -40,6 +41,13 @@ class RedirectedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
 
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        auth = kwargs.pop("auth", None)
+        if auth is not None:  # as a header: aiohttp deprecates the BasicAuth the SDK would build
+            credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            kwargs["headers"] = {
+                **(kwargs.get("headers") or {}),
+                "Authorization": f"Basic {credentials}",
+            }
         parts = urlsplit(url)
         product = (parts.hostname or "").split(".")[0]
         base = self._bases.get(product)

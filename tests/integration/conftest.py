@@ -2,7 +2,8 @@
 
 Kafka: the broker named by ``GATEWAY_TEST_KAFKA_BOOTSTRAP`` when set (``scripts/test`` starts one
 with ``kafka-local``), else a broker this session starts and stops itself. Tests that stop a
-broker on purpose start a private one (``private_broker``).
+broker on purpose start a private one (``private_broker``). SMTP: aiosmtpd on a free port, one
+per test. Twilio: Prism serving Twilio's own OpenAPI specs, one per session.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import pytest
 from gateway.admin import create_topics
 from gateway.settings import KafkaSettings
 from tests.support.kafka import LocalBroker
+from tests.support.prism import TwilioMock, twilio_mock
+from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +50,21 @@ def private_broker() -> Iterator[LocalBroker]:
         yield broker
     finally:
         broker.destroy()
+
+
+@pytest.fixture(scope="session")
+def twilio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwilioMock]:
+    """Prism serving Twilio's OpenAPI specs (Verify and the 2010 API) on loopback."""
+    with twilio_mock(tmp_path_factory.mktemp("prism")) as mock:
+        yield mock
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server of this test's own (aiosmtpd), keeping what it receives."""
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

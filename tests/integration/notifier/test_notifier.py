@@ -1,0 +1,233 @@
+"""The notifier on a real broker, a real SMTP server and Prism serving Twilio's specs."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.events import topics
+from gateway.events.complaint import DocumentAdded, Flag, Status, StatusChanged
+from gateway.events.envelope import make_event, parse_event
+from gateway.notifier.planner import receipt_sha256
+from gateway.settings import KafkaSettings
+from tests.support.consumer import TopicReader
+from tests.support.http import running_gateway
+from tests.support.notifier import (
+    complaint_event,
+    notifier_settings,
+    running_notifier,
+    start_group_at_end,
+)
+from tests.support.prism import TwilioMock
+from tests.support.smtp import SmtpServer
+
+pytestmark = pytest.mark.integration
+
+LINK = re.compile(r"https://plaintes\.example\.org(/v1/verify/email\?token=[A-Za-z0-9_\-=]+)")
+
+
+async def notification_events(reader: TopicReader, count: int) -> list[tuple[str, str, str]]:
+    records = await reader.read(count, timeout_s=30)
+    events = [parse_event(record.value) for record in records]
+    return [(event.type, str(event.data.medium), event.data.reference) for event in events]
+
+
+async def test_given_a_web_complaint_then_one_acknowledgement_email_with_receipt_and_link(
+    kafka_settings: KafkaSettings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    settings = await notifier_settings(kafka_settings, tmp_path, smtp=smtp_server.settings())
+    reader = TopicReader(kafka_settings.bootstrap, topics.NOTIFICATIONS)
+    await reader.mark()
+    event = complaint_event()
+    async with running_notifier(settings) as components:
+        await components.publisher.publish(event)
+        [mail] = await smtp_server.wait_for(1)
+        records = await reader.read(2)
+    reference = event.subject
+    assert mail["To"] == "marie@example.org"
+    assert reference in mail["Subject"]
+    assert mail["Auto-Submitted"] == "auto-generated"
+    assert mail["Message-ID"].strip().startswith(f"<{reference}.")
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert "27 novembre 2026" in text and "23 décembre 2026" in text
+    assert receipt_sha256(event) in text
+    assert LINK.search(text) and LINK.search(html)
+    sent = [parse_event(record.value) for record in records]
+    assert [e.type for e in sent] == ["notification.requested", "notification.sent"]
+    assert sent[1].data.receipt_sha256 == receipt_sha256(event)
+    assert sent[1].data.provider_message_id == mail["Message-ID"].strip()
+    assert {record.key for record in records} == {reference.encode()}
+
+
+async def test_given_the_same_events_read_again_then_nothing_is_sent_twice(
+    kafka_settings: KafkaSettings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    first = await notifier_settings(kafka_settings, tmp_path, smtp=smtp_server.settings())
+    events = [complaint_event() for _ in range(5)]
+    async with running_notifier(first) as components:
+        for event in events:
+            await components.publisher.publish(event)
+        await smtp_server.wait_for(5)
+    # a new consumer group from before those events, with the same ledger: a full redelivery
+    again = first.model_copy(update={"notifier": first.notifier.model_copy()})
+    again.notifier.group_id = first.notifier.group_id + "-again"
+    await start_group_at_end(kafka_settings.bootstrap, again.notifier.group_id)
+    async with running_notifier(again) as components:
+        for event in events:
+            await components.publisher.publish(event)  # same ids: what a redelivery looks like
+        await components.publisher.publish(complaint_event())  # and one new complaint
+        await smtp_server.wait_for(6)
+        with pytest.raises(AssertionError):
+            await smtp_server.wait_for(7, timeout_s=3)
+    references = [mail["X-Gateway-Reference"] for mail in smtp_server.messages]
+    assert len(set(references)) == 6
+
+
+async def test_given_the_link_clicked_then_the_address_is_verified_once(
+    kafka_settings: KafkaSettings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    settings = await notifier_settings(kafka_settings, tmp_path, smtp=smtp_server.settings())
+    complaints = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    event = complaint_event()
+    async with running_notifier(settings) as components:
+        await components.publisher.publish(event)
+        [mail] = await smtp_server.wait_for(1)
+    found = LINK.search(mail.get_body(("plain",)).get_content())
+    assert found is not None
+    await complaints.mark()
+    async with running_gateway(settings) as (url, _), httpx.AsyncClient(base_url=url) as client:
+        first = await client.get(found.group(1))
+        second = await client.get(found.group(1))
+        forged = await client.get(found.group(1)[:-4] + "AAAA")
+    assert first.status_code == 200
+    assert event.subject in first.text
+    assert second.status_code == 410
+    assert 'action="/v1/verify/email/renew' in second.text
+    assert forged.status_code == 400
+    verified = [parse_event(record.value) for record in await complaints.read(1)]
+    assert [(e.type, e.data.value, e.data.method) for e in verified] == [
+        ("complaint.contact_verified", "marie@example.org", "email_link")
+    ]
+
+
+async def test_given_a_status_change_then_the_person_is_told(
+    kafka_settings: KafkaSettings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    settings = await notifier_settings(kafka_settings, tmp_path, smtp=smtp_server.settings())
+    event = complaint_event()
+    change = StatusChanged(
+        reference=event.subject,
+        status=Status.TRANSFERRED,
+        changed_at=event.time,
+        transferred_to="Collège des médecins du Québec",
+        message="Votre plainte relève du Collège.",
+    )
+    async with running_notifier(settings) as components:
+        await components.publisher.publish(event)
+        await components.publisher.publish(make_event(change, source_key="case:1:" + event.id))
+        acknowledgement, update = await smtp_server.wait_for(2)
+    assert event.subject in acknowledgement["Subject"]
+    assert "transmis à l'organisme compétent" in update["Subject"]
+    body = update.get_body(("plain",)).get_content()
+    assert "Collège des médecins du Québec" in body
+    assert "Votre plainte relève du Collège." in body
+
+
+async def test_given_smtp_down_for_a_while_then_mails_go_out_when_it_is_back_once_each(
+    kafka_settings: KafkaSettings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    settings = await notifier_settings(kafka_settings, tmp_path, smtp=smtp_server.settings())
+    events = [complaint_event() for _ in range(5)]
+    smtp_server.stop()
+    async with running_notifier(settings) as components:
+        for event in events:
+            await components.publisher.publish(event)
+        await asyncio.sleep(3)  # the notifier retries against a closed port meanwhile
+        assert smtp_server.messages == []
+        smtp_server.start()
+        await smtp_server.wait_for(5)
+        await asyncio.sleep(1)
+    references = sorted(mail["X-Gateway-Reference"] for mail in smtp_server.messages)
+    assert references == sorted(event.subject for event in events)
+
+
+async def test_given_only_a_phone_then_the_acknowledgement_is_an_sms_twilio_accepts(
+    kafka_settings: KafkaSettings, twilio: TwilioMock, tmp_path: Path
+) -> None:
+    settings = await notifier_settings(kafka_settings, tmp_path, twilio=twilio.settings())
+    reader = TopicReader(kafka_settings.bootstrap, topics.NOTIFICATIONS)
+    await reader.mark()
+    event = complaint_event(email=None, phone="+15145550199")
+    before = len(twilio.requests("/Messages.json"))
+    async with running_notifier(settings) as components:
+        await components.publisher.publish(event)
+        records = await reader.read(2)
+    sent = [parse_event(record.value) for record in records]
+    assert [(e.type, str(e.data.medium)) for e in sent] == [
+        ("notification.requested", "sms"),
+        ("notification.sent", "sms"),
+    ]
+    assert sent[1].data.provider_message_id.startswith("SM")
+    assert len(twilio.requests("/Messages.json")) == before + 1
+
+
+async def test_given_a_refused_address_then_the_failure_is_recorded_and_an_sms_goes_out(
+    kafka_settings: KafkaSettings, smtp_server: SmtpServer, twilio: TwilioMock, tmp_path: Path
+) -> None:
+    smtp_server.sink.refuse.add("nobody@example.org")
+    settings = await notifier_settings(
+        kafka_settings, tmp_path, smtp=smtp_server.settings(), twilio=twilio.settings()
+    )
+    reader = TopicReader(kafka_settings.bootstrap, topics.NOTIFICATIONS)
+    await reader.mark()
+    event = complaint_event(email="nobody@example.org", phone="+15145550199")
+    async with running_notifier(settings) as components:
+        await components.publisher.publish(event)
+        records = await reader.read(4)
+    steps = [parse_event(record.value) for record in records]
+    assert [(e.type, str(e.data.medium)) for e in steps] == [
+        ("notification.requested", "email"),
+        ("notification.failed", "email"),
+        ("notification.requested", "sms"),
+        ("notification.sent", "sms"),
+    ]
+    assert steps[1].data.permanent is True
+    assert "550" in steps[1].data.error
+    assert steps[1].data.next_step == "sms"
+
+
+async def test_given_a_bounce_of_our_email_then_a_letter_is_printed(
+    kafka_settings: KafkaSettings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    settings = await notifier_settings(kafka_settings, tmp_path, smtp=smtp_server.settings())
+    reader = TopicReader(kafka_settings.bootstrap, topics.NOTIFICATIONS)
+    event = complaint_event(postal_address="123 rue Principale\nMontréal QC H2X 1Y4")
+    async with running_notifier(settings) as components:
+        await components.publisher.publish(event)
+        [mail] = await smtp_server.wait_for(1)
+        await reader.mark()
+        bounce = DocumentAdded(
+            reference=event.subject,
+            channel="email",
+            received_at=event.time,
+            body="Delivery to the following recipient failed permanently",
+            source_message={"id": "<dsn-1@mx.example.org>"},
+            flags=[Flag.BOUNCE],
+        )
+        await components.publisher.publish(make_event(bounce, source_key="email:<dsn-1>"))
+        records = await reader.read(3)
+    steps = [parse_event(record.value) for record in records]
+    assert [(e.type, str(e.data.medium)) for e in steps] == [
+        ("notification.failed", "email"),
+        ("notification.requested", "letter"),
+        ("notification.sent", "letter"),
+    ]
+    letter = Path(steps[2].data.provider_message_id)
+    assert letter.read_bytes().startswith(b"%PDF-")
+    assert letter.is_relative_to(tmp_path / "letters")
+    assert mail["X-Gateway-Reference"] == event.subject
