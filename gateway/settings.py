@@ -120,6 +120,9 @@ class NotifierSettings(BaseModel):
     )
     link_valid_days: int = Field(default=5, ge=1)
     concurrency: int = Field(default=32, ge=1, description="complaints handled at once")
+    batch_size: int = Field(
+        default=100, ge=1, le=5000, description="events read at once; offsets committed after each"
+    )
     max_attempts: int = Field(default=6, ge=1, description="tries before a send counts as failed")
     retry_base_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=300.0, gt=0)

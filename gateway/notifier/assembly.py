@@ -60,4 +60,5 @@ def notifier_service(components: Components, outbox: bool = False) -> NotifierSe
         components.ledger,
         concurrency=notifier.concurrency,
         max_age=timedelta(days=notifier.max_age_days),
+        batch_size=notifier.batch_size,
     )

@@ -97,7 +97,9 @@ class NotificationLedger:
             path = str(directory / "notifier.sqlite")
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an outcome, once written, is never lost
+        # WAL + NORMAL: a commit survives the process being killed (the OS has it) without an
+        # fsync each; a power cut may forget the last outcomes, which are then sent again.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         if directory is not None:
             Path(path).chmod(0o600)

@@ -60,6 +60,7 @@ class NotifierService:
         concurrency: int = 32,
         max_age: timedelta = timedelta(days=14),
         drain_s: float = 30.0,
+        batch_size: int = 100,
     ) -> None:
         self._consumer = consumer
         self._dispatcher = dispatcher
@@ -67,12 +68,15 @@ class NotifierService:
         self._slots = asyncio.Semaphore(concurrency)
         self._max_age = max_age
         self._drain_s = drain_s
+        self._batch_size = batch_size
 
     async def run(self) -> None:
         try:
             await self._consumer.start()
             while True:
-                batches = await self._consumer.getmany(timeout_ms=1000, max_records=500)
+                batches = await self._consumer.getmany(
+                    timeout_ms=1000, max_records=self._batch_size
+                )
                 records = [record for batch in batches.values() for record in batch]
                 if records:
                     await self._finish_on_stop(asyncio.ensure_future(self._handle_batch(records)))

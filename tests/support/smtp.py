@@ -30,9 +30,11 @@ class Received:
 
 @dataclass
 class MailSink:
-    """aiosmtpd handler: keeps every accepted message; refuses addresses in ``refuse``."""
+    """aiosmtpd handler: keeps every accepted message; refuses addresses in ``refuse``; takes
+    ``delay_s`` before answering DATA."""
 
     refuse: set[str] = field(default_factory=set)
+    delay_s: float = 0.0
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -47,6 +49,8 @@ class MailSink:
     async def handle_DATA(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)  # a slower server: sends overlap a kill
         content = envelope.original_content or b""
         message = email.message_from_bytes(content, policy=email.policy.default)
         with self.lock:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 from gateway.events import topics
 from gateway.events.complaint import DocumentAdded, Flag, Status, StatusChanged
 from gateway.events.envelope import make_event, parse_event
+from gateway.events.notification import Medium, NotificationRequested, Purpose
 from gateway.notifier.planner import receipt_sha256
 from gateway.settings import KafkaSettings
 from tests.support.consumer import TopicReader
@@ -54,9 +57,11 @@ async def test_given_a_web_complaint_then_one_acknowledgement_email_with_receipt
     assert mail["Message-ID"].strip().startswith(f"<{reference}.")
     text = mail.get_body(("plain",)).get_content()
     html = mail.get_body(("html",)).get_content()
-    assert "27 novembre 2026" in text and "23 décembre 2026" in text
+    assert "27 novembre 2026" in text
+    assert "23 décembre 2026" in text
     assert receipt_sha256(event) in text
-    assert LINK.search(text) and LINK.search(html)
+    assert LINK.search(text)
+    assert LINK.search(html)
     sent = [parse_event(record.value) for record in records]
     assert [e.type for e in sent] == ["notification.requested", "notification.sent"]
     assert sent[1].data.receipt_sha256 == receipt_sha256(event)
@@ -231,3 +236,29 @@ async def test_given_a_bounce_of_our_email_then_a_letter_is_printed(
     assert letter.read_bytes().startswith(b"%PDF-")
     assert letter.is_relative_to(tmp_path / "letters")
     assert mail["X-Gateway-Reference"] == event.subject
+
+
+async def test_given_a_new_link_requested_then_a_verification_email_goes_out_once(
+    kafka_settings: KafkaSettings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """The "send me a new link" page publishes ``notification.requested``; the notifier sends."""
+    settings = await notifier_settings(kafka_settings, tmp_path, smtp=smtp_server.settings())
+    request = NotificationRequested(
+        notification_id=str(uuid.uuid4()),
+        reference="PL-HP69-9MYG-AHW6",
+        purpose=Purpose.EMAIL_VERIFICATION,
+        medium=Medium.EMAIL,
+        recipient="marie@example.org",
+        language="en",
+        template="email_verification",
+        requested_at=datetime.now(UTC),
+    )
+    event = make_event(request, source_key=f"renew:{request.notification_id}")
+    async with running_notifier(settings) as components:
+        await components.publisher.publish(event)
+        await components.publisher.publish(event)
+        [mail] = await smtp_server.wait_for(1)
+        with pytest.raises(AssertionError):
+            await smtp_server.wait_for(2, timeout_s=2)
+    assert mail["Subject"].startswith("Confirm your address")
+    assert LINK.search(mail.get_body(("plain",)).get_content())

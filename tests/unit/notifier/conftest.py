@@ -18,7 +18,8 @@ ComplaintFactory = Callable[..., CloudEvent[Any]]
 @pytest.fixture
 def complaint() -> ComplaintFactory:
     """A ``complaint.received`` event; keyword arguments replace fields of ``data`` and
-    ``complainant``, ``event_id`` the envelope's id (``received_at`` defaults to now, so the backlog rule does not apply)."""
+    ``complainant``, ``event_id`` the envelope's id (``received_at`` defaults to now, so the
+    backlog rule does not apply)."""
 
     def build(**changes: Any) -> CloudEvent[Any]:
         event = json.loads((FIXTURES / "events/v1/complaint.received.json").read_text())

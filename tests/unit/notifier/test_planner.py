@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gateway.events.envelope import make_event
 from gateway.events.complaint import Status, StatusChanged
+from gateway.events.envelope import make_event
 from gateway.events.notification import Medium, Purpose
 from gateway.notifier.ledger import Contact
 from gateway.notifier.planner import (

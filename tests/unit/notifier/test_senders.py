@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gateway.events.notification import Medium
 from gateway.notifier import OutgoingMessage
 from gateway.notifier.letters import LetterPrinter, letter_pdf
+from gateway.notifier.outbox import FolderOutbox
 from gateway.notifier.smtp import compose
 from gateway.notifier.templates import RenderedMessage
 
 CONTENT = RenderedMessage(
     language="fr",
-    subject="Accusé de réception – référence PL-HP69-9MYG-AHW6",
+    subject="Accusé de réception, référence PL-HP69-9MYG-AHW6",
     text="Bonjour Marie,\n\nNous avons bien reçu votre plainte.\n",
     html="<p>Bonjour Marie,</p>",
     sms="Reçu : PL-HP69-9MYG-AHW6",
@@ -55,3 +59,16 @@ async def test_a_letter_is_a_pdf_in_the_folder_of_the_day(tmp_path: Path) -> Non
     content = path.read_bytes()
     assert content.startswith(b"%PDF-")
     assert len(letter_pdf(letter, datetime.now(UTC))) > 1000
+
+
+async def test_the_dev_outbox_keeps_the_exact_mime_an_smtp_server_would_get(
+    tmp_path: Path,
+) -> None:
+    outbox = FolderOutbox(tmp_path, Medium.EMAIL, "plaintes@ramq.example")
+    path = Path(await outbox.send(MESSAGE))
+    assert path.suffix == ".eml"
+    mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert mail["To"] == MESSAGE.recipient
+    assert mail.get_body(("plain",)).get_content() == CONTENT.text
+    sms = Path(await FolderOutbox(tmp_path, Medium.SMS, "").send(MESSAGE))
+    assert sms.read_text().endswith(CONTENT.sms + "\n")

@@ -37,7 +37,8 @@ def test_the_french_acknowledgement_gives_reference_dates_link_and_receipt() -> 
     assert VALUES["verify_url"] in message.text
     assert "a" * 64 in message.text
     assert "PL-HP69-9MYG-AHW6" in message.sms
-    assert "\n" not in message.sms and len(message.sms) < 320
+    assert "\n" not in message.sms
+    assert len(message.sms) < 320
 
 
 def test_html_escapes_what_people_wrote_and_text_keeps_it_as_is() -> None:
