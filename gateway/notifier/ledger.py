@@ -104,6 +104,8 @@ class NotificationLedger:
         if directory is not None:
             Path(path).chmod(0o600)
         self._lock = threading.Lock()
+        self._pending: list[tuple[str, tuple[Any, ...], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -112,10 +114,39 @@ class NotificationLedger:
         return await asyncio.to_thread(self._outcome, notification_id)
 
     async def record(self, entry: LedgerEntry) -> None:
-        await asyncio.to_thread(self._record, entry)
+        """Returns once the entry is committed (together with the others waiting then)."""
+        await self._commit(_RECORD, _record_row(entry))
 
     async def remember_contact(self, contact: Contact) -> None:
-        await asyncio.to_thread(self._remember_contact, contact)
+        await self._commit(_REMEMBER, _contact_row(contact))
+
+    async def _commit(self, statement: str, row: tuple[Any, ...]) -> None:
+        """Group commit: writes that arrive while a transaction runs share the next one, so
+        32 sends in flight cost a few transactions instead of a thread hop and commit each."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((statement, row, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending())
+        await done
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._write, [(sql, row) for sql, row, _ in batch])
+            except (sqlite3.Error, OSError) as exc:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        with self._lock, self._db:
+            for statement, row in statements:
+                self._db.execute(statement, row)
 
     async def contact(self, reference: str) -> Contact | None:
         return await asyncio.to_thread(self._contact, reference)
@@ -135,51 +166,6 @@ class NotificationLedger:
                 (notification_id,),
             ).fetchone()
         return Outcome(row[0], row[1]) if row else None
-
-    def _record(self, entry: LedgerEntry) -> None:
-        values_json = to_json(entry.values).decode() if entry.values is not None else None
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT INTO notifications VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
-                " ON CONFLICT(notification_id) DO UPDATE SET status = excluded.status,"
-                " attempts = attempts + 1,"
-                " provider_message_id = coalesce(excluded.provider_message_id,"
-                " provider_message_id),"
-                " recipient = coalesce(excluded.recipient, recipient),"
-                " values_json = coalesce(excluded.values_json, values_json),"
-                " updated = excluded.updated",
-                (
-                    entry.notification_id,
-                    entry.reference,
-                    entry.purpose,
-                    entry.medium,
-                    entry.status,
-                    entry.provider_message_id,
-                    time.time(),
-                    entry.recipient,
-                    values_json,
-                ),
-            )
-
-    def _remember_contact(self, contact: Contact) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(reference) DO UPDATE SET name = coalesce(excluded.name, name),"
-                " email = coalesce(excluded.email, email),"
-                " phone = coalesce(excluded.phone, phone),"
-                " postal_address = coalesce(excluded.postal_address, postal_address),"
-                " language = coalesce(excluded.language, language), updated = excluded.updated",
-                (
-                    contact.reference,
-                    contact.name,
-                    contact.email,
-                    contact.phone,
-                    contact.postal_address,
-                    contact.language,
-                    time.time(),
-                ),
-            )
 
     def _contact(self, reference: str) -> Contact | None:
         with self._lock:
@@ -211,3 +197,48 @@ class NotificationLedger:
         if row is None:
             return None
         return SentEmail(str(row[0]), str(row[1]), str(row[2] or ""), json.loads(row[3] or "{}"))
+
+
+_RECORD = (
+    "INSERT INTO notifications VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
+    " ON CONFLICT(notification_id) DO UPDATE SET status = excluded.status,"
+    " attempts = attempts + 1,"
+    " provider_message_id = coalesce(excluded.provider_message_id, provider_message_id),"
+    " recipient = coalesce(excluded.recipient, recipient),"
+    " values_json = coalesce(excluded.values_json, values_json),"
+    " updated = excluded.updated"
+)
+_REMEMBER = (
+    "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(reference) DO UPDATE SET name = coalesce(excluded.name, name),"
+    " email = coalesce(excluded.email, email), phone = coalesce(excluded.phone, phone),"
+    " postal_address = coalesce(excluded.postal_address, postal_address),"
+    " language = coalesce(excluded.language, language), updated = excluded.updated"
+)
+
+
+def _record_row(entry: LedgerEntry) -> tuple[Any, ...]:
+    values_json = to_json(entry.values).decode() if entry.values is not None else None
+    return (
+        entry.notification_id,
+        entry.reference,
+        entry.purpose,
+        entry.medium,
+        entry.status,
+        entry.provider_message_id,
+        time.time(),
+        entry.recipient,
+        values_json,
+    )
+
+
+def _contact_row(contact: Contact) -> tuple[Any, ...]:
+    return (
+        contact.reference,
+        contact.name,
+        contact.email,
+        contact.phone,
+        contact.postal_address,
+        contact.language,
+        time.time(),
+    )

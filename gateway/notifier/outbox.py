@@ -21,7 +21,7 @@ class FolderOutbox:
 
     async def send(self, message: OutgoingMessage) -> str:
         if self.medium == Medium.EMAIL:
-            content = bytes(compose(message, self._sender))
+            content = compose(message, self._sender)
             name = f"{message.reference}-{message.notification_id[:8]}.eml"
         else:
             content = f"To: {message.recipient}\n\n{message.content.sms}\n".encode()

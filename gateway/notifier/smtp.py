@@ -10,10 +10,7 @@ connection are temporary (RFC 5321 section 4.2.1).
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
 
 import aiosmtplib
 
@@ -25,6 +22,7 @@ from gateway.errors import (
 )
 from gateway.events.notification import Medium
 from gateway.notifier import OutgoingMessage
+from gateway.notifier.mime import alternative_message, encoded_address
 from gateway.settings import SmtpSettings
 
 
@@ -35,24 +33,23 @@ def message_id(message: OutgoingMessage, sender: str) -> str:
     return f"<{message.reference}.{short_id}@{_domain(sender)}>"
 
 
-def compose(message: OutgoingMessage, sender: str) -> EmailMessage:
-    """The MIME message of one notification."""
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = message.recipient
-    mail["Subject"] = message.content.subject
-    mail["Date"] = format_datetime(datetime.now(UTC))
-    mail["Message-ID"] = message_id(message, sender)
-    mail["Auto-Submitted"] = "auto-replied" if message.in_reply_to else "auto-generated"
-    mail["X-Auto-Response-Suppress"] = "All"
-    mail["X-Gateway-Reference"] = message.reference
-    mail["Content-Language"] = message.content.language
+def compose(message: OutgoingMessage, sender: str) -> bytes:
+    """The MIME bytes of one notification (see ``mime.py``)."""
+    headers = [
+        ("From", encoded_address(sender)),
+        ("To", message.recipient),
+        ("Subject", message.content.subject),
+        ("Message-ID", message_id(message, sender)),
+        ("Auto-Submitted", "auto-replied" if message.in_reply_to else "auto-generated"),
+        ("X-Auto-Response-Suppress", "All"),
+        ("X-Gateway-Reference", message.reference),
+        ("Content-Language", message.content.language),
+    ]
     if message.in_reply_to:
-        mail["In-Reply-To"] = message.in_reply_to
-        mail["References"] = message.in_reply_to
-    mail.set_content(message.content.text)
-    mail.add_alternative(message.content.html, subtype="html")
-    return mail
+        headers += [("In-Reply-To", message.in_reply_to), ("References", message.in_reply_to)]
+    return alternative_message(
+        headers, message.content.text, message.content.html, message.notification_id
+    )
 
 
 class SmtpSender:
@@ -70,11 +67,11 @@ class SmtpSender:
         self._slots = asyncio.Semaphore(settings.connections)
 
     async def send(self, message: OutgoingMessage) -> str:
-        mail = compose(message, self._sender)
+        content = compose(message, self._sender)
         async with self._slots:
             client = await self._connection()
             try:
-                await client.send_message(mail)
+                await client.sendmail(_addr_spec(self._sender), [message.recipient], content)
             except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as exc:
                 self._idle.put_nowait(client)  # the server answered: the session goes on
                 raise _refusal(exc) from exc
@@ -82,7 +79,7 @@ class SmtpSender:
                 client.close()
                 raise ProviderUnavailable(f"SMTP server unreachable: {exc}") from exc
             self._idle.put_nowait(client)
-        return str(mail["Message-ID"])
+        return message_id(message, self._sender)
 
     async def _connection(self) -> aiosmtplib.SMTP:
         while not self._idle.empty():

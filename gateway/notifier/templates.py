@@ -41,6 +41,7 @@ class TemplateLibrary:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            auto_reload=False,  # an edited template takes effect at the next start
         )
         self._default_language = default_language
 

@@ -51,6 +51,10 @@ class EmailTokens:
             raise ConfigurationError(msg) from None
         self._ttl_s = valid_days * DAY_S
 
+    @staticmethod
+    def new_key() -> bytes:
+        return Fernet.generate_key()
+
     def issue(self, reference: str, email: str, language: str | None = None) -> str:
         payload = {"i": secrets.token_hex(8), "r": reference, "e": email, "l": language}
         return self._fernet.encrypt(json.dumps(payload).encode()).decode("ascii")

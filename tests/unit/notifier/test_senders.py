@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from pathlib import Path
 from gateway.events.notification import Medium
 from gateway.notifier import OutgoingMessage
 from gateway.notifier.letters import LetterPrinter, letter_pdf
+from gateway.notifier.mime import encoded_words
 from gateway.notifier.outbox import FolderOutbox
 from gateway.notifier.smtp import compose
 from gateway.notifier.templates import RenderedMessage
@@ -31,20 +33,26 @@ MESSAGE = OutgoingMessage(
 
 
 def test_an_acknowledgement_email_answers_in_the_thread_and_says_it_is_automatic() -> None:
-    mail = compose(MESSAGE, "Plaintes RAMQ <plaintes@ramq.example>")
-    assert mail["Message-ID"] == ("<PL-HP69-9MYG-AHW6.5b0c8f1e00005000@ramq.example>")
+    mail = email.message_from_bytes(
+        compose(MESSAGE, "Plaintes RAMQ <plaintes@ramq.example>"), policy=email.policy.default
+    )
+    assert mail["Message-ID"] == "<PL-HP69-9MYG-AHW6.5b0c8f1e00005000@ramq.example>"
     assert mail["In-Reply-To"] == "<abc@mail.example.org>"
     assert mail["References"] == "<abc@mail.example.org>"
     assert mail["Auto-Submitted"] == "auto-replied"
-    assert mail["Subject"] == CONTENT.subject
-    assert mail.get_content_type() == "multipart/alternative"
-    parts = [part.get_content_type() for part in mail.iter_parts()]
+    parsed = mail
+    assert parsed["Subject"] == CONTENT.subject  # RFC 2047 round trip
+    assert parsed.get_content_type() == "multipart/alternative"
+    parts = [part.get_content_type() for part in parsed.iter_parts()]
     assert parts == ["text/plain", "text/html"]
+    # SMTP lines end in CRLF; the parts decode to what the templates gave
+    assert parsed.get_body(("plain",)).get_content().replace("\r\n", "\n") == CONTENT.text
+    assert parsed.get_body(("html",)).get_content().rstrip("\r\n") == CONTENT.html
 
 
 def test_a_new_message_is_auto_generated_not_a_reply() -> None:
     fresh = OutgoingMessage(**{**MESSAGE.__dict__, "in_reply_to": None})
-    mail = compose(fresh, "plaintes@ramq.example")
+    mail = email.message_from_bytes(compose(fresh, "plaintes@ramq.example"))
     assert mail["Auto-Submitted"] == "auto-generated"
     assert mail["In-Reply-To"] is None
 
@@ -69,6 +77,33 @@ async def test_the_dev_outbox_keeps_the_exact_mime_an_smtp_server_would_get(
     assert path.suffix == ".eml"
     mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert mail["To"] == MESSAGE.recipient
-    assert mail.get_body(("plain",)).get_content() == CONTENT.text
+    assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == CONTENT.text
     sms = Path(await FolderOutbox(tmp_path, Medium.SMS, "").send(MESSAGE))
     assert sms.read_text().endswith(CONTENT.sms + "\n")
+
+
+def test_long_lines_non_ascii_and_a_non_ascii_sender_name_survive_the_round_trip() -> None:
+    text = "Ligne très longue " * 40 + "\n=3D n'est pas un code.\n.\nFin.\n"
+    content = RenderedMessage("fr", "É" * 120, text, "<p>é</p>", "")
+    raw = compose(
+        OutgoingMessage(**{**MESSAGE.__dict__, "content": content}),
+        "Bureau des plaintes \u2013 Québec <plaintes@ramq.example>",
+    )
+    assert raw.isascii()
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert mail["Subject"] == "É" * 120
+    assert mail["From"].addresses[0].display_name == "Bureau des plaintes \u2013 Québec"
+    assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
+
+
+def test_encoded_words_never_split_a_character_and_decode_to_the_subject() -> None:
+    subject = "Accusé de réception \u2013 référence PL-HP69-9MYG-AHW6 " + "é🙂" * 30
+    words = encoded_words(subject)
+    assert all(len(word) <= 75 for word in words)
+    for word in words:  # each word decodes on its own
+        base64.b64decode(word[10:-2]).decode("utf-8")
+    decoded = email.message_from_string(
+        "Subject: " + "\r\n ".join(words) + "\r\n\r\n", policy=email.policy.default
+    )["Subject"]
+    assert decoded == subject
