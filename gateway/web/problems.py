@@ -77,7 +77,7 @@ _TITLES = {
     400: "Malformed request",
     401: "Signature missing, malformed, too old or wrong",
     403: "Twilio signature missing or wrong",
-    404: "Unknown form",
+    404: "Unknown form, or a feature this server does not have configured",
     409: "Idempotency key reused with another body",
     413: "Request or file too large",
     415: "Unsupported media type",

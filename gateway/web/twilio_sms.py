@@ -45,7 +45,7 @@ def twilio_router(ctx: WebContext) -> APIRouter:
         response_class=Response,
         responses={
             200: {"content": {TWIML: {}}, "description": "TwiML"},
-            **problem_responses(403, 413, 415, 503),
+            **problem_responses(403, 404, 413, 415, 503),
         },
     )
     async def inbound_sms(
@@ -63,7 +63,7 @@ def twilio_router(ctx: WebContext) -> APIRouter:
 async def _signed_params(ctx: WebContext, request: Request, signature: str) -> dict[str, str]:
     token = ctx.settings.twilio.auth_token
     if token is None:
-        raise ProblemError(503, "sms-unavailable", "Inbound SMS is not configured here")
+        raise ProblemError(404, "sms-not-configured", "Inbound SMS is not configured here")
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise ProblemError(415, "unsupported-media-type", "Twilio posts form-encoded bodies")
     if int(request.headers.get("content-length") or 0) > MAX_BODY:

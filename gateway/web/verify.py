@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import phonenumbers
 from fastapi import APIRouter, Form, Query, Request
@@ -86,11 +86,24 @@ def verify_router(ctx: WebContext) -> APIRouter:
     return router
 
 
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+def _pages(**described: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        int(status[1:]): {"content": _HTML, "description": text}
+        for status, text in described.items()
+    }
+
+
 def _email_routes(router: APIRouter, ctx: WebContext) -> None:
     @router.get(
         "/v1/verify/email",
         response_class=HTMLResponse,
-        responses={400: {"description": "invalid link"}, 410: {"description": "expired or used"}},
+        responses={
+            **_pages(s200="address confirmed", s400="invalid link", s410="expired or used"),
+            **problem_responses(422, 503),
+        },
     )
     async def verify_email(
         request: Request, token: Annotated[str, Query(max_length=2000)] = ""
@@ -111,7 +124,15 @@ def _email_routes(router: APIRouter, ctx: WebContext) -> None:
         await ctx.state.mark_processed(used_key, event.id)
         return render("verify.html", lang, outcome="done", reference=claim.reference)
 
-    @router.post("/v1/verify/email/renew", response_class=HTMLResponse)
+    @router.post(
+        "/v1/verify/email/renew",
+        response_class=HTMLResponse,
+        status_code=202,
+        responses={
+            **_pages(s202="a new link was asked for", s400="invalid link"),
+            **problem_responses(422, 429, 503),
+        },
+    )
     async def renew_email_link(
         request: Request, token: Annotated[str, Form(max_length=2000)]
     ) -> HTMLResponse:
@@ -153,7 +174,7 @@ def _renewal(claim: EmailClaim) -> NotificationRequested:
 
 
 def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
-    errors = problem_responses(401, 422, 429, 503)
+    errors = problem_responses(404, 422, 429, 503)
 
     @router.post("/v1/verify/sms/start", status_code=202, responses=errors)
     async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
@@ -246,7 +267,7 @@ def _within_limits(*checks: tuple[RateLimiter, str]) -> None:
 def _verify_client(ctx: WebContext) -> TwilioVerify:
     verify = ctx.twilio_verify()
     if verify is None:
-        raise ProblemError(503, "sms-unavailable", "SMS codes are not configured here")
+        raise ProblemError(404, "sms-not-configured", "SMS codes are not configured here")
     return verify
 
 
