@@ -3,8 +3,9 @@
 For each notification: ``notification.requested`` on ``notifications.v1``, the ledger row
 ``sending``, the provider call, the ledger row ``sent`` (or ``failed``), then
 ``notification.sent`` (or ``notification.failed`` and the next medium). A notification the ledger
-knows as done is not sent again (a redelivered event); one it knows as ``sent`` has its
-``notification.sent`` published again, since the process may have stopped before it did.
+knows as ``announced`` (sent, and ``notification.sent`` acknowledged by Kafka) is skipped when
+its event comes again; one it knows only as ``sent`` has its ``notification.sent`` published
+again, since the process may have stopped before it did.
 
 Retries: a 4xx-like refusal (``TemporarySendError``) is retried with exponential backoff and full
 jitter up to ``max_attempts``; an unreachable provider (``ProviderUnavailable``) is waited for
@@ -108,6 +109,8 @@ class Dispatcher:
             await self._fail(planned, f"no {planned.medium} sender is configured", 1)
             return False
         done = await self._ledger.outcome(planned.notification_id)
+        if done is not None and done.status == "announced":
+            return True  # sent and recorded on Kafka: a redelivery costs one look-up
         if done is not None and done.status == "sent":
             await self._announce_sent(planned, done.provider_message_id, attempt=1)
             return True
@@ -219,6 +222,7 @@ class Dispatcher:
             receipt_sha256=receipt if isinstance(receipt, str) else None,
         )
         await self._publish(sent)
+        await self._record(planned, "announced")
         NOTIFICATIONS.labels(planned.medium, planned.purpose, "sent").inc()
         log.info(
             "notifier.sent",

@@ -46,7 +46,6 @@ CREATE TABLE IF NOT EXISTS contacts (
     updated REAL NOT NULL
 );
 """
-DONE = frozenset({"sent", "failed", "skipped"})
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,8 @@ class NotificationLedger:
         since = time.time() - within_days * 86_400
         with self._lock:
             row = self._db.execute(
-                "SELECT reference FROM notifications WHERE medium = 'sms' AND status = 'sent'"
+                "SELECT reference FROM notifications WHERE medium = 'sms'"
+                " AND status IN ('sent', 'announced')"
                 " AND recipient = ? AND updated >= ? ORDER BY updated DESC LIMIT 1",
                 (phone, since),
             ).fetchone()
@@ -190,7 +190,7 @@ class NotificationLedger:
         with self._lock:
             row = self._db.execute(
                 "SELECT notification_id, purpose, recipient, values_json FROM notifications"
-                " WHERE reference = ? AND medium = 'email' AND status = 'sent'"
+                " WHERE reference = ? AND medium = 'email' AND status IN ('sent', 'announced')"
                 " ORDER BY updated DESC LIMIT 1",
                 (reference,),
             ).fetchone()

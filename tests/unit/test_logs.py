@@ -25,6 +25,22 @@ def test_given_personal_data_in_a_log_line_then_it_is_masked(clear: str, secret:
     assert secret not in mask_text(clear)
 
 
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "notification 357a50b5-caca-54d1-9a7e-86f3ded4f982 sent",
+        "broker at 127.0.0.1:19092",
+    ],
+)
+def test_identifiers_and_server_addresses_are_not_mistaken_for_phones(kept: str) -> None:
+    assert mask_text(kept) == kept
+
+
+def test_fields_that_hold_our_identifiers_are_left_as_they_are() -> None:
+    event = mask_personal_data(None, "info", {"offset": "12345678901", "to": "+15145550123"})
+    assert event == {"offset": "12345678901", "to": "**********23"}
+
+
 def test_given_a_log_event_then_every_string_field_is_masked() -> None:
     event = mask_personal_data(None, "info", {"event": "x", "to": "a.b@example.org", "n": 3})
     assert event == {"event": "x", "to": "a***@example.org", "n": 3}
