@@ -9,6 +9,7 @@ exists for it, else the office's default.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from gateway.dates import long_date
 from gateway.errors import ConfigurationError
 
 BUILT_IN = Path(__file__).with_name("templates")
+_BLANK_LINES = re.compile(r"\n{3,}")  # sections left out leave one blank line, not three
 LANGUAGES = ("fr", "en")
 
 
@@ -58,7 +60,7 @@ class TemplateLibrary:
         return RenderedMessage(
             language=chosen,
             subject=" ".join(_block(text, "subject", context).split()),
-            text=_block(text, "text", context).strip() + "\n",
+            text=_BLANK_LINES.sub("\n\n", _block(text, "text", context)).strip() + "\n",
             html=html.render(context),
             sms=" ".join(_block(text, "sms", context).split()),
         )
