@@ -77,6 +77,12 @@ async def _topics_create(settings: GatewaySettings) -> None:
 
 
 async def _dev(settings: GatewaySettings, keep_kafka: bool) -> None:
+    if settings.postal.inbox is None:  # dev runs every channel: scans go to a folder of data/
+        inbox = settings.data_dir / "postal-inbox"
+        settings = settings.model_copy(
+            update={"postal": settings.postal.model_copy(update={"inbox": inbox})}
+        )
+        print(f"intake-gateway dev: drop scans into {inbox}", file=sys.stderr)
     started_port = await _ensure_local_broker(settings)
     try:
         await _topics_create(settings)

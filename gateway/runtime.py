@@ -16,9 +16,11 @@ import structlog
 import uvicorn
 
 from gateway.channels.imap import EmailService, ImapChannel
+from gateway.channels.postal import PostalChannel
 from gateway.components import Components
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.notifier.assembly import notifier_service
+from gateway.ocr.tesseract import TesseractEngine
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.web.app import create_app
@@ -84,6 +86,14 @@ def email_service(components: Components) -> Service:
     )
 
 
+def postal_service(components: Components) -> Service:
+    postal = components.settings.postal
+    if postal.inbox is None:
+        raise ConfigurationError("GATEWAY_POSTAL_INBOX: not set, so the postal service cannot run")
+    engine = TesseractEngine(postal.workers, postal.languages, postal.dpi)
+    return PostalChannel(postal, components.intake, components.claims, components.state, engine)
+
+
 def notifier(components: Components) -> Service:
     return notifier_service(components)
 
@@ -98,6 +108,7 @@ REGISTRY: dict[str, ServiceFactory] = {
     "http": HttpService,
     "email": email_service,
     "notifier": notifier,
+    "postal": postal_service,
 }
 
 
@@ -105,6 +116,7 @@ def enabled_services(settings: GatewaySettings, dev: bool = False) -> list[str]:
     """What runs without --only: the HTTP server, each channel its settings configure, and the
     notifier when it has a way to send (always in dev, which falls back to an outbox folder)."""
     names = ["http"] + (["email"] if settings.imap.accounts() else [])
+    names += ["postal"] if settings.postal.inbox else []
     can_send = bool(settings.smtp.host or (settings.twilio.account_sid and settings.twilio.from_))
     return names + (["notifier"] if can_send or dev else [])
 

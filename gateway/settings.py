@@ -100,7 +100,20 @@ class TwilioSettings(BaseModel):
 
 
 class PostalSettings(BaseModel):
+    """The mail room's scans: ``GATEWAY_POSTAL_*``."""
+
     inbox: Path | None = None
+    settle_s: float = Field(default=2.0, ge=0, description="unchanged this long = fully written")
+    rescan_s: float = Field(default=30.0, gt=0, description="full rescan besides inotify")
+    workers: int | None = Field(default=None, ge=1, description="OCR processes (default: cores)")
+    languages: str = Field(default="fra+eng", pattern=r"^[a-z_]+(\+[a-z_]+)*$")
+    dpi: int = Field(default=300, ge=100, le=600, description="PDF pages rendered for OCR")
+    min_confidence: float = Field(
+        default=60.0, ge=0, le=100, description="below: flag low_ocr_confidence"
+    )
+    split_on_blank: bool = Field(
+        default=True, description="a blank page separates letters (off for duplex scans)"
+    )
 
 
 class NotifierSettings(BaseModel):

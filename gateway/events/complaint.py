@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 
 from pydantic import AwareDatetime, Field
@@ -74,6 +75,9 @@ class ComplaintReceived(Frozen):
     in_reply_to: str | None = Field(default=None, pattern=REFERENCE_PATTERN)
     routing: list[RoutingHint] = Field(default_factory=list)
     possible_duplicate_of: str | None = Field(default=None, pattern=REFERENCE_PATTERN)
+    letter_date: date | None = Field(
+        default=None, description="the date written on a scanned letter (postal), if read"
+    )
 
 
 class DocumentAdded(Frozen):

@@ -33,6 +33,7 @@ from gateway.normalizers.due import BUILTIN_POLICIES, DuePolicy
 from gateway.normalizers.duplicates import DuplicateIndex
 from gateway.normalizers.identifiers import find_identifiers, identifier_from_field
 from gateway.normalizers.language import DEFAULT_LANGUAGES, detect_language
+from gateway.normalizers.letter import LetterInput, letter_input
 from gateway.normalizers.representation import represented_from_text
 from gateway.normalizers.rules import RuleSet, fold, load_rules
 from gateway.normalizers.text import SplitText, clean_text, html_to_text, split_reply
@@ -72,11 +73,15 @@ class ComplaintNormalizer:
         self._duplicates = duplicates
 
     def normalize(self, raw: RawMessage) -> ComplaintReceived | DocumentAdded:
+        letter = letter_input(raw) if raw.channel == Channel.POSTAL else None
+        if letter is not None:
+            raw = letter.raw
         split = split_reply(plain_text(raw))
         existing = self._existing_reference(raw, split)
         if existing is not None:
             return self._document_added(raw, existing, split)
-        return self._complaint(raw, split)
+        complaint = self._complaint(raw, split)
+        return complaint if letter is None else _with_letter_facts(complaint, letter)
 
     def _existing_reference(self, raw: RawMessage, split: SplitText) -> str | None:
         field_reference = str(raw.fields.get("reference") or "")
@@ -272,3 +277,16 @@ def _blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
         last = end
     pieces.append(text[last:])
     return "".join(pieces)
+
+
+def _with_letter_facts(complaint: ComplaintReceived, letter: LetterInput) -> ComplaintReceived:
+    """Identifiers whose OCR look-alikes were repaired say so; the letter's own date is kept."""
+    identifiers = [
+        identifier.model_copy(update={"repaired": True})
+        if identifier.value in letter.repaired
+        else identifier
+        for identifier in complaint.identifiers
+    ]
+    return complaint.model_copy(
+        update={"identifiers": identifiers, "letter_date": letter.letter_date}
+    )

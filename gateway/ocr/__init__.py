@@ -1,0 +1,36 @@
+"""Reading scanned letters: documents -> pages -> text, behind the ``OcrEngine`` protocol.
+
+``documents.py`` opens a file (PDF, multi-page TIFF, PNG, JPEG) and says which pages carry a
+text layer; ``tesseract.py`` reads the others with Tesseract in a process pool (one process per
+core, ``OMP_THREAD_LIMIT=1``: about twice as fast per page here as Tesseract's own threads);
+``letters.py`` cuts a batch scan into letters at separator sheets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PageText:
+    """What was read on one page. ``confidence`` is Tesseract's mean word confidence (0-100),
+    None for a text layer; ``rotation`` the quarter turns (degrees) applied before reading."""
+
+    number: int
+    text: str
+    confidence: float | None = None
+    rotation: int = 0
+    text_layer: bool = False
+    blank: bool = False
+    separator: bool = False
+
+
+class OcrEngine(Protocol):
+    """Reads every page of a document. Raises ``UnreadableDocument`` for a corrupt, encrypted
+    or empty file. CPU-heavy work runs outside the event loop."""
+
+    async def read(self, path: Path) -> list[PageText]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,117 @@
+"""Opening scanned documents: which pages there are, and the text layer where a PDF has one.
+
+PDFs are read with pypdfium2 (PDFium, the engine of Chromium's viewer): page count, text layer,
+and rendering at 300 dpi for OCR; TIFF, PNG and JPEG with Pillow (every frame of a multi-page
+TIFF). A corrupt, encrypted or empty file raises ``UnreadableDocument`` with a reason a person
+can act on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pypdfium2 as pdfium
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from gateway.errors import GatewayError
+
+PDF_SUFFIXES = {".pdf"}
+IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+ACCEPTED_SUFFIXES = PDF_SUFFIXES | IMAGE_SUFFIXES
+MEDIA_TYPES = {
+    ".pdf": "application/pdf",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+}
+MIN_TEXT_LAYER_CHARS = 40  # a page with less is treated as a scan (a stray header, a page number)
+MAX_PAGES = 200
+
+
+class UnreadableDocument(GatewayError):
+    def __init__(self, reason_code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.reason_code = reason_code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PageSource:
+    """One page: its number (from 1) and its text layer, if the PDF has a usable one."""
+
+    number: int
+    text_layer: str | None = None
+
+
+def inspect_document(path: Path) -> list[PageSource]:
+    """The pages of a document; raises ``UnreadableDocument``."""
+    if path.stat().st_size == 0:
+        raise UnreadableDocument("empty_file", "the file is empty (0 bytes)")
+    suffix = path.suffix.lower()
+    if suffix in PDF_SUFFIXES:
+        return _pdf_pages(path)
+    if suffix in IMAGE_SUFFIXES:
+        return [PageSource(number) for number in range(1, _image_frames(path) + 1)]
+    raise UnreadableDocument(
+        "unsupported_type", f"{suffix or 'no suffix'}: not PDF, TIFF, PNG or JPEG"
+    )
+
+
+def _pdf_pages(path: Path) -> list[PageSource]:
+    try:
+        document = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise UnreadableDocument("encrypted_pdf", "the PDF is password-protected") from None
+        raise UnreadableDocument("corrupt_pdf", f"the PDF cannot be opened: {exc}") from None
+    try:
+        if len(document) == 0:
+            raise UnreadableDocument("empty_file", "the PDF has no page")
+        if len(document) > MAX_PAGES:
+            raise UnreadableDocument(
+                "too_many_pages", f"{len(document)} pages (at most {MAX_PAGES})"
+            )
+        return [
+            PageSource(index + 1, _text_layer(document[index])) for index in range(len(document))
+        ]
+    finally:
+        document.close()
+
+
+def _text_layer(page: pdfium.PdfPage) -> str | None:
+    text = page.get_textpage().get_text_range().replace("\r\n", "\n").strip()
+    return text if len(text) >= MIN_TEXT_LAYER_CHARS else None
+
+
+def _image_frames(path: Path) -> int:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # Pillow only warns of corrupt EXIF, huge images...
+            with Image.open(path) as image:
+                frames = getattr(image, "n_frames", 1)
+                image.seek(frames - 1)
+                image.load()  # a truncated file fails here, not later in a worker
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError, Warning) as exc:
+        raise UnreadableDocument("corrupt_image", f"the image cannot be read: {exc}") from None
+    if frames > MAX_PAGES:
+        raise UnreadableDocument("too_many_pages", f"{frames} pages (at most {MAX_PAGES})")
+    return int(frames)
+
+
+def page_image(path: Path, number: int, dpi: int = 300) -> Image.Image:
+    """Page ``number`` (from 1) as an 8-bit grey image (rendered at ``dpi`` for a PDF)."""
+    if path.suffix.lower() in PDF_SUFFIXES:
+        document = pdfium.PdfDocument(str(path))
+        try:
+            bitmap = document[number - 1].render(scale=dpi / 72, grayscale=True)
+            rendered: Image.Image = bitmap.to_pil()
+            return rendered.convert("L")
+        finally:
+            document.close()
+    with Image.open(path) as image:
+        frame = next(f for i, f in enumerate(ImageSequence.Iterator(image)) if i == number - 1)
+        return frame.convert("L")

@@ -1,0 +1,195 @@
+"""The postal channel on a real broker with real Tesseract (French and English) reading letters
+the tests generate (``tests/support/letters.py``) with known ground truth."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fpdf import FPDF
+
+from gateway.channels.postal import PROCESSED, QUARANTINE, PostalChannel
+from gateway.components import Components
+from gateway.events import topics
+from gateway.events.envelope import CloudEvent, parse_event
+from gateway.ocr.tesseract import TesseractEngine
+from gateway.publisher import KafkaPublisher
+from gateway.settings import GatewaySettings, KafkaSettings
+from tests.support.consumer import TopicReader
+from tests.support.letters import (
+    blank_page,
+    save_jpeg,
+    save_pdf,
+    save_tiff,
+    scanned_letters,
+    separator_page,
+    unreadable,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+EXPECTED = {  # ground truth of the shared generator's letters
+    "letter_01": ("TREM85031512", "+14186825145", "G1R 1S5"),
+    "letter_02": ("BELF72110823", "+15819980042", None),
+    "letter_03": ("COTM90552718", "+15145550199", None),
+}
+
+
+@contextlib.asynccontextmanager
+async def postal_channel(
+    kafka_settings: KafkaSettings, data_dir: Path, **postal: Any
+) -> AsyncIterator[tuple[PostalChannel, Path]]:
+    inbox = data_dir / "inbox"
+    settings = GatewaySettings.model_validate(
+        {
+            "kafka": kafka_settings,
+            "data_dir": data_dir,
+            "postal": {"inbox": inbox, "settle_s": 0.3, "rescan_s": 1.0, **postal},
+        }
+    )
+    async with KafkaPublisher(kafka_settings) as publisher:
+        components = Components.build(settings, publisher)
+        channel = PostalChannel(
+            settings.postal,
+            components.intake,
+            components.claims,
+            components.state,
+            TesseractEngine(workers=2),
+        )
+        inbox.mkdir(parents=True, exist_ok=True)
+        try:
+            yield channel, inbox
+        finally:
+            components.close()
+
+
+async def events_after(
+    reader: TopicReader, count: int, timeout_s: float = 120
+) -> list[CloudEvent[Any]]:
+    return [parse_event(record.value) for record in await reader.read(count, timeout_s=timeout_s)]
+
+
+async def test_given_a_scanned_letter_dropped_then_a_complaint_with_exact_identifiers(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    letter = scanned_letters()[0]
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    async with postal_channel(kafka_settings, tmp_path) as (channel, inbox):
+        task = asyncio.create_task(channel.run())
+        save_jpeg(letter.page, inbox / "scan-0001.jpg.part").rename(inbox / "scan-0001.jpg")
+        [event] = await events_after(reader, 1)
+        for _ in range(100):
+            if not (inbox / "scan-0001.jpg").exists():
+                break
+            await asyncio.sleep(0.1)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    nam, phone, postal_code = EXPECTED[letter.key]
+    data = event.data
+    assert event.type == "complaint.received"
+    assert data.channel == "postal"
+    assert [(i.value, i.valid) for i in data.identifiers] == [(nam, True)]
+    assert data.complainant.phone == phone
+    assert data.complainant.name == "Hélène Tremblay"
+    assert postal_code in data.complainant.postal_address
+    assert str(data.letter_date) == "2025-03-14"
+    assert data.subject.startswith("Plainte concernant mon séjour")
+    assert "low_ocr_confidence" not in data.flags
+    assert data.language == "fr"
+    [scan] = data.attachments
+    assert (scan.filename, scan.media_type) == ("scan-0001.jpg", "image/jpeg")
+    assert data.source_message.uri == scan.uri
+    processed = list((inbox / PROCESSED).rglob("scan-0001.jpg"))
+    assert len(processed) == 1
+    assert not (inbox / "scan-0001.jpg").exists()
+
+
+async def test_a_page_turned_upside_down_or_sideways_is_read_the_right_way(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    letter = scanned_letters()[1]
+    async with postal_channel(kafka_settings, tmp_path) as (channel, inbox):
+        path = save_jpeg(letter.page.rotate(90, expand=True), inbox / "sideways.jpg")
+        pages = await channel._engine.read(path)  # the engine alone: what rotation gives
+        channel._engine.close()
+    [page] = pages
+    assert page.rotation in (90, 270)
+    assert page.confidence is not None
+    assert page.confidence > 80
+    assert "BELF 7211 0823" in page.text
+
+
+async def test_a_batch_with_separator_sheets_becomes_one_complaint_per_letter(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    letters = scanned_letters()
+    pages = [letters[0].page, separator_page(), letters[1].page, blank_page(), letters[2].page]
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    async with postal_channel(kafka_settings, tmp_path) as (channel, inbox):
+        path = save_tiff(pages, inbox / "batch.tif")
+        assert await channel.process(path) == PROCESSED
+        events = await events_after(reader, 3)
+        again = save_tiff(pages, inbox / "batch-again.tif")  # the same scan dropped twice
+        assert await channel.process(again) == PROCESSED
+        channel._engine.close()
+    assert len(events) == 3
+    found = sorted(event.data.identifiers[0].value for event in events)
+    assert found == sorted(nam for nam, _, _ in EXPECTED.values())
+    assert len({event.data.reference for event in events}) == 3
+    assert len(await events_after(reader, 4, timeout_s=3)) == 3  # no second set of events
+
+
+async def test_a_hard_to_read_page_is_flagged_not_guessed(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    async with postal_channel(kafka_settings, tmp_path) as (channel, inbox):
+        path = save_pdf([unreadable(scanned_letters()[2].page)], inbox / "blurred.pdf")
+        await channel.process(path)
+        channel._engine.close()
+    events = await events_after(reader, 1, timeout_s=10)
+    if events:  # some words were read: the complaint says it needs a person
+        flags = events[0].data.flags
+        assert "low_ocr_confidence" in flags or "needs_review" in flags
+        assert [i for i in events[0].data.identifiers if i.valid] == []
+    else:  # nothing at all was read: quarantined with a reason
+        assert list((tmp_path / "inbox" / QUARANTINE).iterdir())
+
+
+async def test_corrupt_encrypted_empty_and_foreign_files_go_to_quarantine_with_a_reason(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    locked = FPDF()
+    locked.set_encryption(owner_password="o", user_password="secret")
+    locked.add_page()
+    reader = TopicReader(kafka_settings.bootstrap, topics.DLQ)
+    await reader.mark()
+    async with postal_channel(kafka_settings, tmp_path) as (channel, inbox):
+        locked.output(str(inbox / "locked.pdf"))
+        (inbox / "empty.tif").write_bytes(b"")
+        (inbox / "broken.pdf").write_bytes(b"%PDF-1.7 nothing else")
+        (inbox / "letter.docx").write_bytes(b"PK\x03\x04")
+        outcomes = [
+            await channel.process(inbox / name)
+            for name in sorted(p.name for p in inbox.iterdir() if p.is_file())
+        ]
+        channel._engine.close()
+    assert outcomes == [QUARANTINE] * 4
+    rejected = await events_after(reader, 4, timeout_s=30)
+    reasons = sorted(event.data.reason_code for event in rejected)
+    assert reasons == ["corrupt_pdf", "empty_file", "encrypted_pdf", "unsupported_type"]
+    assert all(event.data.source_message.uri for event in rejected)
+    assert sorted(p.name for p in (tmp_path / "inbox" / QUARANTINE).iterdir()) == [
+        "broken.pdf",
+        "empty.tif",
+        "letter.docx",
+        "locked.pdf",
+    ]
