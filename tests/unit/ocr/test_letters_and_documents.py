@@ -11,7 +11,8 @@ from PIL import Image
 from gateway.ocr import PageText
 from gateway.ocr.documents import UnreadableDocument, inspect_document, page_image
 from gateway.ocr.letters import split_letters
-from gateway.ocr.tesseract import has_separator_code, is_blank
+from gateway.ocr.tesseract import has_separator_code, is_blank, read_page
+from tests.conftest import REPO
 from tests.support.letters import blank_page, save_tiff, separator_page
 
 
@@ -115,3 +116,9 @@ def test_a_truncated_tiff_is_corrupt(tmp_path: Path) -> None:
         inspect_document(cut)
     with Image.open(path) as whole:
         assert whole.n_frames == 2
+
+
+def test_the_printed_separator_sheet_of_the_docs_is_a_separator() -> None:
+    """docs/separator-sheet.pdf (what the mail room prints) is read, with Tesseract, as one."""
+    sheet = REPO / "docs" / "separator-sheet.pdf"
+    assert read_page(str(sheet), 1, "fra+eng", 200).separator
