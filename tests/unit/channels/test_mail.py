@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.channels.mail import parse_mail
-from gateway.events.complaint import Flag
+from gateway.channels.raw import RawMessage, Sender
+from gateway.events.common import Channel
+from gateway.events.complaint import DocumentAdded, Flag
+from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
 from tests.conftest import SHARED
 
 CORPUS = SHARED / "corpus" / "email"
@@ -127,3 +131,57 @@ def test_a_200_kb_header_is_decoded_without_the_quadratic_parser() -> None:
     parsed = parse_mail(corpus("mailgun-flanker/long-header.eml"))
     assert parsed.subject is not None
     assert parsed.subject.startswith("Die heiße Zypernsonne quälte Max und Victoria")
+
+
+DSN_OF_OUR_ACKNOWLEDGEMENT = b"""From: Mail Delivery System <MAILER-DAEMON@mx.example.org>
+To: plaintes@ramq.example
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <dsn-42@mx.example.org>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+This is the mail system. Your message could not be delivered to marie@example.org.
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.org
+Final-Recipient: rfc822; marie@example.org
+Action: failed
+Status: 5.1.1
+
+--b
+Content-Type: text/rfc822-headers
+
+From: plaintes@ramq.example
+To: marie@example.org
+Subject: =?utf-8?q?Accus=C3=A9_de_r=C3=A9ception?=
+Message-ID: <PL-HP69-9MYG-AHW6.5b0c8f1e00005000@ramq.example>
+
+--b--
+"""
+
+
+def test_a_bounce_of_our_acknowledgement_becomes_a_bounce_of_that_complaint() -> None:
+    """The notifier's Message-ID carries the reference: the DSN is filed with the complaint,
+    flagged ``bounce``, which makes the notifier fall back to SMS or a letter."""
+    parsed = parse_mail(DSN_OF_OUR_ACKNOWLEDGEMENT)
+    assert parsed.flags == {Flag.BOUNCE}
+    raw = RawMessage(
+        channel=Channel.EMAIL,
+        source_key="email:<dsn-42@mx.example.org>",
+        source_id="<dsn-42@mx.example.org>",
+        received_at=datetime(2026, 11, 25, tzinfo=UTC),
+        text=parsed.text,
+        subject=parsed.subject,
+        sender=Sender(email=parsed.sender_email),
+        flags=parsed.flags,
+        thread_references=parsed.thread_ids + parsed.bounced_message_ids,
+    )
+    event = ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)).normalize(raw)
+    assert isinstance(event, DocumentAdded)
+    assert event.reference == "PL-HP69-9MYG-AHW6"
+    assert Flag.BOUNCE in event.flags
