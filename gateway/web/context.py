@@ -91,13 +91,18 @@ class WebContext:
         checks = [(self.per_client, f"client:{self.client_address(request)}")]
         if form_id is not None:
             checks.append((self.per_form, f"form:{form_id}"))
-        for limiter, key in checks:
-            wait = limiter.retry_after(key)
-            if wait is not None:
-                raise ProblemError(
-                    429,
-                    "rate-limited",
-                    "Too many requests",
-                    f"retry in {wait:.0f} s",
-                    headers={"Retry-After": str(max(1, round(wait)))},
-                )
+        within_limits(checks, "Too many requests")
+
+
+def within_limits(checks: list[tuple[RateLimiter, str]], title: str) -> None:
+    """Counts one request against each (limiter, key); 429 with Retry-After past a limit."""
+    for limiter, key in checks:
+        wait = limiter.retry_after(key)
+        if wait is not None:
+            raise ProblemError(
+                429,
+                "rate-limited",
+                title,
+                f"retry in {wait:.0f} s",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )

@@ -29,7 +29,7 @@ from gateway.events.notification import Medium, NotificationRequested, Purpose
 from gateway.notifier.tokens import EmailClaim, TokenRefused
 from gateway.notifier.twilio import TwilioVerify, VerifyRefused
 from gateway.reference import parse_reference
-from gateway.web.context import WebContext
+from gateway.web.context import WebContext, within_limits
 from gateway.web.pages import language_of, render
 from gateway.web.problems import FieldError, ProblemError, problem_responses
 from gateway.web.ratelimit import RateLimiter
@@ -180,10 +180,13 @@ def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
     async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
         """Send a code by SMS to the phone number given with the complaint."""
         reference, phone = await _checked_contact(ctx, body)
-        _within_limits(
-            (limits.per_client, f"client:{ctx.client_address(request)}"),
-            (limits.per_number, f"number:{phone}"),
-            (limits.per_complaint, f"complaint:{reference}"),
+        within_limits(
+            [
+                (limits.per_client, f"client:{ctx.client_address(request)}"),
+                (limits.per_number, f"number:{phone}"),
+                (limits.per_complaint, f"complaint:{reference}"),
+            ],
+            "Too many codes requested",
         )
         verify = _verify_client(ctx)
         locale = (request.query_params.get("lang") or "fr")[:2]
@@ -249,19 +252,6 @@ def _e164(phone: str, countries: list[str]) -> str:
     if phonenumbers.region_code_for_number(number) not in countries:
         raise _field_problem("phone", "codes are not sent to numbers of this country")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _within_limits(*checks: tuple[RateLimiter, str]) -> None:
-    for limiter, key in checks:
-        wait = limiter.retry_after(key)
-        if wait is not None:
-            raise ProblemError(
-                429,
-                "rate-limited",
-                "Too many codes requested",
-                f"retry in {wait:.0f} s",
-                headers={"Retry-After": str(max(1, round(wait)))},
-            )
 
 
 def _verify_client(ctx: WebContext) -> TwilioVerify:
