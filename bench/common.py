@@ -45,6 +45,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def figures(latencies_s: list[float], elapsed_s: float) -> RunFigures:
+    if not latencies_s:  # nothing accepted
+        return RunFigures(rate=0.0, p50_ms=float("nan"), p99_ms=float("nan"))
     return RunFigures(
         rate=len(latencies_s) / elapsed_s,
         p50_ms=percentile(latencies_s, 0.50) * 1000,

@@ -85,7 +85,9 @@ class Connection:
 async def open_loop(
     send: Callable[[int], Awaitable[bool]], rate: float, duration: float, workers: int
 ) -> tuple[RunFigures, int]:
-    """Offer ``rate`` requests/s for ``duration`` s; latency from each request's scheduled time."""
+    """Offer ``rate`` requests/s for ``duration`` s; latency from each request's scheduled time.
+    Only accepted requests (202) count in the rate and the latencies; the others are returned
+    as failures (a fast 503 must not look like a fast acceptance)."""
     total = int(rate * duration)
     start = time.perf_counter() + 0.05
     slots: asyncio.Queue[int] = asyncio.Queue()
@@ -98,7 +100,8 @@ async def open_loop(
             n = await slots.get()
             scheduled = start + n / rate
             ok = await send(n)
-            latencies.append(time.perf_counter() - scheduled)
+            if ok:
+                latencies.append(time.perf_counter() - scheduled)
             failures += not ok
             slots.task_done()
 
