@@ -13,11 +13,14 @@ never see aiokafka, aioimaplib or aiosmtplib exceptions.
     │   └── ClaimNotFound           no object under that key
     ├── InvalidReference            a complaint reference is malformed or fails its check character
     ├── InputRejected               an input cannot become a complaint (reported on the DLQ)
+    │   └── UnreadableDocument      a scan that is corrupt, encrypted, empty or not a scan
+    ├── TokenRefused                an email-validation link that is invalid, expired or used
     ├── ChannelUnavailable          a channel's source (IMAP server, folder...) cannot be reached
     └── SendError                   the notifier could not hand a message to SMTP or Twilio
         ├── TemporarySendError      4xx, rate limited: retry with backoff, a bounded number of times
         │   └── ProviderUnavailable     the server cannot be reached: wait for it, however long
         └── PermanentSendError      5xx, unknown mailbox, invalid number: retrying will not help
+            └── VerifyRefused       Twilio Verify refuses this number for now (too many codes)
 """
 
 
@@ -84,3 +87,21 @@ class PermanentSendError(SendError):
 
 class ProviderUnavailable(TemporarySendError):
     """The provider cannot be reached at all; nothing can be sent until it is back."""
+
+
+class UnreadableDocument(InputRejected):
+    """A scanned file that cannot be read (corrupt, encrypted, empty, not a scan)."""
+
+
+class TokenRefused(GatewayError):
+    """A link that cannot verify anything; ``reason`` is ``invalid``, ``expired`` or ``used``.
+    ``claim`` is what an expired token still says (to send a new link to the same address)."""
+
+    def __init__(self, reason: str, claim: object | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.claim = claim
+
+
+class VerifyRefused(PermanentSendError):
+    """Twilio Verify refuses this number for now (too many codes or attempts)."""

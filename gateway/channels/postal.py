@@ -31,12 +31,18 @@ import watchfiles
 from prometheus_client import Counter
 
 from gateway.channels.raw import RawMessage
-from gateway.errors import ChannelUnavailable, ClaimStoreError, InputRejected, KafkaUnavailable
+from gateway.errors import (
+    ChannelUnavailable,
+    ClaimStoreError,
+    InputRejected,
+    KafkaUnavailable,
+    UnreadableDocument,
+)
 from gateway.events.common import Attachment, Channel
 from gateway.events.complaint import Flag
 from gateway.intake import Intake
 from gateway.ocr import OcrEngine
-from gateway.ocr.documents import MEDIA_TYPES, UnreadableDocument
+from gateway.ocr.documents import MEDIA_TYPES
 from gateway.ocr.letters import ReadLetter, split_letters
 from gateway.settings import PostalSettings
 from gateway.store.claims import FileClaimStore, StoredObject

@@ -18,18 +18,9 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from gateway.errors import ConfigurationError, GatewayError
+from gateway.errors import ConfigurationError, TokenRefused
 
 DAY_S = 86_400
-
-
-class TokenRefused(GatewayError):
-    """A link that cannot verify anything; ``reason`` is ``invalid``, ``expired`` or ``used``."""
-
-    def __init__(self, reason: str, claim: EmailClaim | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.claim = claim
 
 
 @dataclass(frozen=True)

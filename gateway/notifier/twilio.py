@@ -23,6 +23,7 @@ from gateway.errors import (
     PermanentSendError,
     ProviderUnavailable,
     TemporarySendError,
+    VerifyRefused,
 )
 from gateway.events.notification import Medium
 from gateway.notifier import OutgoingMessage
@@ -107,10 +108,6 @@ class TwilioSmsSender:
 class CheckResult:
     approved: bool
     status: str
-
-
-class VerifyRefused(PermanentSendError):
-    """Twilio Verify refuses this number for now (too many codes or attempts)."""
 
 
 class TwilioVerify:

@@ -2,8 +2,8 @@
 
 PDFs are read with pypdfium2 (PDFium, the engine of Chromium's viewer): page count, text layer,
 and rendering at 300 dpi for OCR; TIFF, PNG and JPEG with Pillow (every frame of a multi-page
-TIFF). A corrupt, encrypted or empty file raises ``UnreadableDocument`` with a reason a person
-can act on.
+TIFF). A corrupt, encrypted or empty file raises ``UnreadableDocument`` (gateway.errors) with a
+reason a person can act on.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from gateway.errors import GatewayError
+from gateway.errors import UnreadableDocument
 
 PDF_SUFFIXES = {".pdf"}
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
@@ -30,13 +30,6 @@ MEDIA_TYPES = {
 }
 MIN_TEXT_LAYER_CHARS = 40  # a page with less is treated as a scan (a stray header, a page number)
 MAX_PAGES = 200
-
-
-class UnreadableDocument(GatewayError):
-    def __init__(self, reason_code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.reason_code = reason_code
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,18 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from gateway.errors import InvalidReference, PermanentSendError, SendError
+from gateway.errors import (
+    InvalidReference,
+    PermanentSendError,
+    SendError,
+    TokenRefused,
+    VerifyRefused,
+)
 from gateway.events.complaint import ContactKind, ContactVerified, VerificationMethod
 from gateway.events.envelope import make_event
 from gateway.events.notification import Medium, NotificationRequested, Purpose
-from gateway.notifier.tokens import EmailClaim, TokenRefused
-from gateway.notifier.twilio import TwilioVerify, VerifyRefused
+from gateway.notifier.tokens import EmailClaim
+from gateway.notifier.twilio import TwilioVerify
 from gateway.reference import parse_reference
 from gateway.web.context import WebContext, within_limits
 from gateway.web.pages import language_of, render
@@ -142,7 +148,7 @@ def _email_routes(router: APIRouter, ctx: WebContext) -> None:
         try:
             claim = ctx.components.tokens.read(token)
         except TokenRefused as refused:
-            if refused.claim is None:
+            if not isinstance(refused.claim, EmailClaim):  # forged: nothing to renew
                 return render("verify.html", lang, 400, outcome="invalid")
             claim = refused.claim
         await ctx.publisher.publish(make_event(_renewal(claim), source_key=claim.token_id))

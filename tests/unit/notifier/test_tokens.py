@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from gateway.errors import ConfigurationError
-from gateway.notifier.tokens import EmailTokens, TokenRefused, token_key
+from gateway.errors import ConfigurationError, TokenRefused
+from gateway.notifier.tokens import EmailTokens, token_key
 
 KEY = Fernet.generate_key()
 

@@ -8,8 +8,9 @@ import pytest
 from fpdf import FPDF
 from PIL import Image
 
+from gateway.errors import UnreadableDocument
 from gateway.ocr import PageText
-from gateway.ocr.documents import UnreadableDocument, inspect_document, page_image
+from gateway.ocr.documents import inspect_document, page_image
 from gateway.ocr.letters import split_letters
 from gateway.ocr.tesseract import has_separator_code, is_blank, read_page
 from tests.conftest import REPO
