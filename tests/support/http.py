@@ -86,10 +86,13 @@ async def _wait_until_listening(url: str) -> None:
 
 
 @contextlib.contextmanager
-def gateway_process(bootstrap: str, data_dir: Path, **settings: str) -> Iterator[tuple[str, int]]:
+def gateway_process(
+    bootstrap: str, data_dir: Path, log: Path | None = None, **settings: str
+) -> Iterator[tuple[str, int]]:
     """``intake-gateway run --only http`` in a subprocess (as a user runs it); yields its URL
     and process id.
-    ``settings``: more GATEWAY_ variables, e.g. ``GATEWAY_WEBHOOK_SECRETS``."""
+    ``settings``: more GATEWAY_ variables, e.g. ``GATEWAY_WEBHOOK_SECRETS``; ``log``: a file
+    that receives what the process writes (its JSON log lines)."""
     port = free_port()
     env = {
         **os.environ,
@@ -98,11 +101,12 @@ def gateway_process(bootstrap: str, data_dir: Path, **settings: str) -> Iterator
         "GATEWAY_DATA_DIR": str(data_dir),
         **settings,
     }
+    output = log.open("wb") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "run", "--only", "http"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -118,3 +122,5 @@ def gateway_process(bootstrap: str, data_dir: Path, **settings: str) -> Iterator
     finally:
         process.terminate()
         process.wait(timeout=30)
+        if log is not None and not isinstance(output, int):
+            output.close()
