@@ -6,8 +6,6 @@ room prints the folder of the day. The returned id is the letter's path.
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ from gateway.dates import long_date
 from gateway.errors import PermanentSendError
 from gateway.events.notification import Medium
 from gateway.notifier import OutgoingMessage
+from gateway.store.claims import write_file_atomically
 
 UNICODE_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
@@ -72,14 +71,8 @@ class LetterPrinter:
     def _write(self, message: OutgoingMessage) -> str:
         now = datetime.now(UTC)
         folder = self._root / now.date().isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{message.reference}-{message.notification_id[:8]}.pdf"
-        content = letter_pdf(message, now)
-        with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        Path(file.name).replace(path)
+        write_file_atomically(path, letter_pdf(message, now))
         return str(path)
 
     async def close(self) -> None:

@@ -5,12 +5,12 @@ in ``GATEWAY_DATA_DIR/outbox/``, so a developer sees what people would receive."
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 
 from gateway.events.notification import Medium
 from gateway.notifier import OutgoingMessage
 from gateway.notifier.smtp import compose
+from gateway.store.claims import write_file_atomically
 
 
 class FolderOutbox:
@@ -29,12 +29,8 @@ class FolderOutbox:
         return await asyncio.to_thread(self._write, name, content)
 
     def _write(self, name: str, content: bytes) -> str:
-        self._folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self._folder, delete=False, suffix=".part") as file:
-            file.write(content)
         path = self._folder / name
-        Path(file.name).replace(path)
-        path.chmod(0o600)
+        write_file_atomically(path, content)
         return str(path)
 
     async def close(self) -> None:

@@ -152,7 +152,6 @@ def plan_acknowledgement(
     reachable = routes(contact)
     if not reachable:
         return Skipped("no contact")
-    (medium, recipient), fallbacks = reachable[0], tuple(reachable[1:])
     represented = complaint.represented_person
     values = {
         "reference": complaint.reference,
@@ -166,17 +165,13 @@ def plan_acknowledgement(
         "email_unverified": bool(complaint.complainant.email)
         and not complaint.complainant.email_verified,
     }
-    return PlannedNotification(
-        notification_id=notification_id(event.id, Purpose.ACKNOWLEDGEMENT, medium),
-        reference=complaint.reference,
-        purpose=Purpose.ACKNOWLEDGEMENT,
-        medium=medium,
-        recipient=recipient,
-        language=complaint.language,
-        values=values,
+    return _by_best_route(
+        event.id,
+        Purpose.ACKNOWLEDGEMENT,
+        contact,
+        reachable,
+        values,
         in_reply_to=_answered_message_id(complaint),
-        fallbacks=fallbacks,
-        trigger_id=event.id,
     )
 
 
@@ -207,23 +202,37 @@ def plan_status_update(
     reachable = routes(contact) if contact else []
     if contact is None or not reachable:
         return Skipped("no contact on record")
+    values = {
+        "reference": change.reference,
+        "name": contact.name,
+        "status": str(change.status),
+        "message": change.message,
+        "transferred_to": change.transferred_to,
+    }
+    return _by_best_route(event.id, Purpose.STATUS_UPDATE, contact, reachable, values)
+
+
+def _by_best_route(
+    trigger_id: str,
+    purpose: Purpose,
+    contact: Contact,
+    reachable: list[tuple[Medium, str]],
+    values: dict[str, Any],
+    in_reply_to: str | None = None,
+) -> PlannedNotification:
+    """The notification by the first route, the others as its fallbacks."""
     (medium, recipient), fallbacks = reachable[0], tuple(reachable[1:])
     return PlannedNotification(
-        notification_id=notification_id(event.id, Purpose.STATUS_UPDATE, medium),
-        reference=change.reference,
-        purpose=Purpose.STATUS_UPDATE,
+        notification_id=notification_id(trigger_id, purpose, medium),
+        reference=contact.reference,
+        purpose=purpose,
         medium=medium,
         recipient=recipient,
         language=contact.language,
-        values={
-            "reference": change.reference,
-            "name": contact.name,
-            "status": str(change.status),
-            "message": change.message,
-            "transferred_to": change.transferred_to,
-        },
+        values=values,
+        in_reply_to=in_reply_to,
         fallbacks=fallbacks,
-        trigger_id=event.id,
+        trigger_id=trigger_id,
     )
 
 

@@ -21,7 +21,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from gateway.errors import PublishError
 from gateway.events import topics
 from gateway.events.complaint import ComplaintReceived, DocumentAdded, Flag, StatusChanged
-from gateway.events.envelope import CloudEvent, parse_event
+from gateway.events.envelope import CloudEvent, event_type, parse_event
 from gateway.events.notification import Medium, NotificationRequested, Purpose
 from gateway.notifier.dispatch import Dispatcher
 from gateway.notifier.ledger import NotificationLedger
@@ -198,9 +198,22 @@ class NotifierService:
         await self._dispatcher.deliver(planned)
 
 
+# what ``on_event`` acts on; the rest (most of notifications.v1: our own sent/failed events)
+# is skipped after reading its type alone
+HANDLED_TYPES = frozenset(
+    {
+        "complaint.received",
+        "complaint.status_changed",
+        "complaint.document_added",
+        "notification.requested",
+    }
+)
+
+
 def _event(record: Record) -> CloudEvent[Any] | None:
     try:
-        return parse_event(record.value or b"")
+        raw = record.value or b""
+        return parse_event(raw) if event_type(raw) in HANDLED_TYPES else None
     except ValueError as exc:
         log.warning(
             "notifier.unreadable_event",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from email.headerregistry import Address
+from email.utils import parseaddr
 
 import aiosmtplib
 
@@ -125,7 +126,7 @@ def _refusal(
 
 
 def _addr_spec(value: str) -> str:
-    return value.rpartition("<")[2].rstrip(">").strip()
+    return parseaddr(value)[1]
 
 
 def _domain(sender: str) -> str:

@@ -170,3 +170,16 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def write_file_atomically(path: Path, content: bytes, mode: int = 0o600) -> None:
+    """``path`` holds ``content`` whole or not at all (temp file, fsync, rename, folder fsync):
+    a reader (the mail room, a developer) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as temp:
+        temp.write(content)
+        temp.flush()
+        os.fsync(temp.fileno())
+    Path(temp.name).chmod(mode)
+    Path(temp.name).replace(path)
+    _fsync_dir(path.parent)

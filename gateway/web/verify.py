@@ -32,6 +32,7 @@ from gateway.errors import (
 from gateway.events.complaint import ContactKind, ContactVerified, VerificationMethod
 from gateway.events.envelope import make_event
 from gateway.events.notification import Medium, NotificationRequested, Purpose
+from gateway.normalizers.contacts import normalise_phone
 from gateway.notifier.tokens import EmailClaim
 from gateway.notifier.twilio import TwilioVerify
 from gateway.reference import parse_reference
@@ -249,15 +250,12 @@ def _e164(phone: str, countries: list[str]) -> str:
     """The number in E.164, if it is written in E.164 and belongs to an allowed country."""
     if not phone.startswith("+"):
         raise _field_problem("phone", "write the number in E.164 form, e.g. +15145551234")
-    try:
-        number = phonenumbers.parse(phone, None)
-    except phonenumbers.NumberParseException:
-        raise _field_problem("phone", "not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
+    e164 = normalise_phone(phone, "ZZ")  # the normalizers' check; "ZZ": no region implied
+    if e164 is None:
         raise _field_problem("phone", "not a valid phone number")
-    if phonenumbers.region_code_for_number(number) not in countries:
+    if phonenumbers.region_code_for_number(phonenumbers.parse(e164)) not in countries:
         raise _field_problem("phone", "codes are not sent to numbers of this country")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164
 
 
 def _verify_client(ctx: WebContext) -> TwilioVerify:
