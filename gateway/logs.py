@@ -1,7 +1,11 @@
 """Structured logging (structlog, JSON lines) that never writes personal data in clear.
 
 Every log event passes through ``mask_personal_data``: email addresses, phone numbers and
-health-insurance numbers (NAM, NIR, NISS shapes) found in any string value are masked.
+health-insurance numbers (NAM, NIR, NISS shapes) found in any string value are masked. The
+libraries' own logs (aiokafka, uvicorn: the standard ``logging`` module) go through the same
+chain, so every line is JSON and masked; a library message repeated in a loop (aiokafka logs
+each failed reconnection: 18,000 lines in a few seconds of broker outage under load) is let
+through once per ``REPEAT_WINDOW_S``, the next one saying how many were held back.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -45,16 +50,42 @@ def mask_personal_data(
     return event_dict
 
 
+REPEAT_WINDOW_S = 30.0
+
+
+class RepeatFilter(logging.Filter):
+    """Lets a message (by logger, level and template) through once per ``window_s``; the first
+    one after the window names how many were held back meanwhile."""
+
+    def __init__(self, window_s: float = REPEAT_WINDOW_S) -> None:
+        super().__init__()
+        self._window_s = window_s
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        shown_at, held = self._seen.get(key, (float("-inf"), 0))
+        if now - shown_at < self._window_s:
+            self._seen[key] = (shown_at, held + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} [{held} more like it held back in {self._window_s:.0f} s]"
+        return True
+
+
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(stream=sys.stderr, level=level, format="%(name)s: %(message)s")
-    for chatty in ("aiokafka", "kafka"):  # connection chatter at INFO; warnings still show
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        mask_personal_data,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    _route_library_logs(level, shared)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            mask_personal_data,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],
@@ -62,3 +93,25 @@ def configure_logging(level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         cache_logger_on_first_use=True,
     )
+
+
+def _route_library_logs(level: str, shared: list[structlog.typing.Processor]) -> None:
+    """The standard ``logging`` records of libraries, rendered as our own JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RepeatFilter())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                mask_personal_data,  # again: a traceback may quote what a person wrote
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    for chatty in ("aiokafka", "kafka"):  # connection chatter at INFO; warnings still show
+        logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -8,6 +8,10 @@ EVENTS_PUBLISHED = Counter(
 PUBLISH_FAILURES = Counter(
     "gateway_publish_failures_total", "Events Kafka did not acknowledge", ["topic", "error"]
 )
+PRODUCER_RETIREMENTS = Counter(
+    "gateway_kafka_producer_retirements_total",
+    "Kafka producers replaced after a failed publish (their sequence numbers were in doubt)",
+)
 PUBLISH_SECONDS = Histogram(
     "gateway_publish_seconds",
     "Time from publish() to Kafka's acknowledgement",

@@ -10,7 +10,16 @@ place (back-pressure, no unbounded buffer). When the broker cannot be reached or
 in time (``GATEWAY_KAFKA_REQUEST_TIMEOUT_S``), callers get ``KafkaUnavailable``: the web channel
 answers 503, the mail channel leaves the message unflagged and retries. An event that timed out
 may still reach Kafka later; a retry then writes it again with the same CloudEvent ``id``, which
-is how consumers recognise the repeat.
+is how consumers recognise the repeat. Only an event Kafka will never take (too large, malformed)
+gives ``EventRejected``; every other failure is ``KafkaUnavailable``, so that no input is
+quarantined for a fault of the broker.
+
+A failed publish also retires the producer. The idempotent producer numbers its batches per
+partition; a batch lost to an outage leaves a gap that the broker refuses for good
+(``OutOfOrderSequenceNumber`` on every later batch: found by the fault tests, the gateway could
+no longer publish after a broker restart). aiokafka does not renumber (the Java client bumps the
+epoch), so the next publish starts a new producer, which gets a new producer id; the retired one
+still delivers or expires what it holds, in the background.
 """
 
 from __future__ import annotations
@@ -23,19 +32,46 @@ from typing import Any, Self
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidMessageError,
+    InvalidTimestampError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    PolicyViolationError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnsupportedForMessageFormatError,
+)
 from prometheus_client import Counter
 
 from gateway.deadlines import DeadlineExceeded, DeadlineWatch
 from gateway.errors import EventRejected, KafkaUnavailable, PublishError
 from gateway.events import topics
 from gateway.events.envelope import CONTENT_TYPE, SPEC_BY_TYPE, CloudEvent
-from gateway.metrics import EVENTS_PUBLISHED, PUBLISH_FAILURES, PUBLISH_SECONDS
+from gateway.metrics import (
+    EVENTS_PUBLISHED,
+    PRODUCER_RETIREMENTS,
+    PUBLISH_FAILURES,
+    PUBLISH_SECONDS,
+)
 from gateway.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
 HEADERS = [("content-type", CONTENT_TYPE.encode())]
+
+# Kafka will never take this event, however often it is sent: the input is at fault.
+_REFUSALS = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidMessageError,
+    CorruptRecordException,
+    InvalidTimestampError,
+    UnsupportedForMessageFormatError,
+    PolicyViolationError,
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +108,10 @@ def route(event: CloudEvent[Any]) -> tuple[str, str]:
 
 
 def _map_kafka_error(exc: Exception) -> PublishError:
-    if isinstance(exc, KafkaError) and not exc.retriable and not isinstance(exc, OSError):
+    """EventRejected for an event Kafka will never take, else KafkaUnavailable (retry later):
+    aiokafka calls an expired batch or an out-of-order sequence "not retriable", yet the same
+    event goes through once the broker and a new producer are back."""
+    if isinstance(exc, _REFUSALS):
         return EventRejected(f"Kafka refused the event: {type(exc).__name__}: {exc}")
     return KafkaUnavailable(f"Kafka unavailable: {type(exc).__name__}: {exc}")
 
@@ -91,6 +130,7 @@ class KafkaPublisher:
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
         self._counters: dict[tuple[str, str], Counter] = {}
         self._deadlines = DeadlineWatch(settings.publish_timeout_s)
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Self:
         try:
@@ -115,6 +155,8 @@ class KafkaPublisher:
                 await asyncio.wait_for(producer.stop(), timeout=self._settings.publish_timeout_s)
             except TimeoutError:
                 log.warning("kafka.close_timed_out", unsent="events not acknowledged are lost")
+        if self._retiring:
+            await asyncio.wait(self._retiring, timeout=self._settings.publish_timeout_s)
         await self._deadlines.close()
 
     async def publish(self, event: CloudEvent[Any]) -> Acknowledgement:
@@ -136,10 +178,12 @@ class KafkaPublisher:
                     metadata = await delivery
             except DeadlineExceeded:
                 PUBLISH_FAILURES.labels(topic, "timeout").inc()
+                self._retire(producer)
                 msg = f"Kafka did not acknowledge within {self._settings.publish_timeout_s}s"
                 raise KafkaUnavailable(msg) from None
             except KafkaError as exc:
                 PUBLISH_FAILURES.labels(topic, type(exc).__name__).inc()
+                self._retire(producer)
                 raise _map_kafka_error(exc) from exc
         PUBLISH_SECONDS.observe(time.perf_counter() - started)
         self._published_counter(topic, event.type).inc()
@@ -150,6 +194,24 @@ class KafkaPublisher:
         if counter is None:
             counter = self._counters[topic, event_type] = EVENTS_PUBLISHED.labels(topic, event_type)
         return counter
+
+    def _retire(self, producer: AIOKafkaProducer) -> None:
+        """After a failed publish, the next one uses a new producer (see the module's note);
+        ``producer`` is stopped in the background once it delivered or expired what it holds."""
+        if self._producer is not producer:
+            return  # another failed publish retired it already
+        self._producer = None
+        PRODUCER_RETIREMENTS.inc()
+        log.warning("kafka.producer_retired", reason="a publish failed; a new producer follows")
+        task = asyncio.create_task(self._stop_retired(producer))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _stop_retired(self, producer: AIOKafkaProducer) -> None:
+        try:
+            await producer.stop()  # bounded by aiokafka's own request timeout per batch
+        except (KafkaError, OSError) as exc:
+            log.warning("kafka.retired_producer_stop_failed", error=str(exc))
 
     async def _start_within_timeout(self) -> AIOKafkaProducer:
         try:

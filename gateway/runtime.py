@@ -56,6 +56,7 @@ class HttpService:
             host=settings.http.host,
             port=settings.http.port,
             log_level="warning",
+            log_config=None,  # its records go through our JSON, masking handler
             access_log=False,
             lifespan="on",
         )

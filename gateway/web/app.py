@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -15,12 +16,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
 from gateway import __version__
 from gateway.channels.webform import Submission
 from gateway.components import Components
-from gateway.errors import PublishError
+from gateway.errors import EventRejected, PublishError
 from gateway.publisher import KafkaPublisher
 from gateway.web.context import WebContext
 from gateway.web.pages import pages_router
@@ -30,6 +32,7 @@ from gateway.web.verify import verify_router
 from gateway.web.webhooks import webhook_router
 
 STATIC = Path(__file__).with_name("static")
+log = structlog.get_logger(__name__)
 
 
 class Health(BaseModel):
@@ -42,6 +45,7 @@ def create_app(components: Components) -> FastAPI:
     app = FastAPI(title="intake-gateway", version=__version__, lifespan=_lifespan(ctx))
     app.add_exception_handler(ProblemError, handle_problem)
     app.add_exception_handler(PublishError, _kafka_unavailable)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
     app.include_router(webhook_router(ctx))
@@ -118,8 +122,25 @@ def _lifespan(ctx: WebContext) -> Callable[[FastAPI], AbstractAsyncContextManage
     return lifespan
 
 
+async def _client_gone(request: Request, _exc: Exception) -> Response:
+    """The client hung up mid-request (its own timeout, a killed process): nothing was
+    published, nobody reads the answer; logged, not a server error."""
+    log.info("http.client_disconnected", path=request.url.path)
+    return Response(status_code=400)
+
+
 async def _kafka_unavailable(_request: Request, exc: Exception) -> JSONResponse:
-    """Kafka did not take an event: nothing was recorded, the client may retry."""
+    """Kafka did not take an event: nothing was recorded, the client may retry; or Kafka will
+    never take it (too large for the broker's limit): 422, retrying would not help."""
+    if isinstance(exc, EventRejected):
+        return problem_response(
+            Problem(
+                type="urn:intake-gateway:problem:event-refused",
+                title="Submission refused by the complaint stream",
+                status=422,
+                detail=str(exc),
+            )
+        )
     problem = Problem(
         type="urn:intake-gateway:problem:kafka-unavailable",
         title="Service temporarily unavailable",

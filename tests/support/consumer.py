@@ -56,6 +56,25 @@ class TopicReader:
             await consumer.stop()
         return records
 
+    async def read_to_end(self, timeout_s: float = 30.0) -> list[ConsumerRecord[bytes, bytes]]:
+        """Every record from the mark to the end of each partition as it is now."""
+        assert self._start is not None, "call mark() first"
+        consumer = await self._consumer()
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        try:
+            consumer.assign(list(self._start))
+            ends = await consumer.end_offsets(list(self._start))
+            for partition, offset in self._start.items():
+                consumer.seek(partition, offset)
+            async with asyncio.timeout(timeout_s):
+                while [p for p, end in ends.items() if await consumer.position(p) < end]:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for partition_records in batch.values():
+                        records.extend(partition_records)
+        finally:
+            await consumer.stop()
+        return records
+
 
 async def partition_numbers(bootstrap: str, topic: str) -> list[int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)

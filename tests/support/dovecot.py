@@ -16,6 +16,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import aioimaplib
+from pydantic import SecretStr
+
+from gateway.settings import ImapSettings
 from tests.support.kafka import free_port
 
 USER, PASSWORD = "complaints", "secret"
@@ -123,3 +127,42 @@ class Dovecot:
         deadline = time.monotonic() + 20
         while pid_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def account(server: Dovecot) -> ImapSettings:
+    return ImapSettings(
+        host="127.0.0.1", port=server.port, user=USER, password=SecretStr(PASSWORD), tls=False
+    )
+
+
+async def append(server: Dovecot, *messages: bytes, mailbox: str = "INBOX") -> None:
+    client = aioimaplib.IMAP4("127.0.0.1", server.port)
+    await client.wait_hello_from_server()
+    assert (await client.login(USER, PASSWORD)).result == "OK"
+    for message in messages:
+        response = await client.append(message, mailbox=mailbox)
+        assert response.result == "OK", response
+    await close_client(client)
+
+
+async def count(server: Dovecot, mailbox: str) -> int:
+    client = aioimaplib.IMAP4("127.0.0.1", server.port)
+    await client.wait_hello_from_server()
+    await client.login(USER, PASSWORD)
+    response = await client.select(mailbox)
+    await close_client(client)
+    return next(int(line.split()[0]) for line in response.lines if line.endswith(b"EXISTS"))
+
+
+def simple_mail(message_id: str, subject: str, body: str) -> bytes:
+    return (
+        f"From: Marie Tremblay <marie@example.org>\r\nTo: plaintes@office.example\r\n"
+        f"Subject: {subject}\r\nMessage-ID: {message_id}\r\n"
+        "Date: Mon, 23 Nov 2026 10:00:00 -0500\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+async def close_client(client: aioimaplib.IMAP4) -> None:
+    await client.logout()
+    client.protocol.transport.close()

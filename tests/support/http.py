@@ -85,42 +85,85 @@ async def _wait_until_listening(url: str) -> None:
     raise AssertionError(f"{url} did not start listening")
 
 
+class GatewayProcess:
+    """``intake-gateway run --only <services>`` in a subprocess, as a user runs it. It may be
+    killed and started again: the same port, data folder and log (appended to) each time.
+
+    ``settings``: more GATEWAY_ variables, e.g. ``GATEWAY_WEBHOOK_SECRETS``; ``log``: a file that
+    receives what the process writes (its JSON log lines)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        data_dir: Path,
+        *,
+        services: tuple[str, ...] = ("http",),
+        log: Path | None = None,
+        **settings: str,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.services = services
+        self.log = log
+        self.env = {
+            **os.environ,
+            "GATEWAY_KAFKA_BOOTSTRAP": bootstrap,
+            "GATEWAY_HTTP_PORT": str(self.port),
+            "GATEWAY_DATA_DIR": str(data_dir),
+            **settings,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process; returns once its HTTP server answers (blocking: call it through
+        ``asyncio.to_thread`` from a test's event loop)."""
+        output = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "run", "--only", *self.services],
+                env=self.env,
+                stdout=output,
+                stderr=output,
+            )
+        finally:
+            if not isinstance(output, int):
+                output.close()  # the child has its own copy
+        for _ in range(400):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the gateway exited with {self.process.returncode}")
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1)
+            except httpx.TransportError:
+                time.sleep(0.05)
+            else:
+                return
+        raise RuntimeError("the gateway did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as a power cut or the OOM killer would."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
 @contextlib.contextmanager
 def gateway_process(
     bootstrap: str, data_dir: Path, log: Path | None = None, **settings: str
 ) -> Iterator[tuple[str, int]]:
-    """``intake-gateway run --only http`` in a subprocess (as a user runs it); yields its URL
-    and process id.
-    ``settings``: more GATEWAY_ variables, e.g. ``GATEWAY_WEBHOOK_SECRETS``; ``log``: a file
-    that receives what the process writes (its JSON log lines)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GATEWAY_KAFKA_BOOTSTRAP": bootstrap,
-        "GATEWAY_HTTP_PORT": str(port),
-        "GATEWAY_DATA_DIR": str(data_dir),
-        **settings,
-    }
-    output = log.open("wb") if log is not None else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--only", "http"],
-        env=env,
-        stdout=output,
-        stderr=output,
-    )
-    url = f"http://127.0.0.1:{port}"
+    """``intake-gateway run --only http`` in a subprocess; yields its URL and process id."""
+    gateway = GatewayProcess(bootstrap, data_dir, log=log, **settings)
+    gateway.start()
     try:
-        for _ in range(400):
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("the gateway did not start")
-        yield url, process.pid
+        yield gateway.url, gateway.pid
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if log is not None and not isinstance(output, int):
-            output.close()
+        gateway.stop()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import structlog
 
-from gateway.logs import configure_logging, mask_personal_data, mask_text
+from gateway.logs import RepeatFilter, configure_logging, mask_personal_data, mask_text
 
 
 @pytest.mark.parametrize(
@@ -57,3 +58,38 @@ def test_given_a_configured_logger_then_timestamps_are_not_mistaken_for_phones(
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert "*" not in line["timestamp"]
     assert line["to"] == "a***@example.org"
+
+
+def test_library_logs_are_json_lines_masked_and_repeats_held_back(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging()
+    try:
+        for _ in range(50):
+            logging.getLogger("aiokafka.conn").error(
+                "Unable connect to node with id %s: %s", 1, "refused for marie@example.org"
+            )
+        logging.getLogger("uvicorn.error").error(
+            "Exception in ASGI application", exc_info=ValueError("body of +1 514 555 0123")
+        )
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]
+    assert [line["logger"] for line in lines] == ["aiokafka.conn", "uvicorn.error"]
+    assert lines[0]["event"] == "Unable connect to node with id 1: refused for m***@example.org"
+    assert "555 0123" not in lines[1]["exception"]
+    assert "ValueError" in lines[1]["exception"]
+
+
+def test_a_repeated_message_comes_back_after_its_window_saying_how_many_were_held() -> None:
+    repeats = RepeatFilter(window_s=0.0)
+    record = logging.LogRecord("aiokafka", logging.ERROR, "f", 1, "lost %s", ("x",), None)
+    assert repeats.filter(record)
+    held = RepeatFilter(window_s=3600)
+    shown = [held.filter(logging.LogRecord("k", 40, "f", 1, "m", (), None)) for _ in range(4)]
+    assert shown == [True, False, False, False]
+    held._seen[("k", 40, "m")] = (float("-inf"), 3)  # the window has passed
+    again = logging.LogRecord("k", 40, "f", 1, "m", (), None)
+    assert held.filter(again)
+    assert again.getMessage() == "m [3 more like it held back in 3600 s]"

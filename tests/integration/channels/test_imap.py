@@ -13,7 +13,6 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aioimaplib
 import pytest
 from pydantic import SecretStr
 
@@ -28,12 +27,18 @@ from gateway.intake import Intake
 from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
 from gateway.publisher import KafkaPublisher
 from gateway.reference import reference_for
-from gateway.settings import ImapSettings, KafkaSettings
+from gateway.settings import KafkaSettings
 from gateway.store.claims import FileClaimStore
 from gateway.store.state import StateStore
 from tests.conftest import SHARED
 from tests.support.consumer import TopicReader
-from tests.support.dovecot import PASSWORD, USER, Dovecot
+from tests.support.dovecot import (
+    Dovecot,
+    account,
+    append,
+    count,
+    simple_mail,
+)
 from tests.support.kafka import LocalBroker
 
 pytestmark = pytest.mark.integration
@@ -48,31 +53,6 @@ def dovecot() -> Iterator[Dovecot]:
     server.destroy()
 
 
-def account(server: Dovecot) -> ImapSettings:
-    return ImapSettings(
-        host="127.0.0.1", port=server.port, user=USER, password=SecretStr(PASSWORD), tls=False
-    )
-
-
-async def append(server: Dovecot, *messages: bytes, mailbox: str = "INBOX") -> None:
-    client = aioimaplib.IMAP4("127.0.0.1", server.port)
-    await client.wait_hello_from_server()
-    assert (await client.login(USER, PASSWORD)).result == "OK"
-    for message in messages:
-        response = await client.append(message, mailbox=mailbox)
-        assert response.result == "OK", response
-    await _close(client)
-
-
-async def count(server: Dovecot, mailbox: str) -> int:
-    client = aioimaplib.IMAP4("127.0.0.1", server.port)
-    await client.wait_hello_from_server()
-    await client.login(USER, PASSWORD)
-    response = await client.select(mailbox)
-    await _close(client)
-    return next(int(line.split()[0]) for line in response.lines if line.endswith(b"EXISTS"))
-
-
 @pytest.fixture
 async def channel_parts(
     kafka_settings: KafkaSettings, tmp_path: Path
@@ -82,15 +62,6 @@ async def channel_parts(
         normalizer = ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None))
         yield Intake(normalizer, publisher, contacts=state), FileClaimStore(tmp_path), state
     state.close()
-
-
-def simple_mail(message_id: str, subject: str, body: str) -> bytes:
-    return (
-        f"From: Marie Tremblay <marie@example.org>\r\nTo: plaintes@office.example\r\n"
-        f"Subject: {subject}\r\nMessage-ID: {message_id}\r\n"
-        "Date: Mon, 23 Nov 2026 10:00:00 -0500\r\n"
-        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
-    ).encode()
 
 
 async def test_every_corpus_email_ends_as_an_event_or_in_quarantine(
@@ -221,11 +192,6 @@ async def _until(probe: object, expected: int, timeout_s: float = 30) -> None:
                 return
             await asyncio.sleep(0.2)
     raise AssertionError(f"the mailbox never held {expected} messages")
-
-
-async def _close(client: aioimaplib.IMAP4) -> None:
-    await client.logout()
-    client.protocol.transport.close()
 
 
 @pytest.mark.fault
