@@ -161,6 +161,32 @@ async def test_given_smtp_down_for_a_while_then_mails_go_out_when_it_is_back_onc
     assert references == sorted(event.subject for event in events)
 
 
+@pytest.mark.fault
+async def test_given_smtp_drops_its_connections_mid_batch_then_every_mail_goes_out(
+    kafka_settings: KafkaSettings, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """The server goes away under the notifier's open connections (restart on the same port):
+    the pool reconnects; every complaint gets its mail; a mail the server took just before the
+    drop may come twice, then with the same Message-ID (at-least-once, as SMTP allows)."""
+    smtp_server.sink.delay_s = 0.02
+    settings = await notifier_settings(kafka_settings, tmp_path, smtp=smtp_server.settings())
+    events = [complaint_event() for _ in range(60)]
+    async with running_notifier(settings) as components:
+        await asyncio.gather(*(components.publisher.publish(event) for event in events))
+        await smtp_server.wait_for(15)
+        await asyncio.to_thread(smtp_server.stop)  # drops every open session
+        assert len(smtp_server.messages) < len(events), "the drop came too late to test"
+        await asyncio.sleep(1)
+        await asyncio.to_thread(smtp_server.start)
+        await smtp_server.wait_for(len(events), timeout_s=60)
+        await asyncio.sleep(1)
+    by_reference: dict[str, set[str]] = {}
+    for mail in smtp_server.messages:
+        by_reference.setdefault(mail["X-Gateway-Reference"], set()).add(mail["Message-ID"])
+    assert set(by_reference) == {event.subject for event in events}
+    assert all(len(ids) == 1 for ids in by_reference.values())
+
+
 async def test_given_only_a_phone_then_the_acknowledgement_is_an_sms_twilio_accepts(
     kafka_settings: KafkaSettings, twilio: TwilioMock, tmp_path: Path
 ) -> None:
