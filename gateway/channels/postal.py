@@ -153,6 +153,11 @@ class PostalChannel:
         except UnreadableDocument as exc:
             await self._reject(path, original, received, exc.reason_code, exc.reason)
             return QUARANTINE
+        except Exception as exc:  # no reader survives this file: kept, reported, not retried
+            log.exception("postal.read_failed", file=path.name)
+            reason = f"the file could not be read: {type(exc).__name__}: {exc}"
+            await self._reject(path, original, received, "unreadable_document", reason)
+            return QUARANTINE
         letters = split_letters(pages, self._settings.split_on_blank)
         if not letters:
             await self._reject(path, original, received, "no_text", "no page carries any text")

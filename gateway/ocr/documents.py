@@ -4,6 +4,11 @@ PDFs are read with pypdfium2 (PDFium, the engine of Chromium's viewer): page cou
 and rendering at 300 dpi for OCR; TIFF, PNG and JPEG with Pillow (every frame of a multi-page
 TIFF). A corrupt, encrypted or empty file raises ``UnreadableDocument`` (gateway.errors) with a
 reason a person can act on.
+
+Decompression bombs: an image frame over ``MAX_PAGE_PIXELS`` (a few kB of PNG or TIFF can claim
+40,000 x 40,000 pixels, 1.6 GB once decoded) is refused before it is decoded, every frame of a
+TIFF checked, not only the first as Pillow does; a PDF page is rendered at a lower resolution
+when 300 dpi would exceed the same bound (a 200-inch page would be 3.6 Gpx).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ MEDIA_TYPES = {
 }
 MIN_TEXT_LAYER_CHARS = 40  # a page with less is treated as a scan (a stray header, a page number)
 MAX_PAGES = 200
+MAX_PAGE_PIXELS = 90_000_000  # an A3 page at 600 dpi is 70 Mpx; Pillow warns from 89.5 Mpx
 
 
 @dataclass(frozen=True)
@@ -85,14 +91,37 @@ def _image_frames(path: Path) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # Pillow only warns of corrupt EXIF, huge images...
             with Image.open(path) as image:
-                frames = getattr(image, "n_frames", 1)
-                image.seek(frames - 1)
+                frames = int(getattr(image, "n_frames", 1))
+                if frames > MAX_PAGES:
+                    raise UnreadableDocument(
+                        "too_many_pages", f"{frames} pages (at most {MAX_PAGES})"
+                    )
+                for frame in range(frames):
+                    image.seek(frame)
+                    _check_pixels(image.width, image.height, frame + 1)
                 image.load()  # a truncated file fails here, not later in a worker
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UnreadableDocument("image_too_large", str(exc)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, EOFError, Warning) as exc:
         raise UnreadableDocument("corrupt_image", f"the image cannot be read: {exc}") from None
-    if frames > MAX_PAGES:
-        raise UnreadableDocument("too_many_pages", f"{frames} pages (at most {MAX_PAGES})")
-    return int(frames)
+    return frames
+
+
+def _check_pixels(width: int, height: int, page: int) -> None:
+    if width * height > MAX_PAGE_PIXELS:
+        raise UnreadableDocument(
+            "image_too_large",
+            f"page {page} is {width} x {height} pixels (at most {MAX_PAGE_PIXELS:,} per page)",
+        )
+
+
+def render_scale(width_pt: float, height_pt: float, dpi: int) -> float:
+    """PDF points to pixels at ``dpi``, lowered so that the page stays within MAX_PAGE_PIXELS."""
+    scale = dpi / 72
+    pixels = width_pt * scale * height_pt * scale
+    if pixels > MAX_PAGE_PIXELS:
+        scale *= (MAX_PAGE_PIXELS / pixels) ** 0.5 * 0.999  # PDFium rounds sizes up
+    return scale
 
 
 def page_image(path: Path, number: int, dpi: int = 300) -> Image.Image:
@@ -100,7 +129,9 @@ def page_image(path: Path, number: int, dpi: int = 300) -> Image.Image:
     if path.suffix.lower() in PDF_SUFFIXES:
         document = pdfium.PdfDocument(str(path))
         try:
-            bitmap = document[number - 1].render(scale=dpi / 72, grayscale=True)
+            page = document[number - 1]
+            width, height = page.get_size()
+            bitmap = page.render(scale=render_scale(width, height, dpi), grayscale=True)
             rendered: Image.Image = bitmap.to_pil()
             return rendered.convert("L")
         finally:

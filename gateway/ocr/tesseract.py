@@ -13,17 +13,23 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import resource
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import pytesseract
+import structlog
 import zxingcpp
 from PIL import Image
 
+from gateway.errors import UnreadableDocument
 from gateway.ocr import PageText
 from gateway.ocr.documents import PageSource, inspect_document, page_image
+
+log = structlog.get_logger(__name__)
 
 SEPARATOR_CODE = "INTAKE-SEPARATOR"
 _SEPARATOR_FORMATS = (
@@ -39,8 +45,14 @@ ORIENTATION_CHECK_BELOW = 70.0  # mean word confidence under which a page may be
 BLANK_INK_RATIO = 0.002  # share of dark pixels under which a page is blank
 
 
+WORKER_MEMORY_BYTES = 3 << 30  # a page needs a few hundred MB; a bomb gets MemoryError
+
+
 def _init_worker() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"  # one page per core beats Tesseract's own threads
+    # A page that would take more (a PDF image stream inflating to gigabytes) fails in this
+    # worker with MemoryError instead of drawing the OOM killer onto the machine.
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
 
 
 def is_blank(grey: Image.Image) -> bool:
@@ -130,22 +142,45 @@ class TesseractEngine:
     ) -> None:
         self._languages = languages
         self._dpi = dpi
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers or os.cpu_count() or 1,
+        self._workers = workers or os.cpu_count() or 1
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
         )
 
     async def read(self, path: Path) -> list[PageText]:
+        """The text of every page. A worker that dies (killed, out of memory) breaks the whole
+        pool: a new pool is made and the file read again once; if it kills that one too, the
+        file is refused (``ocr_crashed``) rather than retried forever."""
         pages = await asyncio.to_thread(inspect_document, path)
-        return list(await asyncio.gather(*(self._page(path, page) for page in pages)))
+        for _attempt in range(2):
+            pool = self._pool
+            try:
+                return list(await asyncio.gather(*(self._page(pool, path, p) for p in pages)))
+            except BrokenProcessPool:
+                self._renew(pool)
+            except MemoryError:
+                raise UnreadableDocument(
+                    "too_large_in_memory", "a page needs more memory than an OCR worker has"
+                ) from None
+        raise UnreadableDocument("ocr_crashed", "the OCR worker died twice reading this file")
 
-    async def _page(self, path: Path, page: PageSource) -> PageText:
+    def _renew(self, broken: ProcessPoolExecutor) -> None:
+        if self._pool is broken:  # the first of the files that saw it break makes the new one
+            log.warning("ocr.pool_renewed", reason="a worker died")
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+
+    async def _page(self, pool: ProcessPoolExecutor, path: Path, page: PageSource) -> PageText:
         if page.text_layer is not None:
             return PageText(page.number, page.text_layer, text_layer=True)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._pool, read_page, str(path), page.number, self._languages, self._dpi
+            pool, read_page, str(path), page.number, self._languages, self._dpi
         )
 
     def close(self) -> None:

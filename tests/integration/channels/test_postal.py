@@ -16,6 +16,7 @@ from gateway.channels.postal import PROCESSED, QUARANTINE, PostalChannel
 from gateway.components import Components
 from gateway.events import topics
 from gateway.events.envelope import CloudEvent, parse_event
+from gateway.ocr import OcrEngine, PageText
 from gateway.ocr.tesseract import TesseractEngine
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings, KafkaSettings
@@ -41,7 +42,7 @@ EXPECTED = {  # ground truth of the shared generator's letters
 
 @contextlib.asynccontextmanager
 async def postal_channel(
-    kafka_settings: KafkaSettings, data_dir: Path, **postal: Any
+    kafka_settings: KafkaSettings, data_dir: Path, engine: OcrEngine | None = None, **postal: Any
 ) -> AsyncIterator[tuple[PostalChannel, Path]]:
     inbox = data_dir / "inbox"
     settings = GatewaySettings.model_validate(
@@ -58,7 +59,7 @@ async def postal_channel(
             components.intake,
             components.claims,
             components.state,
-            TesseractEngine(workers=2),
+            engine or TesseractEngine(workers=2),
         )
         inbox.mkdir(parents=True, exist_ok=True)
         try:
@@ -193,3 +194,30 @@ async def test_corrupt_encrypted_empty_and_foreign_files_go_to_quarantine_with_a
         "letter.docx",
         "locked.pdf",
     ]
+
+
+class BrokenEngine:
+    """An OCR engine with a bug (or a file no reader survives): every read raises."""
+
+    async def read(self, path: Path) -> list[PageText]:
+        raise RuntimeError(f"a bug in a reader, on {path.name}")
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_file_that_breaks_the_reader_is_quarantined_not_retried_forever(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    reader = TopicReader(kafka_settings.bootstrap, topics.DLQ)
+    await reader.mark()
+    async with postal_channel(kafka_settings, tmp_path, engine=BrokenEngine()) as (
+        channel,
+        inbox,
+    ):
+        path = save_jpeg(scanned_letters()[0].page, inbox / "letter.jpg")
+        assert await channel.process(path) == QUARANTINE
+    [rejected] = await events_after(reader, 1, timeout_s=15)
+    assert rejected.data.reason_code == "unreadable_document"
+    assert "RuntimeError" in rejected.data.reason
+    assert [p.name for p in (inbox / QUARANTINE).iterdir()] == ["letter.jpg"]

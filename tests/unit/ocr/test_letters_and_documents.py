@@ -10,7 +10,7 @@ from PIL import Image
 
 from gateway.errors import UnreadableDocument
 from gateway.ocr import PageText
-from gateway.ocr.documents import inspect_document, page_image
+from gateway.ocr.documents import MAX_PAGE_PIXELS, inspect_document, page_image, render_scale
 from gateway.ocr.letters import split_letters
 from gateway.ocr.tesseract import has_separator_code, is_blank, read_page
 from tests.conftest import REPO
@@ -123,3 +123,35 @@ def test_the_printed_separator_sheet_of_the_docs_is_a_separator() -> None:
     """docs/separator-sheet.pdf (what the mail room prints) is read, with Tesseract, as one."""
     sheet = REPO / "docs" / "separator-sheet.pdf"
     assert read_page(str(sheet), 1, "fra+eng", 200).separator
+
+
+def test_an_image_bomb_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
+    """40,000 x 40,000 pixels (1.6 GB once decoded) in a PNG of about 200 kB."""
+    path = tmp_path / "bomb.png"
+    Image.new("1", (40_000, 40_000)).save(path)
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(UnreadableDocument) as refused:
+        inspect_document(path)
+    assert refused.value.reason_code == "image_too_large"
+
+
+def test_a_huge_frame_behind_a_small_first_one_is_refused_too(tmp_path: Path) -> None:
+    """Pillow checks the size of a TIFF's first frame only; every frame is checked here."""
+    path = tmp_path / "batch.tif"
+    small, huge = Image.new("1", (2_480, 3_508)), Image.new("1", (12_000, 12_000))
+    small.save(path, save_all=True, append_images=[huge], compression="group4")
+    with pytest.raises(UnreadableDocument) as refused:
+        inspect_document(path)
+    assert refused.value.reason_code == "image_too_large"
+    assert "page 2" in refused.value.reason
+
+
+def test_a_giant_pdf_page_is_rendered_within_the_pixel_bound(tmp_path: Path) -> None:
+    pdf = FPDF(unit="pt", format=(14_400, 14_400))  # 200 x 200 inches, the largest PDF allows
+    pdf.add_page()
+    path = tmp_path / "poster.pdf"
+    pdf.output(str(path))
+    assert render_scale(14_400, 14_400, 300) < 300 / 72
+    assert render_scale(595, 842, 300) == 300 / 72  # an A4 page keeps its 300 dpi
+    image = page_image(path, 1)
+    assert image.width * image.height <= MAX_PAGE_PIXELS
