@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests and fuzzers run their examples from the active profile: "default" in CI (100
+# examples each, bounded), "fuzz" on demand for a long run: HYPOTHESIS_PROFILE=fuzz scripts/test
+# --timeout=0 tests/unit/channels/test_mail.py tests/integration/web/test_hostile_submissions.py
+settings.register_profile("fuzz", max_examples=20_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

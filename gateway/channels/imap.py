@@ -189,7 +189,11 @@ class ImapChannel:
         """Publish one message's event (once); the folder it then belongs in."""
         SEEN.labels(self._key).inc()
         raw_copy = await self._claims.put(message.raw)
-        parsed = parse_mail(message.raw)
+        try:
+            parsed = parse_mail(message.raw)
+        except InputRejected as exc:
+            source_key = f"email:sha256:{raw_copy.sha256}"
+            return await self._quarantine(message, source_key, raw_copy.uri, exc)
         source_key = f"email:{parsed.message_id or 'sha256:' + raw_copy.sha256}"
         if source_key in first_of:
             return await asyncio.shield(first_of[source_key])
@@ -207,18 +211,23 @@ class ImapChannel:
             raise  # the source is fine: try again later
         except Exception as exc:
             log.exception("email.message_failed", mailbox=self._key, uid=message.uid)
-            unreadable = RawMessage(
-                channel=Channel.EMAIL,
-                source_key=source_key,
-                source_id=source_key,
-                received_at=message.internal_date or datetime.now(UTC),
-                raw_uri=raw_uri,
-            )
-            await self._intake.reject(
-                unreadable, "unreadable_message", f"the message could not be read: {exc!r}"
-            )
-            QUARANTINED.labels(self._key).inc()
-            return self._policy.quarantine
+            refusal = InputRejected("unreadable_message", f"the message could not be read: {exc!r}")
+            return await self._quarantine(message, source_key, raw_uri, refusal)
+
+    async def _quarantine(
+        self, message: Fetched, source_key: str, raw_uri: str, refusal: InputRejected
+    ) -> str:
+        """Report the message on the DLQ (its raw copy is kept); it belongs in Quarantine."""
+        unreadable = RawMessage(
+            channel=Channel.EMAIL,
+            source_key=source_key,
+            source_id=source_key,
+            received_at=message.internal_date or datetime.now(UTC),
+            raw_uri=raw_uri,
+        )
+        await self._intake.reject(unreadable, refusal.reason_code, refusal.reason)
+        QUARANTINED.labels(self._key).inc()
+        return self._policy.quarantine
 
     async def _publish_once(
         self, message: Fetched, parsed: ParsedMail, source_key: str, raw_uri: str

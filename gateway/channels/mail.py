@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 
+from gateway.errors import InputRejected
 from gateway.events.complaint import Flag
 
 _AUTO_SUBJECT = re.compile(
@@ -42,6 +43,22 @@ _BOUNCE_SUBJECT = re.compile(
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 MAX_PARSED_HEADER = 4096  # longer headers are decoded without the structured header parser
 MAX_KEPT_HEADER = 16384
+# ten forwards of forwards, each alternative + related + mixed, are 30 levels
+MAX_MIME_DEPTH = 64
+# the parts of a delivery or read report (RFC 6522) that are its machinery, not a person's
+# attachment: the status, and the returned message (our own mail; the raw copy keeps it)
+_REPORT_MACHINERY = frozenset(
+    {
+        "message/delivery-status",
+        "message/global-delivery-status",
+        "message/disposition-notification",
+        "message/rfc822",
+        "message/global",
+        "text/rfc822-headers",
+        "message/rfc822-headers",
+        "message/global-headers",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +86,38 @@ class ParsedMail:
 
 
 def parse_mail(raw: bytes) -> ParsedMail:
-    """Everything the channel needs from a raw RFC 5322 message; never raises on bad input."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    """Everything the channel needs from a raw RFC 5322 message. Bad input of any kind gives a
+    readable result; only a structure no reader should walk raises ``InputRejected``
+    (``too_deeply_nested``: parts nested past ``MAX_MIME_DEPTH``, which would exhaust Python's
+    recursion in the standard library's own generator)."""
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        depth = mime_depth(message)
+        if depth > MAX_MIME_DEPTH:
+            raise InputRejected(
+                "too_deeply_nested", f"parts nested {depth} deep (at most {MAX_MIME_DEPTH})"
+            )
+        return _parsed(message)
+    except RecursionError:
+        raise InputRejected("too_deeply_nested", "parts nested too deep to read") from None
+
+
+def mime_depth(message: Message) -> int:
+    """How deep parts nest (multipart containers and attached messages), without recursion;
+    stops counting past MAX_MIME_DEPTH."""
+    deepest, stack = 0, [(message, 1)]
+    while stack:
+        part, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_MIME_DEPTH:
+            break
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            stack.extend((sub, depth + 1) for sub in payload if isinstance(sub, Message))
+    return deepest
+
+
+def _parsed(message: Message) -> ParsedMail:
     name, address = email.utils.parseaddr(_header(message, "From") or "")
     text, html, attachments = _bodies(message)
     is_bounce = _is_bounce(message, address)
@@ -181,9 +228,7 @@ def _leaves(message: Message) -> list[Message]:
             if isinstance(sub, Message):
                 leaves += _leaves(sub) if sub.get_content_type() != "message/rfc822" else [sub]
         if message.get_content_type() == "multipart/report":
-            return [
-                leaf for leaf in leaves if leaf.get_content_type() in ("text/plain", "text/html")
-            ]
+            return [leaf for leaf in leaves if leaf.get_content_type() not in _REPORT_MACHINERY]
         return leaves
     return [message]
 
@@ -192,11 +237,21 @@ def _rfc822_bytes(part: Message) -> bytes:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else payload
     if isinstance(inner, Message):
-        try:
-            return inner.as_bytes(policy=email.policy.SMTP)
-        except (ValueError, LookupError, UnicodeError):
-            return inner.as_string().encode("utf-8", "replace")
+        return _message_bytes(inner)
     return str(inner).encode("utf-8", "replace")
+
+
+def _message_bytes(message: Message) -> bytes:
+    """An attached message as bytes, even when it declares a charset Python does not know
+    (the generator re-encodes text parts with it): else its headers and undecoded body."""
+    for policy in (email.policy.SMTP, email.policy.compat32):
+        try:
+            return message.as_bytes(policy=policy)
+        except (ValueError, LookupError, UnicodeError):
+            continue
+    headers = "".join(f"{name}: {value}\r\n" for name, value in message.raw_items())
+    body = message.get_payload()
+    return (headers + "\r\n" + (body if isinstance(body, str) else "")).encode("utf-8", "replace")
 
 
 def _filename(part: Message) -> str | None:
@@ -248,7 +303,11 @@ def _bounced_ids(message: Message) -> list[str]:
     for part in message.walk():
         media_type = part.get_content_type()
         if media_type in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
-            content = part.as_string() if media_type == "message/rfc822" else decode_part(part)
+            content = (
+                _rfc822_bytes(part).decode("utf-8", "replace")
+                if media_type == "message/rfc822"
+                else decode_part(part)
+            )
             match = re.search(r"^Message-ID:\s*(<[^>]+>)", content, re.IGNORECASE | re.MULTILINE)
             if match:
                 found.append(match.group(1))

@@ -269,6 +269,28 @@ async def test_a_message_that_breaks_the_chain_is_quarantined_and_the_next_goes_
     assert record["data"]["source_message"]["uri"].startswith("file://")
 
 
+async def test_a_message_nested_too_deep_is_quarantined_and_the_mailbox_goes_on(
+    dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """500 forwards of forwards: before, a RecursionError outside the quarantine path ended
+    every session on that message, and nothing behind it was ever read."""
+    deep = b"From: a@example.org\r\nSubject: fond\r\n\r\nAu fond.\r\n"
+    for _ in range(500):
+        deep = b"From: a@example.org\r\nContent-Type: message/rfc822\r\n\r\n" + deep
+    dlq = TopicReader(kafka_settings.bootstrap, topics.DLQ)
+    await dlq.mark()
+    await append(dovecot, deep, simple_mail("<after-deep@example.org>", "Plainte", "Rien."))
+    state = StateStore(tmp_path / "state")
+    async with KafkaPublisher(kafka_settings) as publisher:
+        intake = Intake(ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher)
+        channel = ImapChannel(account(dovecot), intake, FileClaimStore(tmp_path), state)
+        assert await channel.drain() == 2
+    state.close()
+    assert (await count(dovecot, "Quarantine"), await count(dovecot, "Processed")) == (1, 1)
+    record = json.loads((await dlq.read(1))[0].value)
+    assert record["data"]["reason_code"] == "too_deeply_nested"
+
+
 @pytest.mark.fault
 async def test_a_failing_mailbox_never_stops_the_others(
     dovecot: Dovecot, channel_parts: tuple[Intake, FileClaimStore, StateStore]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import itertools
+import urllib.parse
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from gateway.channels.mail import parse_mail
-from gateway.channels.raw import RawMessage, Sender
+from gateway.channels.raw import RawMessage, Sender, safe_filename
+from gateway.errors import InputRejected
 from gateway.events.common import Channel
 from gateway.events.complaint import DocumentAdded, Flag
 from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
@@ -185,3 +190,142 @@ def test_a_bounce_of_our_acknowledgement_becomes_a_bounce_of_that_complaint() ->
     assert isinstance(event, DocumentAdded)
     assert event.reference == "PL-HP69-9MYG-AHW6"
     assert Flag.BOUNCE in event.flags
+
+
+# --- hostile structure: nesting, and MIME trees made by hypothesis -------------------------------
+
+
+def nested_multiparts(depth: int) -> bytes:
+    body = b"Content-Type: text/plain\r\n\r\nAu fond.\r\n"
+    for level in range(depth):
+        mark = f"b{level}".encode()
+        body = (
+            b'Content-Type: multipart/mixed; boundary="' + mark + b'"\r\n\r\n--' + mark + b"\r\n"
+        ) + (body + b"--" + mark + b"--\r\n")
+    return b"From: a@example.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\n" + body
+
+
+def nested_forwards(depth: int) -> bytes:
+    message = (
+        b"From: a@example.org\r\nSubject: inner\r\nContent-Type: text/plain\r\n\r\nAu fond.\r\n"
+    )
+    for _ in range(depth):
+        message = (
+            b"From: a@example.org\r\nSubject: Tr: plainte\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: message/rfc822\r\n\r\n" + message
+        )
+    return message
+
+
+def test_parts_nested_as_deep_as_real_mail_are_read() -> None:
+    assert parse_mail(nested_multiparts(20)).text.strip() == "Au fond."
+    assert [a.media_type for a in parse_mail(nested_forwards(10)).attachments] == ["message/rfc822"]
+
+
+@pytest.mark.parametrize("message", [nested_multiparts(200), nested_forwards(500)])
+def test_parts_nested_past_the_bound_are_refused_not_a_recursion_error(message: bytes) -> None:
+    """A forward of a forward ... 500 deep exhausted Python's recursion in email.generator
+    (and blocked the mailbox behind it): now a clear refusal the channel quarantines."""
+    with pytest.raises(InputRejected) as refused:
+        parse_mail(message)
+    assert refused.value.reason_code == "too_deeply_nested"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    media_type: str
+    charset: str
+    encoding: str
+    filename: str | None
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Container:
+    subtype: str
+    parts: list[Leaf | Container | Forward]
+
+
+@dataclass(frozen=True)
+class Forward:
+    inner: Leaf | Container | Forward
+
+
+HOSTILE_NAMES = [
+    "../../etc/passwd",
+    "..\\..\\boot.ini",
+    "lettre\x00.pdf",
+    "a" * 1000 + ".pdf",
+    "=?utf-8?b?Li4vLi4vZXRjL3Bhc3N3ZA==?=",
+    "fi\r\nX-Injected: yes",
+]
+leaves = st.builds(
+    Leaf,
+    media_type=st.sampled_from(
+        ["text/plain", "text/html", "application/pdf", "image/png", "message/delivery-status"]
+    ),
+    charset=st.sampled_from(["utf-8", "iso-8859-1", "koi8-r", "utf-16", "x-unknown", ""]),
+    encoding=st.sampled_from(["7bit", "8bit", "base64", "quoted-printable", "x-bogus", ""]),
+    filename=st.none() | st.sampled_from(HOSTILE_NAMES) | st.text(max_size=40),
+    body=st.binary(max_size=300),
+)
+trees = st.recursive(
+    leaves,
+    lambda children: (
+        st.builds(
+            Container,
+            subtype=st.sampled_from(["mixed", "alternative", "related", "report", "digest"]),
+            parts=st.lists(children, max_size=4),
+        )
+        | st.builds(Forward, children)
+    ),
+    max_leaves=12,
+)
+
+
+def render(node: Leaf | Container | Forward, marks: itertools.count[int]) -> bytes:
+    if isinstance(node, Forward):
+        inner = b"From: b@example.org\r\nSubject: Tr\r\n" + render(node.inner, marks)
+        return b"Content-Type: message/rfc822\r\n\r\n" + inner
+    if isinstance(node, Container):
+        mark = f"=_mark{next(marks)}_=".encode()
+        parts = b"".join(b"--" + mark + b"\r\n" + render(p, marks) + b"\r\n" for p in node.parts)
+        head = f'Content-Type: multipart/{node.subtype}; boundary="'.encode() + mark + b'"\r\n'
+        return head + b"\r\n" + parts + b"--" + mark + b"--\r\n"
+    headers = f'Content-Type: {node.media_type}; charset="{node.charset}"\r\n'
+    headers += f"Content-Transfer-Encoding: {node.encoding}\r\n"
+    if node.filename is not None:
+        quoted = urllib.parse.quote(node.filename.encode("utf-8", "surrogatepass"))
+        headers += f"Content-Disposition: attachment; filename*=utf-8''{quoted}\r\n"
+    body = base64.encodebytes(node.body) if node.encoding == "base64" else node.body
+    return headers.encode() + b"\r\n" + body
+
+
+def leaves_of(node: Leaf | Container | Forward) -> list[Leaf]:
+    if isinstance(node, Leaf):
+        return [node]
+    if isinstance(node, Forward):
+        return []  # kept whole, as an attached message
+    return [leaf for part in node.parts for leaf in leaves_of(part)]
+
+
+@settings(deadline=None)  # examples: the hypothesis profile (HYPOTHESIS_PROFILE=fuzz: many more)
+@given(trees)
+def test_property_any_mime_tree_is_read_and_no_attachment_is_lost(
+    tree: Leaf | Container | Forward,
+) -> None:
+    raw = b"From: a@example.org\r\nSubject: =?utf-8?q?Plainte_=C3=A9?=\r\nMIME-Version: 1.0\r\n"
+    raw += render(tree, itertools.count())
+    note(repr(raw))
+    parsed = parse_mail(raw)
+    for attachment in parsed.attachments:
+        name = safe_filename(attachment.filename)
+        assert "/" not in name
+        assert "\\" not in name
+        assert name.isprintable()
+        assert len(name) <= 255
+    found = [attachment.payload for attachment in parsed.attachments]
+    for leaf in leaves_of(tree):
+        plain_name = leaf.filename is not None and leaf.filename.isalnum()
+        if leaf.media_type == "application/pdf" and leaf.encoding == "base64" and plain_name:
+            assert leaf.body in found, "an attachment went missing"
