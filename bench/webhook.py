@@ -229,6 +229,39 @@ def table(
     )
 
 
+CHART = Path(__file__).resolve().parents[1] / "docs" / "webhook-latency.png"
+
+
+def chart(result: dict[str, dict[float, RunFigures]], path: Path = CHART) -> None:
+    """p50 and p99 latency against offered load, gateway and bare producer (PNG, matplotlib)."""
+    import matplotlib  # noqa: PLC0415 (only this function draws)
+
+    matplotlib.use("Agg")  # no display on a server
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    figure, axes = pyplot.subplots(figsize=(7, 4.2), dpi=110)
+    for side, label, colour in (
+        ("gateway", "gateway", "tab:blue"),
+        ("bare", "bare aiokafka", "grey"),
+    ):
+        rates = sorted(result[side])
+        for field, style in (("p50_ms", "-"), ("p99_ms", "--")):
+            values = [getattr(result[side][rate], field) for rate in rates]
+            name = f"{label} {field.removesuffix('_ms')}"
+            axes.plot(rates, values, style, marker="o", color=colour, label=name)
+    axes.set_yscale("log")
+    axes.set_xlabel("offered submissions per second (open loop)")
+    axes.set_ylabel("latency, ms (log scale)")
+    axes.set_title("Web-form webhook: latency against offered load (median of runs)")
+    axes.axhline(100, color="tab:red", linewidth=0.8, linestyle=":", label="target p99 at 1,000/s")
+    axes.grid(visible=True, which="both", linewidth=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(exist_ok=True)
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=10.0)
@@ -237,7 +270,9 @@ def main() -> None:
     args = parser.parse_args()
     rates = [float(rate) for rate in args.rates.split(",")]
     result, rss = measure(rates, args.duration, args.runs)
+    chart(result)
     text = table(result, rss, args.duration, args.runs)
+    text += f"\n\n![Latency against offered load]({CHART.name})\n"
     print(text)
     write_section("webhook", text)
 

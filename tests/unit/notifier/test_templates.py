@@ -83,3 +83,21 @@ def test_dates_read_as_people_write_them() -> None:
     assert long_date(date(2026, 12, 1), "fr") == "1er décembre 2026"
     assert long_date("2026-12-01", "en") == "December 1, 2026"
     assert long_date("2026-11-23T14:05:00+00:00", "fr") == "23 novembre 2026"
+
+
+HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+FREE_TEXT = ["name", "represented_name", "message", "transferred_to"]
+
+
+@pytest.mark.parametrize("template", ["acknowledgement", "status_update", "email_verification"])
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_free_text_field_is_escaped_in_every_html_template(
+    template: str, language: str
+) -> None:
+    """What a person wrote (name, the person represented) and what a case system wrote (the
+    status message, the body a case went to) never reaches a mail's HTML as markup."""
+    values = {**VALUES, "status_label": "transférée", **dict.fromkeys(FREE_TEXT, HOSTILE)}
+    message = TemplateLibrary().render(template, language, values)
+    assert "<script>" not in message.html
+    assert "<img" not in message.html
+    assert HOSTILE not in message.html
