@@ -56,6 +56,10 @@ class Fetched:
     raw: bytes
 
 
+MAX_BODY_CHARS = 100_000  # the web form's limit for a complaint's text
+MAX_HTML_CHARS = 400_000  # markup takes room: about as much text once converted
+
+
 @dataclass(frozen=True)
 class MailboxPolicy:
     processed: str = "Processed"
@@ -278,16 +282,19 @@ class ImapChannel:
         flags = set(parsed.flags)
         if datetime.now(UTC) - received > self._policy.backlog_after:
             flags.add(Flag.BACKLOG)
+        text, html, whole = _bounded_bodies(parsed)
+        if whole:
+            flags.add(Flag.NEEDS_REVIEW)  # the event carries the start; the whole is attached
         return RawMessage(
             channel=Channel.EMAIL,
             source_key=source_key,
             source_id=parsed.message_id or source_key.removeprefix("email:"),
             received_at=received,
-            text=parsed.text,
-            html=parsed.html,
+            text=text,
+            html=html,
             subject=parsed.subject,
             sender=Sender(name=parsed.sender_name, email=parsed.sender_email),
-            attachments=tuple([await self._store(part) for part in parsed.attachments]),
+            attachments=tuple([await self._store(p) for p in [*parsed.attachments, *whole]]),
             raw_uri=raw_uri,
             flags=frozenset(flags),
             # a bounce names the mail that came back: our Message-IDs carry the reference
@@ -372,6 +379,20 @@ def _internal_date(head: bytes) -> datetime | None:
         return datetime.strptime(match.group(1).decode(), "%d-%b-%Y %H:%M:%S %z")
     except ValueError:
         return None
+
+
+def _bounded_bodies(parsed: ParsedMail) -> tuple[str, str | None, list[MailPart]]:
+    """Text and HTML cut to what an event can carry (as the web form's body: MAX_BODY_CHARS;
+    a 3 MB text made an event Kafka refused, and the mail went to quarantine). What was cut
+    is kept whole as an attachment, so the case team still has every word."""
+    text, html, whole = parsed.text, parsed.html, []
+    if len(text) > MAX_BODY_CHARS:
+        whole.append(MailPart("message-text.txt", "text/plain", text.encode("utf-8")))
+        text = text[:MAX_BODY_CHARS]
+    if html is not None and len(html) > MAX_HTML_CHARS:
+        whole.append(MailPart("message.html", "text/html", html.encode("utf-8")))
+        html = html[:MAX_HTML_CHARS]
+    return text, html, whole
 
 
 def backoff(failures: int, ceiling: float) -> float:

@@ -291,6 +291,30 @@ async def test_a_message_nested_too_deep_is_quarantined_and_the_mailbox_goes_on(
     assert record["data"]["reason_code"] == "too_deeply_nested"
 
 
+async def test_a_very_long_mail_is_published_cut_with_the_whole_text_attached(
+    dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """300,000 characters of text: before, an event Kafka refused (over its 1 MB) and the
+    mail in quarantine; now the start in the event, every word in an attachment."""
+    text = "Historique de mon dossier, appel après appel. " * 6_500
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    await append(dovecot, simple_mail("<long@example.org>", "Plainte", text))
+    state = StateStore(tmp_path / "state")
+    async with KafkaPublisher(kafka_settings) as publisher:
+        intake = Intake(ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher)
+        claims = FileClaimStore(tmp_path)
+        assert await ImapChannel(account(dovecot), intake, claims, state).drain() == 1
+        data = json.loads((await reader.read(1))[0].value)["data"]
+        [whole] = [a for a in data["attachments"] if a["filename"] == "message-text.txt"]
+        kept = (await claims.get(whole["sha256"])).decode()
+    state.close()
+    assert await count(dovecot, "Processed") == 1
+    assert len(data["body"]) <= 100_000
+    assert "needs_review" in data["flags"]
+    assert kept.strip() == text.strip()
+
+
 @pytest.mark.fault
 async def test_a_failing_mailbox_never_stops_the_others(
     dovecot: Dovecot, channel_parts: tuple[Intake, FileClaimStore, StateStore]
