@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     created REAL NOT NULL,
     PRIMARY KEY (scope, key)
 );
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created);
 CREATE TABLE IF NOT EXISTS imap_checkpoint (
     mailbox TEXT PRIMARY KEY,
     uidvalidity INTEGER NOT NULL,
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS complaint_contacts (
 );
 """
 IDEMPOTENCY_DAYS = 7
+PRUNE_EVERY_S = 60.0  # expired idempotency keys are deleted at most this often
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class StateStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
         self._pepper = _pepper(directory)
+        self._pruned_at = 0.0
 
     def close(self) -> None:
         self._db.close()
@@ -148,9 +151,11 @@ class StateStore:
                 "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)",
                 (scope, key, body_sha256, json.dumps(response), now),
             )
-            self._db.execute(
-                "DELETE FROM idempotency WHERE created < ?", (now - IDEMPOTENCY_DAYS * 86400,)
-            )
+            if now - self._pruned_at > PRUNE_EVERY_S:  # not per request: it was a table scan
+                self._pruned_at = now
+                self._db.execute(
+                    "DELETE FROM idempotency WHERE created < ?", (now - IDEMPOTENCY_DAYS * 86400,)
+                )
 
     def _record_contacts(self, reference: str, hashes: list[str]) -> None:
         with self._lock, self._db:

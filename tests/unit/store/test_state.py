@@ -1,0 +1,45 @@
+"""The embedded state store: idempotency answers kept 7 days, pruned without a scan per request."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from gateway.store.state import IDEMPOTENCY_DAYS, StateStore
+
+
+def _old_key(store: StateStore, key: str) -> None:
+    created = time.time() - (IDEMPOTENCY_DAYS + 1) * 86400
+    with store._db:  # an answer stored 8 days ago
+        store._db.execute(
+            "INSERT INTO idempotency VALUES ('form', ?, 'x', '{}', ?)", (key, created)
+        )
+
+
+async def test_answers_past_seven_days_are_pruned_at_most_once_a_minute(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    try:
+        _old_key(store, "old-1")
+        await store.store_response("form", "new-1", "h", {"reference": "PL-1"})
+        assert await store.stored_response("form", "old-1") is None  # pruned
+        _old_key(store, "old-2")
+        await store.store_response("form", "new-2", "h", {"reference": "PL-2"})
+        assert await store.stored_response("form", "old-2") is not None  # within the minute
+        stored = await store.stored_response("form", "new-1")
+        assert stored is not None
+        assert stored.response == {"reference": "PL-1"}
+    finally:
+        store.close()
+
+
+async def test_answers_survive_a_restart(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    await store.store_response("form", "k", "h", {"reference": "PL-1"})
+    store.close()
+    again = StateStore(tmp_path / "state")
+    try:
+        stored = await again.stored_response("form", "k")
+        assert stored is not None
+        assert stored.body_sha256 == "h"
+    finally:
+        again.close()
