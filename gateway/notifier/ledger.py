@@ -10,16 +10,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic_core import to_json
+
+from gateway.store.sqlite import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (
@@ -90,113 +90,71 @@ class SentEmail:
 
 class NotificationLedger:
     def __init__(self, directory: Path | None) -> None:
-        path = ":memory:"
-        if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
-            path = str(directory / "notifier.sqlite")
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a commit survives the process being killed (the OS has it) without an
-        # fsync each; a power cut may forget the last outcomes, which are then sent again.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        if directory is not None:
-            Path(path).chmod(0o600)
-        self._lock = threading.Lock()
-        self._pending: list[tuple[str, tuple[Any, ...], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._file = SqliteFile(directory / "notifier.sqlite" if directory else None, _SCHEMA)
 
     def close(self) -> None:
-        self._db.close()
+        self._file.close()
 
     async def outcome(self, notification_id: str) -> Outcome | None:
-        return await asyncio.to_thread(self._outcome, notification_id)
+        return await self._file.read(lambda db: _outcome(db, notification_id))
 
     async def record(self, entry: LedgerEntry) -> None:
         """Returns once the entry is committed (together with the others waiting then)."""
-        await self._commit(_RECORD, _record_row(entry))
+        await self._file.write(_RECORD, _record_row(entry))
 
     async def remember_contact(self, contact: Contact) -> None:
-        await self._commit(_REMEMBER, _contact_row(contact))
-
-    async def _commit(self, statement: str, row: tuple[Any, ...]) -> None:
-        """Group commit: writes that arrive while a transaction runs share the next one, so
-        32 sends in flight cost a few transactions instead of a thread hop and commit each."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((statement, row, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_pending())
-        await done
-
-    async def _write_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                await asyncio.to_thread(self._write, [(sql, row) for sql, row, _ in batch])
-            except (sqlite3.Error, OSError) as exc:
-                for *_, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for *_, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-
-    def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
-        with self._lock, self._db:
-            for statement, row in statements:
-                self._db.execute(statement, row)
+        await self._file.write(_REMEMBER, _contact_row(contact))
 
     async def contact(self, reference: str) -> Contact | None:
-        return await asyncio.to_thread(self._contact, reference)
+        return await self._file.read(lambda db: _contact(db, reference))
 
     async def latest_sms_reference(self, phone: str, within_days: int) -> str | None:
         """The complaint we last sent an SMS about to this number, within the window."""
-        return await asyncio.to_thread(self._latest_sms_reference, phone, within_days)
+        return await self._file.read(lambda db: _latest_sms_reference(db, phone, within_days))
 
     async def latest_email(self, reference: str) -> SentEmail | None:
         """The last email sent about a complaint (to act on its bounce)."""
-        return await asyncio.to_thread(self._latest_email, reference)
+        return await self._file.read(lambda db: _latest_email(db, reference))
 
-    def _outcome(self, notification_id: str) -> Outcome | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT status, provider_message_id FROM notifications WHERE notification_id = ?",
-                (notification_id,),
-            ).fetchone()
-        return Outcome(row[0], row[1]) if row else None
 
-    def _contact(self, reference: str) -> Contact | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT reference, name, email, phone, postal_address, language FROM contacts"
-                " WHERE reference = ?",
-                (reference,),
-            ).fetchone()
-        return Contact(*row) if row else None
+def _outcome(db: sqlite3.Connection, notification_id: str) -> Outcome | None:
+    row = db.execute(
+        "SELECT status, provider_message_id FROM notifications WHERE notification_id = ?",
+        (notification_id,),
+    ).fetchone()
+    return Outcome(row[0], row[1]) if row else None
 
-    def _latest_sms_reference(self, phone: str, within_days: int) -> str | None:
-        since = time.time() - within_days * 86_400
-        with self._lock:
-            row = self._db.execute(
-                "SELECT reference FROM notifications WHERE medium = 'sms'"
-                " AND status IN ('sent', 'announced')"
-                " AND recipient = ? AND updated >= ? ORDER BY updated DESC LIMIT 1",
-                (phone, since),
-            ).fetchone()
-        return str(row[0]) if row else None
 
-    def _latest_email(self, reference: str) -> SentEmail | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT notification_id, purpose, recipient, values_json FROM notifications"
-                " WHERE reference = ? AND medium = 'email' AND status IN ('sent', 'announced')"
-                " ORDER BY updated DESC LIMIT 1",
-                (reference,),
-            ).fetchone()
-        if row is None:
-            return None
-        return SentEmail(str(row[0]), str(row[1]), str(row[2] or ""), json.loads(row[3] or "{}"))
+def _contact(db: sqlite3.Connection, reference: str) -> Contact | None:
+    row = db.execute(
+        "SELECT reference, name, email, phone, postal_address, language FROM contacts"
+        " WHERE reference = ?",
+        (reference,),
+    ).fetchone()
+    return Contact(*row) if row else None
+
+
+def _latest_sms_reference(db: sqlite3.Connection, phone: str, within_days: int) -> str | None:
+    since = time.time() - within_days * 86_400
+    row = db.execute(
+        "SELECT reference FROM notifications WHERE medium = 'sms'"
+        " AND status IN ('sent', 'announced')"
+        " AND recipient = ? AND updated >= ? ORDER BY updated DESC LIMIT 1",
+        (phone, since),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def _latest_email(db: sqlite3.Connection, reference: str) -> SentEmail | None:
+    row = db.execute(
+        "SELECT notification_id, purpose, recipient, values_json FROM notifications"
+        " WHERE reference = ? AND medium = 'email' AND status IN ('sent', 'announced')"
+        " ORDER BY updated DESC LIMIT 1",
+        (reference,),
+    ).fetchone()
+    if row is None:
+        return None
+    return SentEmail(str(row[0]), str(row[1]), str(row[2] or ""), json.loads(row[3] or "{}"))
 
 
 _RECORD = (

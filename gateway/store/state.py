@@ -1,8 +1,9 @@
 """The embedded state store: SQLite under ``GATEWAY_DATA_DIR/state`` (survives restarts).
 
 Holds what the gateway must remember between requests: idempotency keys of web submissions and
-the contacts given with each complaint (hashed), to check a "send documents" request. Calls go
-through a thread (``asyncio.to_thread``) so the event loop never waits on the disk.
+the contacts given with each complaint (hashed), to check a "send documents" request; the IMAP
+checkpoints and the inputs already published. Through ``SqliteFile``: reads in a thread, writes
+group-committed, so the event loop never waits on the disk.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import asyncio
 import hashlib
 import json
 import secrets
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from gateway.store.sqlite import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -56,121 +57,81 @@ class StoredResponse:
 
 class StateStore:
     def __init__(self, directory: Path | None) -> None:
-        if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
-        path = str(directory / "state.sqlite") if directory else ":memory:"
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.executescript(_SCHEMA)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # Durable across a process crash without an fsync per request; a power cut may forget
-        # the last idempotency keys, and a retry then republishes the same event id.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._lock = threading.Lock()
+        self._file = SqliteFile(directory / "state.sqlite" if directory else None, _SCHEMA)
         self._pepper = _pepper(directory)
         self._pruned_at = 0.0
 
     def close(self) -> None:
-        self._db.close()
+        self._file.close()
 
     async def stored_response(self, scope: str, key: str) -> StoredResponse | None:
-        return await asyncio.to_thread(self._stored_response, scope, key)
+        row = await self._file.read(
+            lambda db: db.execute(
+                "SELECT body_sha256, response FROM idempotency WHERE scope = ? AND key = ?",
+                (scope, key),
+            ).fetchone()
+        )
+        return StoredResponse(row[0], json.loads(row[1])) if row else None
 
     async def store_response(
         self, scope: str, key: str, body_sha256: str, response: dict[str, Any]
     ) -> None:
-        await asyncio.to_thread(self._store_response, scope, key, body_sha256, response)
+        now = time.time()
+        row = (scope, key, body_sha256, json.dumps(response), now)
+        writes = [self._file.write("INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)", row)]
+        if now - self._pruned_at > PRUNE_EVERY_S:  # not per request: it was a table scan
+            self._pruned_at = now
+            expired = (now - IDEMPOTENCY_DAYS * 86400,)
+            writes.append(self._file.write("DELETE FROM idempotency WHERE created < ?", expired))
+        await asyncio.gather(*writes)
 
     async def record_contacts(self, reference: str, contacts: list[str]) -> None:
-        hashes = [self.contact_hash(contact) for contact in contacts if contact]
-        await asyncio.to_thread(self._record_contacts, reference, hashes)
+        rows = [(reference, self.contact_hash(contact)) for contact in contacts if contact]
+        await self._file.write("INSERT OR IGNORE INTO complaint_contacts VALUES (?, ?)", *rows)
 
     async def contact_matches(self, reference: str, contact: str) -> bool:
-        return await asyncio.to_thread(self._contact_matches, reference, self.contact_hash(contact))
+        key = (reference, self.contact_hash(contact))
+        row = await self._file.read(
+            lambda db: db.execute(
+                "SELECT 1 FROM complaint_contacts WHERE reference = ? AND contact_hash = ?", key
+            ).fetchone()
+        )
+        return row is not None
 
     async def checkpoint(self, mailbox: str) -> tuple[int, int] | None:
         """(UIDVALIDITY, last UID done) of a mailbox, None before its first message."""
-        return await asyncio.to_thread(self._checkpoint, mailbox)
+        row = await self._file.read(
+            lambda db: db.execute(
+                "SELECT uidvalidity, last_uid FROM imap_checkpoint WHERE mailbox = ?", (mailbox,)
+            ).fetchone()
+        )
+        return (int(row[0]), int(row[1])) if row else None
 
     async def save_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
-        await asyncio.to_thread(self._save_checkpoint, mailbox, uidvalidity, last_uid)
+        await self._file.write(
+            "INSERT INTO imap_checkpoint VALUES (?, ?, ?) ON CONFLICT(mailbox) DO UPDATE"
+            " SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+            (mailbox, uidvalidity, last_uid),
+        )
 
     async def processed_event(self, source_key: str) -> str | None:
         """The event id already published for an input (a redelivered email), if any."""
-        return await asyncio.to_thread(self._processed_event, source_key)
-
-    async def mark_processed(self, source_key: str, event_id: str) -> None:
-        await asyncio.to_thread(self._mark_processed, source_key, event_id)
-
-    def _checkpoint(self, mailbox: str) -> tuple[int, int] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT uidvalidity, last_uid FROM imap_checkpoint WHERE mailbox = ?", (mailbox,)
-            ).fetchone()
-        return (int(row[0]), int(row[1])) if row else None
-
-    def _save_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT INTO imap_checkpoint VALUES (?, ?, ?) ON CONFLICT(mailbox) DO UPDATE"
-                " SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
-                (mailbox, uidvalidity, last_uid),
-            )
-
-    def _processed_event(self, source_key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
+        row = await self._file.read(
+            lambda db: db.execute(
                 "SELECT event_id FROM processed_source WHERE source_key = ?", (source_key,)
             ).fetchone()
+        )
         return str(row[0]) if row else None
 
-    def _mark_processed(self, source_key: str, event_id: str) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR IGNORE INTO processed_source VALUES (?, ?, ?)",
-                (source_key, event_id, time.time()),
-            )
+    async def mark_processed(self, source_key: str, event_id: str) -> None:
+        await self._file.write(
+            "INSERT OR IGNORE INTO processed_source VALUES (?, ?, ?)",
+            (source_key, event_id, time.time()),
+        )
 
     def contact_hash(self, contact: str) -> str:
         """Contacts are kept only as keyed hashes: the state file reveals no address."""
         return hashlib.sha256(self._pepper + contact.strip().casefold().encode()).hexdigest()
-
-    def _stored_response(self, scope: str, key: str) -> StoredResponse | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT body_sha256, response FROM idempotency WHERE scope = ? AND key = ?",
-                (scope, key),
-            ).fetchone()
-        return StoredResponse(row[0], json.loads(row[1])) if row else None
-
-    def _store_response(
-        self, scope: str, key: str, body_sha256: str, response: dict[str, Any]
-    ) -> None:
-        now = time.time()
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)",
-                (scope, key, body_sha256, json.dumps(response), now),
-            )
-            if now - self._pruned_at > PRUNE_EVERY_S:  # not per request: it was a table scan
-                self._pruned_at = now
-                self._db.execute(
-                    "DELETE FROM idempotency WHERE created < ?", (now - IDEMPOTENCY_DAYS * 86400,)
-                )
-
-    def _record_contacts(self, reference: str, hashes: list[str]) -> None:
-        with self._lock, self._db:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO complaint_contacts VALUES (?, ?)",
-                [(reference, contact_hash) for contact_hash in hashes],
-            )
-
-    def _contact_matches(self, reference: str, contact_hash: str) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM complaint_contacts WHERE reference = ? AND contact_hash = ?",
-                (reference, contact_hash),
-            ).fetchone()
-        return row is not None
 
 
 def _pepper(directory: Path | None) -> bytes:

@@ -9,11 +9,10 @@ from gateway.store.state import IDEMPOTENCY_DAYS, StateStore
 
 
 def _old_key(store: StateStore, key: str) -> None:
-    created = time.time() - (IDEMPOTENCY_DAYS + 1) * 86400
-    with store._db:  # an answer stored 8 days ago
-        store._db.execute(
-            "INSERT INTO idempotency VALUES ('form', ?, 'x', '{}', ?)", (key, created)
-        )
+    created = time.time() - (IDEMPOTENCY_DAYS + 1) * 86400  # an answer stored 8 days ago
+    store._file.write_now(
+        "INSERT INTO idempotency VALUES ('form', ?, 'x', '{}', ?)", (key, created)
+    )
 
 
 async def test_answers_past_seven_days_are_pruned_at_most_once_a_minute(tmp_path: Path) -> None:
