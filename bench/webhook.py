@@ -1,7 +1,7 @@
 """Web-form webhook: accepted submissions/s and latency at fixed offered rates, vs a bare aiokafka
 producer publishing the same events at the same rates, in the same run.
 
-    python -m bench.webhook [--duration 10] [--rates 250,500,1000,1500] [--runs 3]
+    python -m bench.webhook [--duration 6] [--rates 50,100,150,200,400,800] [--runs 3]
 
 The gateway runs as in production (``intake-gateway run --only http``, uvicorn) on a fresh local
 broker. The load generator is open-loop: requests are scheduled at the offered rate and latency
@@ -264,8 +264,8 @@ def chart(result: dict[str, dict[float, RunFigures]], path: Path = CHART) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--rates", default="250,500,1000,1500,2000")
+    parser.add_argument("--duration", type=float, default=6.0)
+    parser.add_argument("--rates", default="50,100,150,200,400,800")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     rates = [float(rate) for rate in args.rates.split(",")]

@@ -21,7 +21,7 @@ import asyncio
 import collections
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,25 +188,44 @@ def gateway_for(broker: LocalBroker, server: Dovecot, tmp_path: Path) -> Gateway
     )
 
 
-async def test_broker_stopped_and_restarted_under_form_and_mail_load(
-    private_broker: LocalBroker, dovecot: Dovecot, tmp_path: Path
-) -> None:
-    await create_topics(KafkaSettings(bootstrap=private_broker.bootstrap))
-    gateway = gateway_for(private_broker, dovecot, tmp_path)
+async def under_load(
+    broker: LocalBroker,
+    server: Dovecot,
+    tmp_path: Path,
+    fault: Callable[[GatewayProcess], Awaitable[None]],
+    rates: tuple[float, float],
+) -> tuple[FormLoad, set[str]]:
+    """Forms and mail at ``rates`` (per second) into a gateway process; ``fault`` strikes once
+    a quarter of the forms are in; returns once every form has its 202 and every mail is
+    processed."""
+    await create_topics(KafkaSettings(bootstrap=broker.bootstrap))
+    gateway = gateway_for(broker, server, tmp_path)
     await asyncio.to_thread(gateway.start)
     try:
         load = FormLoad(gateway.url)
-        forms = asyncio.create_task(load.run(SUBMISSIONS, per_second=20))
-        mails = asyncio.create_task(mail_over_time(dovecot, MAILS, per_second=8))
+        forms = asyncio.create_task(load.run(SUBMISSIONS, per_second=rates[0]))
+        mails = asyncio.create_task(mail_over_time(server, MAILS, per_second=rates[1]))
         await until_accepted(load, SUBMISSIONS // 4)
+        await fault(gateway)
+        await forms
+        mail_ids = await mails
+        await until_all_processed(server, MAILS)
+    finally:
+        gateway.stop()
+    return load, mail_ids
+
+
+async def test_broker_stopped_and_restarted_under_form_and_mail_load(
+    private_broker: LocalBroker, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    async def restart_broker(_gateway: GatewayProcess) -> None:
         await asyncio.to_thread(private_broker.stop)
         await asyncio.sleep(2)  # the load goes on against a missing broker
         await asyncio.to_thread(private_broker.start)
-        await forms
-        mail_ids = await mails
-        await until_all_processed(dovecot, MAILS)
-    finally:
-        gateway.stop()
+
+    load, mail_ids = await under_load(
+        private_broker, dovecot, tmp_path, restart_broker, rates=(20, 8)
+    )
     assert load.answers["503"] > 0, "the broker came back before any request noticed"
     assert_each_input_once(load, mail_ids, await tally(private_broker.bootstrap))
 
@@ -214,22 +233,14 @@ async def test_broker_stopped_and_restarted_under_form_and_mail_load(
 async def test_gateway_killed_and_restarted_under_form_and_mail_load(
     private_broker: LocalBroker, dovecot: Dovecot, tmp_path: Path
 ) -> None:
-    await create_topics(KafkaSettings(bootstrap=private_broker.bootstrap))
-    gateway = gateway_for(private_broker, dovecot, tmp_path)
-    await asyncio.to_thread(gateway.start)
-    try:
-        load = FormLoad(gateway.url)
-        forms = asyncio.create_task(load.run(SUBMISSIONS, per_second=25))
-        mails = asyncio.create_task(mail_over_time(dovecot, MAILS, per_second=10))
-        await until_accepted(load, SUBMISSIONS // 3)
+    async def kill_and_restart(gateway: GatewayProcess) -> None:
         await asyncio.to_thread(gateway.kill)
         await asyncio.sleep(1)
         await asyncio.to_thread(gateway.start)
-        await forms
-        mail_ids = await mails
-        await until_all_processed(dovecot, MAILS)
-    finally:
-        gateway.stop()
+
+    load, mail_ids = await under_load(
+        private_broker, dovecot, tmp_path, kill_and_restart, rates=(25, 10)
+    )
     refused = sum(n for answer, n in load.answers.items() if not answer.isdigit())
     assert refused > 0, "no request met the dead gateway"
     assert_each_input_once(load, mail_ids, await tally(private_broker.bootstrap))
