@@ -160,8 +160,14 @@ def _write(temp: IO[bytes], chunk: bytes) -> None:
 
 
 def _discard(temp: IO[bytes]) -> None:
-    temp.close()
-    Path(temp.name).unlink(missing_ok=True)
+    """Close and remove a temp file whatever happens: on a full disk, closing tries once more
+    to write the buffered bytes and fails again (that error is the one already reported)."""
+    try:
+        temp.close()
+    except OSError:
+        pass  # the bytes are being thrown away; the file descriptor is closed all the same
+    finally:
+        Path(temp.name).unlink(missing_ok=True)
 
 
 def _fsync_dir(directory: Path) -> None:

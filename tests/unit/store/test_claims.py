@@ -79,3 +79,33 @@ async def test_given_a_full_disk_then_claim_store_full_and_no_partial_file(
         await store.put_stream(chunks_of(b"attachment"))
     assert leftovers(data_dir) == []
     assert not await store.exists(hashlib.sha256(b"attachment").hexdigest())
+
+
+class FlushFailsForGood:
+    """A temp file on a full disk whose last bytes sit in the write buffer: flushing fails, and
+    closing (which flushes once more) fails again. Found by the tmpfs test in CI: a 500."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("wb")
+        self.name = str(path)
+
+    def flush(self) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self) -> None:
+        self._file.close()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+
+def test_given_the_disk_fills_at_the_final_flush_then_claim_store_full_and_no_file(
+    data_dir: Path,
+) -> None:
+    store = FileClaimStore(data_dir)
+    (data_dir / "incoming").mkdir()
+    temp = FlushFailsForGood(data_dir / "incoming" / "put-x")
+    with pytest.raises(ClaimStoreFull):
+        store._commit(temp, "ab" * 32, 10)  # type: ignore[arg-type]
+    assert leftovers(data_dir) == []
