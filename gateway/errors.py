@@ -11,6 +11,7 @@ never see aiokafka, aioimaplib or aiosmtplib exceptions.
     ├── ClaimStoreError             raw input or attachment could not be stored or read
     │   ├── ClaimStoreFull          no space left: retry when space returns
     │   └── ClaimNotFound           no object under that key
+    ├── StateStoreError             the embedded SQLite state could not be read or written
     ├── InvalidReference            a complaint reference is malformed or fails its check character
     ├── InputRejected               an input cannot become a complaint (reported on the DLQ)
     │   └── UnreadableDocument      a scan that is corrupt, encrypted, empty or not a scan
@@ -54,6 +55,11 @@ class ClaimStoreFull(ClaimStoreError):
 
 class ClaimNotFound(ClaimStoreError):
     """No object is stored under the requested key."""
+
+
+class StateStoreError(GatewayError):
+    """The embedded SQLite state (idempotency keys, checkpoints, the notifier's ledger) could not
+    be read or written, e.g. the disk is full: retry later."""
 
 
 class InvalidReference(GatewayError, ValueError):

@@ -27,7 +27,13 @@ from prometheus_client import Counter, Gauge
 
 from gateway.channels.mail import MailPart, ParsedMail, parse_mail
 from gateway.channels.raw import RawMessage, Sender, safe_filename
-from gateway.errors import ChannelUnavailable, ClaimStoreError, InputRejected, KafkaUnavailable
+from gateway.errors import (
+    ChannelUnavailable,
+    ClaimStoreError,
+    InputRejected,
+    KafkaUnavailable,
+    StateStoreError,
+)
 from gateway.events.common import Attachment, AttachmentStatus, Channel
 from gateway.events.complaint import Flag
 from gateway.intake import Intake
@@ -94,7 +100,7 @@ class ImapChannel:
         while True:
             try:
                 await self._session()
-            except (ChannelUnavailable, KafkaUnavailable, ClaimStoreError) as exc:
+            except (ChannelUnavailable, KafkaUnavailable, ClaimStoreError, StateStoreError) as exc:
                 failures += 1
                 delay = backoff(failures, self._policy.max_backoff_s)
                 log.warning(
@@ -211,7 +217,7 @@ class ImapChannel:
     ) -> str:
         try:
             return await self._publish_once(message, parsed, source_key, raw_uri)
-        except (KafkaUnavailable, ClaimStoreError, ChannelUnavailable):
+        except (KafkaUnavailable, ClaimStoreError, ChannelUnavailable, StateStoreError):
             raise  # the source is fine: try again later
         except Exception as exc:
             log.exception("email.message_failed", mailbox=self._key, uid=message.uid)

@@ -36,6 +36,7 @@ from gateway.errors import (
     ClaimStoreError,
     InputRejected,
     KafkaUnavailable,
+    StateStoreError,
     UnreadableDocument,
 )
 from gateway.events.common import Attachment, Channel
@@ -136,7 +137,7 @@ class PostalChannel:
         try:
             async with self._slots:
                 await self.process(path)
-        except (KafkaUnavailable, ClaimStoreError, ChannelUnavailable) as exc:
+        except (KafkaUnavailable, ClaimStoreError, ChannelUnavailable, StateStoreError) as exc:
             log.warning("postal.retry_later", file=path.name, error=str(exc))
         except Exception:
             log.exception("postal.failed", file=path.name)

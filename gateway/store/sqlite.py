@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.errors import StateStoreError
+
 T = TypeVar("T")
 Statement = tuple[str, Sequence[Sequence[Any]]]  # SQL and the rows it runs for
 
@@ -63,7 +65,7 @@ class SqliteFile:
             batch, self._pending = self._pending, []
             try:
                 await asyncio.to_thread(self._commit, [statement for statement, _ in batch])
-            except (sqlite3.Error, OSError) as exc:
+            except (StateStoreError, OSError) as exc:
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(exc)
@@ -73,10 +75,16 @@ class SqliteFile:
                         done.set_result(None)
 
     def _commit(self, statements: list[Statement]) -> None:
-        with self._lock, self._db:
-            for sql, rows in statements:
-                self._db.executemany(sql, rows)
+        try:
+            with self._lock, self._db:
+                for sql, rows in statements:
+                    self._db.executemany(sql, rows)
+        except sqlite3.Error as exc:  # "database or disk is full", I/O errors...
+            raise StateStoreError(f"state store: {exc}") from exc
 
     def _locked(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            return query(self._db)
+        try:
+            with self._lock:
+                return query(self._db)
+        except sqlite3.Error as exc:
+            raise StateStoreError(f"state store: {exc}") from exc

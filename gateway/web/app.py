@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from gateway import __version__
 from gateway.channels.webform import Submission
 from gateway.components import Components
-from gateway.errors import EventRejected, PublishError
+from gateway.errors import EventRejected, PublishError, StateStoreError
 from gateway.publisher import KafkaPublisher
 from gateway.web.context import WebContext
 from gateway.web.pages import pages_router
@@ -46,6 +46,7 @@ def create_app(components: Components) -> FastAPI:
     app.add_exception_handler(ProblemError, handle_problem)
     app.add_exception_handler(PublishError, _kafka_unavailable)
     app.add_exception_handler(ClientDisconnect, _client_gone)
+    app.add_exception_handler(StateStoreError, _state_unavailable)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
     app.include_router(webhook_router(ctx))
@@ -127,6 +128,19 @@ async def _client_gone(request: Request, _exc: Exception) -> Response:
     published, nobody reads the answer; logged, not a server error."""
     log.info("http.client_disconnected", path=request.url.path)
     return Response(status_code=400)
+
+
+async def _state_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """The state store failed (a full disk): retry; an event already published goes again
+    under the same event id, which consumers recognise."""
+    log.error("http.state_store_failed", error=str(exc))
+    problem = Problem(
+        type="urn:intake-gateway:problem:storage-unavailable",
+        title="Service temporarily unavailable",
+        status=503,
+        detail="storage error; retry later",
+    )
+    return problem_response(problem, {"Retry-After": "30"})
 
 
 async def _kafka_unavailable(_request: Request, exc: Exception) -> JSONResponse:
