@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 from collections.abc import Iterator
@@ -66,11 +67,22 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def peak_rss() -> str:
+    """Peak resident memory of this benchmark's process and of the largest process it started
+    and waited for (a gateway run as its own process, a pool worker)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return (
+        f"Peak RSS: {own:,.0f} MB in the benchmark's process, {children:,.0f} MB in the largest "
+        "process it started and waited for."
+    )
+
+
 def write_section(name: str, body: str) -> None:
     """Replace (or add) the section ``name`` of docs/benchmarks.md, between markers."""
     start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = f"{start}\n{body.rstrip()}\n\n_Measured {stamp} on {machine()}._\n{end}"
+    block = f"{start}\n{body.rstrip()}\n\n{peak_rss()}\n\n_Measured {stamp} on {machine()}._\n{end}"
     text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else HEADER
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -118,7 +117,6 @@ def main() -> None:
             handled, import_s = asyncio.run(channel_import(server, kafka, Path(data)))
     finally:
         server.destroy()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     bare_rate, rate = fetched / fetch_s, handled / import_s
     text = (
         "## Email channel (`bench/email.py`)\n\n"
@@ -131,7 +129,7 @@ def main() -> None:
         f"| bare aioimaplib FETCH (baseline) | {fetched:,} | {fetch_s:.1f} | "
         f"{bare_rate:,.0f} | 1.00 |\n"
         f"| gateway email channel, to Kafka | {handled:,} | {import_s:.1f} | {rate:,.0f} | "
-        f"{rate / bare_rate:.2f} |\n\nPeak RSS: {rss_mb:.0f} MB."
+        f"{rate / bare_rate:.2f} |"
     )
     print(text)
     write_section("email", text)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import REPO, write_section
+from bench.common import REPO, percentile, write_section
 from gateway.channels.raw import RawMessage, Sender
 from gateway.events.common import Channel
 from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
@@ -127,11 +127,18 @@ def measure(texts: list[str], repeat: int, tmp: Path) -> dict[str, float]:
         ),
         "whole chain (incl. due dates, duplicate index)": lambda t: chain.normalize(messages[t]),
     }
-    return {name: per_second(stage, texts, repeat) for name, stage in stages.items()}
+    figures = {name: per_second(stage, texts, repeat) for name, stage in stages.items()}
+    latencies = []
+    for text in texts:  # one more pass, each complaint timed alone
+        started = time.perf_counter()
+        chain.normalize(messages[text])
+        latencies.append((time.perf_counter() - started) * 1000)
+    figures["p50 ms"], figures["p99 ms"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    return figures
 
 
 def table(sets: dict[str, dict[str, float]], sizes: dict[str, str]) -> str:
-    names = list(next(iter(sets.values())))
+    names = [name for name in next(iter(sets.values())) if not name.endswith(" ms")]
     header = "| stage | " + " | ".join(f"{s} ({sizes[s]})" for s in sets) + " |"
     rows = [header, "| --- |" + " ---: |" * len(sets)]
     for name in names:
@@ -140,6 +147,11 @@ def table(sets: dict[str, dict[str, float]], sizes: dict[str, str]) -> str:
             base = figures[names[0]]
             cells.append(f"{figures[name]:,.0f}/s ({figures[name] / base:.3f})")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    rows.append(
+        "| whole chain, one complaint: p50 / p99 | "
+        + " | ".join(f"{f['p50 ms']:.1f} / {f['p99 ms']:.1f} ms" for f in sets.values())
+        + " |"
+    )
     return (
         "## Normalizers (`bench/normalize.py`)\n\n"
         "Inputs per second through each stage and the whole chain, one core; in brackets the "
