@@ -68,14 +68,10 @@ def machine() -> str:
 
 
 def peak_rss() -> str:
-    """Peak resident memory of this benchmark's process and of the largest process it started
-    and waited for (a gateway run as its own process, a pool worker)."""
+    """Peak resident memory of the benchmark's own process (a gateway run as a process of its
+    own is reported by its benchmark: children forked by subprocess count the parent's pages)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return (
-        f"Peak RSS: {own:,.0f} MB in the benchmark's process, {children:,.0f} MB in the largest "
-        "process it started and waited for."
-    )
+    return f"Peak RSS of the benchmark's process: {own:,.0f} MB."
 
 
 def write_section(name: str, body: str) -> None:
