@@ -111,3 +111,13 @@ class TokenRefused(GatewayError):
 
 class VerifyRefused(PermanentSendError):
     """Twilio Verify refuses this number for now (too many codes or attempts)."""
+
+
+# Faults of the gateway's own infrastructure (broker, disk, a channel's server): the input is
+# fine and stays where it is (unflagged mail, a scan in the inbox) to be taken again later.
+RETRY_LATER: tuple[type[GatewayError], ...] = (
+    KafkaUnavailable,
+    ClaimStoreError,
+    StateStoreError,
+    ChannelUnavailable,
+)

@@ -27,13 +27,7 @@ from prometheus_client import Counter, Gauge
 
 from gateway.channels.mail import MailPart, ParsedMail, parse_mail
 from gateway.channels.raw import RawMessage, Sender, safe_filename
-from gateway.errors import (
-    ChannelUnavailable,
-    ClaimStoreError,
-    InputRejected,
-    KafkaUnavailable,
-    StateStoreError,
-)
+from gateway.errors import RETRY_LATER, ChannelUnavailable, InputRejected
 from gateway.events.common import Attachment, AttachmentStatus, Channel
 from gateway.events.complaint import Flag
 from gateway.intake import Intake
@@ -100,7 +94,7 @@ class ImapChannel:
         while True:
             try:
                 await self._session()
-            except (ChannelUnavailable, KafkaUnavailable, ClaimStoreError, StateStoreError) as exc:
+            except RETRY_LATER as exc:
                 failures += 1
                 delay = backoff(failures, self._policy.max_backoff_s)
                 log.warning(
@@ -217,7 +211,7 @@ class ImapChannel:
     ) -> str:
         try:
             return await self._publish_once(message, parsed, source_key, raw_uri)
-        except (KafkaUnavailable, ClaimStoreError, ChannelUnavailable, StateStoreError):
+        except RETRY_LATER:
             raise  # the source is fine: try again later
         except Exception as exc:
             log.exception("email.message_failed", mailbox=self._key, uid=message.uid)

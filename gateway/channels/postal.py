@@ -31,14 +31,7 @@ import watchfiles
 from prometheus_client import Counter
 
 from gateway.channels.raw import RawMessage
-from gateway.errors import (
-    ChannelUnavailable,
-    ClaimStoreError,
-    InputRejected,
-    KafkaUnavailable,
-    StateStoreError,
-    UnreadableDocument,
-)
+from gateway.errors import RETRY_LATER, InputRejected, UnreadableDocument
 from gateway.events.common import Attachment, Channel
 from gateway.events.complaint import Flag
 from gateway.intake import Intake
@@ -137,7 +130,7 @@ class PostalChannel:
         try:
             async with self._slots:
                 await self.process(path)
-        except (KafkaUnavailable, ClaimStoreError, ChannelUnavailable, StateStoreError) as exc:
+        except RETRY_LATER as exc:
             log.warning("postal.retry_later", file=path.name, error=str(exc))
         except Exception:
             log.exception("postal.failed", file=path.name)

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +95,11 @@ class NotificationLedger:
         self._file.close()
 
     async def outcome(self, notification_id: str) -> Outcome | None:
-        return await self._file.read(lambda db: _outcome(db, notification_id))
+        row = await self._file.one(
+            "SELECT status, provider_message_id FROM notifications WHERE notification_id = ?",
+            (notification_id,),
+        )
+        return Outcome(row[0], row[1]) if row else None
 
     async def record(self, entry: LedgerEntry) -> None:
         """Returns once the entry is committed (together with the others waiting then)."""
@@ -106,55 +109,34 @@ class NotificationLedger:
         await self._file.write(_REMEMBER, _contact_row(contact))
 
     async def contact(self, reference: str) -> Contact | None:
-        return await self._file.read(lambda db: _contact(db, reference))
+        row = await self._file.one(
+            "SELECT reference, name, email, phone, postal_address, language FROM contacts"
+            " WHERE reference = ?",
+            (reference,),
+        )
+        return Contact(*row) if row else None
 
     async def latest_sms_reference(self, phone: str, within_days: int) -> str | None:
         """The complaint we last sent an SMS about to this number, within the window."""
-        return await self._file.read(lambda db: _latest_sms_reference(db, phone, within_days))
+        row = await self._file.one(
+            "SELECT reference FROM notifications WHERE medium = 'sms'"
+            " AND status IN ('sent', 'announced')"
+            " AND recipient = ? AND updated >= ? ORDER BY updated DESC LIMIT 1",
+            (phone, time.time() - within_days * 86_400),
+        )
+        return str(row[0]) if row else None
 
     async def latest_email(self, reference: str) -> SentEmail | None:
         """The last email sent about a complaint (to act on its bounce)."""
-        return await self._file.read(lambda db: _latest_email(db, reference))
-
-
-def _outcome(db: sqlite3.Connection, notification_id: str) -> Outcome | None:
-    row = db.execute(
-        "SELECT status, provider_message_id FROM notifications WHERE notification_id = ?",
-        (notification_id,),
-    ).fetchone()
-    return Outcome(row[0], row[1]) if row else None
-
-
-def _contact(db: sqlite3.Connection, reference: str) -> Contact | None:
-    row = db.execute(
-        "SELECT reference, name, email, phone, postal_address, language FROM contacts"
-        " WHERE reference = ?",
-        (reference,),
-    ).fetchone()
-    return Contact(*row) if row else None
-
-
-def _latest_sms_reference(db: sqlite3.Connection, phone: str, within_days: int) -> str | None:
-    since = time.time() - within_days * 86_400
-    row = db.execute(
-        "SELECT reference FROM notifications WHERE medium = 'sms'"
-        " AND status IN ('sent', 'announced')"
-        " AND recipient = ? AND updated >= ? ORDER BY updated DESC LIMIT 1",
-        (phone, since),
-    ).fetchone()
-    return str(row[0]) if row else None
-
-
-def _latest_email(db: sqlite3.Connection, reference: str) -> SentEmail | None:
-    row = db.execute(
-        "SELECT notification_id, purpose, recipient, values_json FROM notifications"
-        " WHERE reference = ? AND medium = 'email' AND status IN ('sent', 'announced')"
-        " ORDER BY updated DESC LIMIT 1",
-        (reference,),
-    ).fetchone()
-    if row is None:
-        return None
-    return SentEmail(str(row[0]), str(row[1]), str(row[2] or ""), json.loads(row[3] or "{}"))
+        row = await self._file.one(
+            "SELECT notification_id, purpose, recipient, values_json FROM notifications"
+            " WHERE reference = ? AND medium = 'email' AND status IN ('sent', 'announced')"
+            " ORDER BY updated DESC LIMIT 1",
+            (reference,),
+        )
+        if row is None:
+            return None
+        return SentEmail(str(row[0]), str(row[1]), str(row[2] or ""), json.loads(row[3] or "{}"))
 
 
 _RECORD = (

@@ -48,6 +48,13 @@ class SqliteFile:
         """``query(connection)`` in a thread, alone on the connection."""
         return await asyncio.to_thread(self._locked, query)
 
+    async def one(self, sql: str, parameters: Sequence[Any]) -> tuple[Any, ...] | None:
+        """The first row ``sql`` selects, or None."""
+        row: tuple[Any, ...] | None = await self.read(
+            lambda db: db.execute(sql, parameters).fetchone()
+        )
+        return row
+
     async def write(self, sql: str, *rows: Sequence[Any]) -> None:
         """Run ``sql`` for each row; returns once committed (with the writes waiting then)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -56,16 +63,12 @@ class SqliteFile:
             self._writer = asyncio.create_task(self._write_pending())
         await done
 
-    def write_now(self, sql: str, *rows: Sequence[Any]) -> None:
-        """The same, blocking (tests and set-up code outside the event loop)."""
-        self._commit([(sql, rows)])
-
     async def _write_pending(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
                 await asyncio.to_thread(self._commit, [statement for statement, _ in batch])
-            except (StateStoreError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 (every waiter gets it: none is left hanging)
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(exc)

@@ -65,11 +65,9 @@ class StateStore:
         self._file.close()
 
     async def stored_response(self, scope: str, key: str) -> StoredResponse | None:
-        row = await self._file.read(
-            lambda db: db.execute(
-                "SELECT body_sha256, response FROM idempotency WHERE scope = ? AND key = ?",
-                (scope, key),
-            ).fetchone()
+        row = await self._file.one(
+            "SELECT body_sha256, response FROM idempotency WHERE scope = ? AND key = ?",
+            (scope, key),
         )
         return StoredResponse(row[0], json.loads(row[1])) if row else None
 
@@ -90,20 +88,16 @@ class StateStore:
         await self._file.write("INSERT OR IGNORE INTO complaint_contacts VALUES (?, ?)", *rows)
 
     async def contact_matches(self, reference: str, contact: str) -> bool:
-        key = (reference, self.contact_hash(contact))
-        row = await self._file.read(
-            lambda db: db.execute(
-                "SELECT 1 FROM complaint_contacts WHERE reference = ? AND contact_hash = ?", key
-            ).fetchone()
+        row = await self._file.one(
+            "SELECT 1 FROM complaint_contacts WHERE reference = ? AND contact_hash = ?",
+            (reference, self.contact_hash(contact)),
         )
         return row is not None
 
     async def checkpoint(self, mailbox: str) -> tuple[int, int] | None:
         """(UIDVALIDITY, last UID done) of a mailbox, None before its first message."""
-        row = await self._file.read(
-            lambda db: db.execute(
-                "SELECT uidvalidity, last_uid FROM imap_checkpoint WHERE mailbox = ?", (mailbox,)
-            ).fetchone()
+        row = await self._file.one(
+            "SELECT uidvalidity, last_uid FROM imap_checkpoint WHERE mailbox = ?", (mailbox,)
         )
         return (int(row[0]), int(row[1])) if row else None
 
@@ -116,10 +110,8 @@ class StateStore:
 
     async def processed_event(self, source_key: str) -> str | None:
         """The event id already published for an input (a redelivered email), if any."""
-        row = await self._file.read(
-            lambda db: db.execute(
-                "SELECT event_id FROM processed_source WHERE source_key = ?", (source_key,)
-            ).fetchone()
+        row = await self._file.one(
+            "SELECT event_id FROM processed_source WHERE source_key = ?", (source_key,)
         )
         return str(row[0]) if row else None
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from gateway.store.state import IDEMPOTENCY_DAYS, StateStore
 
 
-def _old_key(store: StateStore, key: str) -> None:
+async def _old_key(store: StateStore, key: str) -> None:
     created = time.time() - (IDEMPOTENCY_DAYS + 1) * 86400  # an answer stored 8 days ago
-    store._file.write_now(
+    await store._file.write(
         "INSERT INTO idempotency VALUES ('form', ?, 'x', '{}', ?)", (key, created)
     )
 
@@ -18,10 +18,10 @@ def _old_key(store: StateStore, key: str) -> None:
 async def test_answers_past_seven_days_are_pruned_at_most_once_a_minute(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state")
     try:
-        _old_key(store, "old-1")
+        await _old_key(store, "old-1")
         await store.store_response("form", "new-1", "h", {"reference": "PL-1"})
         assert await store.stored_response("form", "old-1") is None  # pruned
-        _old_key(store, "old-2")
+        await _old_key(store, "old-2")
         await store.store_response("form", "new-2", "h", {"reference": "PL-2"})
         assert await store.stored_response("form", "old-2") is not None  # within the minute
         stored = await store.stored_response("form", "new-1")
