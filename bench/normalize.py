@@ -121,8 +121,7 @@ def measure(texts: list[str], repeat: int, tmp: Path) -> dict[str, float]:
         "identifiers": find_identifiers,
         "contacts: emails + phones": lambda t: (find_emails(t), find_phones(t, "CA")),
         "rules: kind + routing + abuse": lambda t: (
-            config.rules.classify(f := fold(t)),
-            config.rules.routing(f),
+            config.rules.evaluate(f := fold(t)),
             config.rules.is_abusive(f),
         ),
         "whole chain (incl. due dates, duplicate index)": lambda t: chain.normalize(messages[t]),

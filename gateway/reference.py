@@ -33,6 +33,7 @@ import re
 from typing import Final
 
 from gateway.errors import InvalidReference
+from gateway.textsearch import finditer_near
 
 ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTWXYZ"
 BASE: Final = len(ALPHABET)  # 31, a prime
@@ -46,6 +47,7 @@ _PREFIX_RE = re.compile(r"^[A-Z]{2,4}$")
 _REFERENCE_RE = re.compile(
     r"\b([A-Za-z]{2,4})-([0-9A-Za-z]{4})[- ]?([0-9A-Za-z]{4})[- ]?([0-9A-Za-z]{4})\b"
 )
+_REFERENCE_REACH = 20  # a reference is at most 19 characters long, a dash among them
 
 
 def check_symbol(data: str) -> str:
@@ -105,7 +107,7 @@ def parse_reference(text: str) -> str:
 def find_references(text: str) -> list[str]:
     """Every valid reference mentioned in a text (subject, body), in order, without repeats."""
     found: list[str] = []
-    for match in _REFERENCE_RE.finditer(text):
+    for match in finditer_near(_REFERENCE_RE, text, "-", _REFERENCE_REACH):
         try:
             reference = parse_reference(match.group(0))
         except InvalidReference:

@@ -30,12 +30,12 @@ from gateway.normalizers.contacts import (
     normalise_phone,
 )
 from gateway.normalizers.due import BUILTIN_POLICIES, DuePolicy
-from gateway.normalizers.duplicates import DuplicateIndex
+from gateway.normalizers.duplicates import DuplicateIndex, shingles_of_words
 from gateway.normalizers.identifiers import find_identifiers, identifier_from_field
 from gateway.normalizers.language import DEFAULT_LANGUAGES, detect_language
 from gateway.normalizers.letter import LetterInput, letter_input
 from gateway.normalizers.representation import represented_from_text
-from gateway.normalizers.rules import RuleSet, fold, load_rules
+from gateway.normalizers.rules import RuleSet, fold, load_rules, words_of
 from gateway.normalizers.text import SplitText, clean_text, html_to_text, split_reply
 from gateway.reference import DEFAULT_PREFIX, find_references, reference_for
 
@@ -104,21 +104,24 @@ class ComplaintNormalizer:
 
     def _complaint(self, raw: RawMessage, split: SplitText) -> ComplaintReceived:
         extracted = self._extract(raw, split)
-        folded = fold(f"{raw.subject or ''}\n{split.body}")
+        folded_subject, folded_body = fold(raw.subject or ""), fold(split.body)
+        folded = f"{folded_subject}\n{folded_body}"  # = fold(subject + "\n" + body)
+        body_words = words_of(folded_body)
         represented = represented_person(raw.fields, split.body, folded)
         identifiers = owned_identifiers(raw.fields, extracted.identifiers, represented is not None)
         complainant = self._complainant(raw, extracted)
-        kind = chosen_kind(raw.fields) or self._config.rules.classify(folded)[0]
-        routing = self._config.rules.routing(folded)
+        rules = self._config.rules.evaluate(folded)
+        kind = chosen_kind(raw.fields) or rules.kind
+        routing = rules.routing
         reference = reference_for(raw.source_key, self._config.reference_prefix)
         flags = set(raw.flags)
-        if self._config.rules.is_abusive(folded):
+        if self._config.rules.abusive.found_in_words(words_of(folded_subject) + body_words):
             flags.add(Flag.ABUSIVE_LANGUAGE)
         if routing:
             flags.add(Flag.OTHER_BODY)
         if needs_review(complainant, split.body, raw, identifiers):
             flags.add(Flag.NEEDS_REVIEW)
-        duplicate_of = self._duplicate_of(reference, complainant, identifiers, raw, split.body)
+        duplicate_of = self._duplicate_of(reference, complainant, identifiers, raw, body_words)
         if duplicate_of:
             flags.add(Flag.POSSIBLE_DUPLICATE)
         no_promise = {Flag.AUTO_REPLY, Flag.BOUNCE} & flags
@@ -193,7 +196,7 @@ class ComplaintNormalizer:
         complainant: Person,
         identifiers: list[Identifier],
         raw: RawMessage,
-        body: str,
+        body_words: list[str],
     ) -> str | None:
         if self._duplicates is None:
             return None
@@ -202,7 +205,10 @@ class ComplaintNormalizer:
             keys.append(f"email:{complainant.email.casefold()}")
         if complainant.phone and complainant.phone_verified:
             keys.append(f"phone:{complainant.phone}")
-        return self._duplicates.find_and_record(keys, reference, body, raw.received_at)
+        if not keys:
+            return None
+        own = shingles_of_words(body_words)
+        return self._duplicates.find_and_record(keys, reference, own, raw.received_at)
 
 
 def plain_text(raw: RawMessage) -> str:

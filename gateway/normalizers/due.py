@@ -51,14 +51,9 @@ class DuePolicy:
     timezone: str
 
     def due(self, received_at: datetime) -> Due:
-        received = received_at.astimezone(ZoneInfo(self.timezone)).date()
-        return Due(
-            acknowledge_by=self._add(received, self.acknowledge),
-            respond_by=self._add(received, self.respond),
-            policy=self.name,
-        )
+        return _due_from(self, received_at.astimezone(ZoneInfo(self.timezone)).date())
 
-    def _add(self, start: date, period: Period) -> date:
+    def date_after(self, start: date, period: Period) -> date:
         if period.count is DayCount.CALENDAR:
             return start + timedelta(days=period.days)
         day, remaining = start, period.days
@@ -72,6 +67,17 @@ class DuePolicy:
         return day.weekday() < SATURDAY and day not in _holidays(
             self.country, self.subdivision, day.year
         )
+
+
+@lru_cache(maxsize=256)
+def _due_from(policy: DuePolicy, received: date) -> Due:
+    """The dates of one day of receipt (the same for every complaint of that day: counted
+    once, not for each complaint)."""
+    return Due(
+        acknowledge_by=policy.date_after(received, policy.acknowledge),
+        respond_by=policy.date_after(received, policy.respond),
+        policy=policy.name,
+    )
 
 
 @lru_cache(maxsize=64)

@@ -15,7 +15,6 @@ restarts); entries older than the window are pruned as new ones arrive.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 import zlib
@@ -24,12 +23,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from gateway.normalizers.rules import fold, words_of
+
 DUPLICATE_THRESHOLD = 0.8
 WINDOW = timedelta(days=30)
 SHINGLE_WORDS = 3  # shingles() builds them with a 3-way zip
 MAX_CANDIDATES = 50  # a person's most recent complaints compared; more is a campaign, not a slip
 
-_WORD = re.compile(r"\w+")
+_HASH_BYTES = array("I").itemsize
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS duplicate_index (
@@ -44,8 +45,12 @@ CREATE INDEX IF NOT EXISTS duplicate_index_time ON duplicate_index (received_at)
 
 
 def shingles(text: str) -> frozenset[int]:
-    """Hashes of the text's overlapping 3-word sequences (lower case)."""
-    words = _WORD.findall(text.casefold())
+    """Hashes of the text's overlapping 3-word sequences (folded: lower case, no accents)."""
+    return shingles_of_words(words_of(fold(text)))
+
+
+def shingles_of_words(words: list[str]) -> frozenset[int]:
+    """``shingles`` of a text already split into folded words (the rules split it too)."""
     if len(words) < SHINGLE_WORDS:
         return frozenset([zlib.crc32(" ".join(words).encode())]) if words else frozenset()
     trigrams = map(" ".join, zip(words, words[1:], words[2:], strict=False))
@@ -56,6 +61,22 @@ def jaccard(first: frozenset[int], second: frozenset[int]) -> float:
     if not first or not second:
         return 0.0
     return len(first & second) / len(first | second)
+
+
+def stored_jaccard(own: frozenset[int], blob: bytes) -> float:
+    """``jaccard`` against stored shingles (distinct hashes, packed), without building a set:
+    the union's size follows from the intersection's."""
+    stored = array("I")
+    stored.frombytes(blob)
+    if not own or not stored:
+        return 0.0
+    common = len(own.intersection(stored))
+    return common / (len(own) + len(stored) - common)
+
+
+def could_match(own_size: int, stored_size: int) -> bool:
+    """Jaccard is at most the smaller set's size over the larger's: skip hopeless pairs."""
+    return min(own_size, stored_size) >= DUPLICATE_THRESHOLD * max(own_size, stored_size)
 
 
 class DuplicateIndex:
@@ -79,15 +100,15 @@ class DuplicateIndex:
         self,
         person_keys: Iterable[str],
         reference: str,
-        text: str,
+        own: frozenset[int],
         received_at: datetime,
     ) -> str | None:
-        """The earliest near-identical complaint of the same person in the window, then record
-        this one. Recording the same reference twice (a redelivery) changes nothing."""
+        """The earliest near-identical complaint of the same person in the window (``own``:
+        this text's ``shingles``), then record this one. Recording the same reference twice (a
+        redelivery) changes nothing."""
         keys = sorted(set(person_keys))
         if not keys:
             return None
-        own = shingles(text)
         at = received_at.timestamp()
         with self._lock, self._db:
             match = self._earliest_match(keys, reference, own, at)
@@ -114,8 +135,8 @@ class DuplicateIndex:
         )
         earliest = None
         for earlier, blob in rows:  # newest first: the last match is the earliest
-            stored = array("I")
-            stored.frombytes(blob)
-            if jaccard(own, frozenset(stored)) >= DUPLICATE_THRESHOLD:
+            if not could_match(len(own), len(blob) // _HASH_BYTES):
+                continue
+            if stored_jaccard(own, blob) >= DUPLICATE_THRESHOLD:
                 earliest = str(earlier)
         return earliest

@@ -25,6 +25,7 @@ from stdnum.be import nn as belgian_number
 from stdnum.fr import nir as french_nir
 
 from gateway.events.common import Identifier, IdentifierOwner, IdentifierScheme
+from gateway.textsearch import finditer_around
 
 _NAM = re.compile(r"\b([A-Za-z]{4})[ \-]?(\d{2})[ \-]?(\d{2})[ \-]?(\d{2})[ \-]?(\d{2})\b")
 _NIR = re.compile(
@@ -42,7 +43,10 @@ _NISS_WORDS = re.compile(
 )
 _KEYWORD_WINDOW = 80
 # Every identifier has at least 8 digits, in groups of 2 or more (Corsica: "2A" within a NIR).
+# Each shape is searched only around these runs (gateway.textsearch): the longest, a spaced NIR,
+# is 21 characters.
 _DIGIT_RUN = re.compile(r"\d\d(?:[ .\-]?(?:\d|2[AaBb])){6}")
+_LONGEST = 24
 
 
 @dataclass(frozen=True)
@@ -95,17 +99,18 @@ def _near_keyword(text: str, match: re.Match[str], words: re.Pattern[str]) -> bo
 
 
 def _candidates(text: str) -> Iterator[Found]:
-    if _DIGIT_RUN.search(text) is None:  # no 8 digits in a row: no identifier (one fast scan)
+    runs = [match.span() for match in _DIGIT_RUN.finditer(text)]
+    if not runs:  # no 8 digits in a row: no identifier (one fast scan)
         return
-    for match in _NAM.finditer(text):
+    for match in finditer_around(_NAM, text, runs, _LONGEST):
         value = _compact(match)
         yield Found(_identifier(IdentifierScheme.CA_QC_RAMQ, value), match.start(), match.end())
-    for match in _NIR.finditer(text):
+    for match in finditer_around(_NIR, text, runs, _LONGEST):
         value = _compact(match)
         spaced = " " in match.group(0) or "." in match.group(0)
         if valid_nir(value) or spaced or _near_keyword(text, match, _NIR_WORDS):
             yield Found(_identifier(IdentifierScheme.FR_NIR, value), match.start(), match.end())
-    for match in _NISS.finditer(text):
+    for match in finditer_around(_NISS, text, runs, _LONGEST):
         value = _compact(match)
         formatted = bool(re.search(r"\d{2}\.\d{2}\.\d{2}", match.group(0)))
         if valid_niss(value) or formatted or _near_keyword(text, match, _NISS_WORDS):

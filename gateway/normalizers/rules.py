@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import ahocorasick
 
 from gateway.errors import ConfigurationError
 from gateway.events.complaint import Kind, RoutingHint
@@ -37,7 +39,7 @@ def literal_anchors(pattern: str) -> tuple[str, ...] | None:
 
     Known for a pattern that begins (after ``\\b``) with a literal, or with a group of literal
     alternatives: ``\\bplainte``, ``\\b(?:college|ordre) des``. Python's ``re`` would try such
-    a pattern at every position of a 2 KB text; finding the anchors with ``str.find`` and
+    a pattern at every position of a 2 KB text; finding the anchors (``PatternIndex``) and
     matching only there is some ten times faster.
     """
     body = pattern
@@ -78,40 +80,53 @@ def _top_level(pattern: str) -> str:
     return "".join(kept)
 
 
-@dataclass(frozen=True)
-class AnchoredPattern:
-    """A pattern tried only where one of its anchors occurs (anywhere when it has none)."""
+class PatternIndex:
+    """Every pattern of the rules, each owned by one rule, searched in one pass over a text.
 
-    anchors: tuple[str, ...] | None
-    pattern: re.Pattern[str]
+    The anchors of all patterns go into one Aho-Corasick automaton (pyahocorasick): one scan
+    finds where each occurs, and a pattern is tried only there (``re.match`` at the anchor),
+    until its rule has fired. A pattern without anchors is searched the ordinary way.
+    """
 
-    def search(self, folded: str) -> bool:
-        if self.anchors is None:
-            return self.pattern.search(folded) is not None
-        for anchor in self.anchors:
-            position = folded.find(anchor)
-            while position >= 0:
-                if self.pattern.match(folded, position):
-                    return True
-                position = folded.find(anchor, position + 1)
-        return False
+    def __init__(self, patterns: list[tuple[re.Pattern[str], int]]) -> None:
+        self._patterns = tuple(pattern for pattern, _ in patterns)
+        self._owners = tuple(owner for _, owner in patterns)
+        self._automaton = ahocorasick.Automaton()
+        by_anchor: dict[str, list[int]] = {}
+        unanchored = []
+        for index, pattern in enumerate(self._patterns):
+            anchors = literal_anchors(pattern.pattern)
+            if anchors is None:
+                unanchored.append(index)
+            for anchor in anchors or ():
+                by_anchor.setdefault(anchor, []).append(index)
+        for anchor, indexes in by_anchor.items():
+            self._automaton.add_word(anchor, (len(anchor), tuple(indexes)))
+        self._automaton.make_automaton()
+        self._anchored = bool(by_anchor)
+        self._unanchored = tuple(unanchored)
+
+    def owners_matching(self, folded: str) -> set[int]:
+        """The owners (rule numbers) of the patterns that match somewhere in ``folded``."""
+        fired: set[int] = set()
+        patterns, owners = self._patterns, self._owners
+        for index in self._unanchored:
+            if owners[index] not in fired and patterns[index].search(folded):
+                fired.add(owners[index])
+        if not self._anchored:
+            return fired
+        for end, (length, indexes) in self._automaton.iter(folded):
+            for index in indexes:
+                if owners[index] not in fired and patterns[index].match(folded, end - length + 1):
+                    fired.add(owners[index])
+        return fired
 
 
-@dataclass(frozen=True)
-class Prefiltered:
-    """A rule's patterns: it matches when any of them does."""
-
-    patterns: tuple[AnchoredPattern, ...]
-
-    @classmethod
-    def compile(cls, patterns: list[str], where: str) -> Prefiltered:
-        try:
-            return cls(tuple(AnchoredPattern(literal_anchors(p), re.compile(p)) for p in patterns))
-        except re.error as exc:
-            raise ConfigurationError(f"{where}: invalid pattern: {exc}") from None
-
-    def search(self, folded: str) -> bool:
-        return any(pattern.search(folded) for pattern in self.patterns)
+def compile_patterns(patterns: list[str], where: str) -> tuple[re.Pattern[str], ...]:
+    try:
+        return tuple(re.compile(pattern) for pattern in patterns)
+    except re.error as exc:
+        raise ConfigurationError(f"{where}: invalid pattern: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -119,14 +134,23 @@ class KindRule:
     id: str
     kind: Kind
     weight: int
-    pattern: Prefiltered
+    patterns: tuple[re.Pattern[str], ...]
 
 
 @dataclass(frozen=True)
 class RoutingRule:
     id: str
     body: str
-    pattern: Prefiltered
+    patterns: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """What the rules say of one text."""
+
+    kind: Kind
+    fired: list[str]  # the ids of the kind rules that matched, in file order
+    routing: list[RoutingHint]
 
 
 @dataclass(frozen=True)
@@ -136,29 +160,44 @@ class RuleSet:
     min_score: int
     priority: tuple[Kind, ...]
     abusive: AbusiveWords
+    index: PatternIndex = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rules: tuple[KindRule | RoutingRule, ...] = (*self.kind_rules, *self.routing_rules)
+        owned = [(pattern, owner) for owner, rule in enumerate(rules) for pattern in rule.patterns]
+        object.__setattr__(self, "index", PatternIndex(owned))
+
+    def evaluate(self, folded: str) -> RuleOutcome:
+        """Kind, fired kind rules and routing hints of a folded text, in one pass."""
+        fired = self.index.owners_matching(folded)
+        kinds = len(self.kind_rules)
+        matched = [rule for number, rule in enumerate(self.kind_rules) if number in fired]
+        routing = [
+            RoutingHint(body=rule.body, rule=rule.id)
+            for number, rule in enumerate(self.routing_rules, start=kinds)
+            if number in fired
+        ]
+        return RuleOutcome(self._kind_of(matched), [rule.id for rule in matched], routing)
 
     def classify(self, folded: str) -> tuple[Kind, list[str]]:
         """The kind of a folded text and the ids of the rules that fired."""
-        scores: dict[Kind, int] = {}
-        fired = []
-        for rule in self.kind_rules:
-            if rule.pattern.search(folded):
-                scores[rule.kind] = scores.get(rule.kind, 0) + rule.weight
-                fired.append(rule.id)
-        ranked = sorted(scores, key=lambda kind: (-scores[kind], self._rank(kind)))
-        if ranked and scores[ranked[0]] >= self.min_score:
-            return ranked[0], fired
-        return Kind.UNKNOWN, fired
+        outcome = self.evaluate(folded)
+        return outcome.kind, outcome.fired
 
     def routing(self, folded: str) -> list[RoutingHint]:
-        return [
-            RoutingHint(body=rule.body, rule=rule.id)
-            for rule in self.routing_rules
-            if rule.pattern.search(folded)
-        ]
+        return self.evaluate(folded).routing
 
     def is_abusive(self, folded: str) -> bool:
         return self.abusive.found_in(folded)
+
+    def _kind_of(self, matched: list[KindRule]) -> Kind:
+        scores: dict[Kind, int] = {}
+        for rule in matched:
+            scores[rule.kind] = scores.get(rule.kind, 0) + rule.weight
+        ranked = sorted(scores, key=lambda kind: (-scores[kind], self._rank(kind)))
+        if ranked and scores[ranked[0]] >= self.min_score:
+            return ranked[0]
+        return Kind.UNKNOWN
 
     def _rank(self, kind: Kind) -> int:
         return self.priority.index(kind) if kind in self.priority else len(self.priority)
@@ -174,14 +213,12 @@ def load_rules(rules_file: Path | None = None, words_file: Path | None = None) -
                 r["id"],
                 Kind(r["kind"]),
                 int(r.get("weight", 1)),
-                Prefiltered.compile(r["patterns"], f"{path}: {r['id']}"),
+                compile_patterns(r["patterns"], f"{path}: {r['id']}"),
             )
             for r in data.get("kind", [])
         )
         routes = tuple(
-            RoutingRule(
-                r["id"], r["body"], Prefiltered.compile(r["patterns"], f"{path}: {r['id']}")
-            )
+            RoutingRule(r["id"], r["body"], compile_patterns(r["patterns"], f"{path}: {r['id']}"))
             for r in data.get("routing", [])
         )
         settings = data.get("kind_settings", {})
@@ -198,6 +235,11 @@ def load_rules(rules_file: Path | None = None, words_file: Path | None = None) -
 
 
 _WORD = re.compile(r"\w+")
+
+
+def words_of(folded: str) -> list[str]:
+    """The words of a folded text, as the abusive words and the duplicate shingles see them."""
+    return _WORD.findall(folded)
 
 
 @dataclass(frozen=True)
@@ -221,7 +263,10 @@ class AbusiveWords:
         )
 
     def found_in(self, folded: str) -> bool:
-        words = _WORD.findall(folded)
+        return self.found_in_words(_WORD.findall(folded))
+
+    def found_in_words(self, words: list[str]) -> bool:
+        """``found_in`` for a text already split by ``words_of``."""
         if not self.single_words.isdisjoint(words):
             return True
         firsts = self.first_words

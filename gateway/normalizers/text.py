@@ -65,8 +65,8 @@ def clean_text(text: str) -> str:
     """NFC, no control or invisible direction characters, Unix newlines, no trailing spaces."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub("", text)
-    lines = [line.strip() for line in text.split("\n")]
-    return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip()
+    joined = "\n".join([line.strip() for line in text.split("\n")])
+    return (_BLANK_RUN.sub("\n\n", joined) if "\n\n\n" in joined else joined).strip()
 
 
 def split_reply(text: str) -> SplitText:

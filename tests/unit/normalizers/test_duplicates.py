@@ -22,41 +22,51 @@ def test_near_identical_texts_pass_the_threshold_and_different_ones_do_not() -> 
 
 def test_given_the_same_person_and_text_within_30_days_then_the_earlier_reference() -> None:
     index = DuplicateIndex(None)
-    assert index.find_and_record(["email:a@b.org"], "PL-1", TEXT, T0) is None
+    assert index.find_and_record(["email:a@b.org"], "PL-1", shingles(TEXT), T0) is None
     later = T0 + timedelta(days=10)
-    assert index.find_and_record(["email:a@b.org"], "PL-2", TEXT + " Merci.", later) == "PL-1"
+    assert (
+        index.find_and_record(["email:a@b.org"], "PL-2", shingles(TEXT + " Merci."), later)
+        == "PL-1"
+    )
 
 
 def test_given_another_person_or_another_text_or_too_late_then_no_duplicate() -> None:
     index = DuplicateIndex(None)
-    index.find_and_record(["id:ca-qc-ramq:TREM85031512"], "PL-1", TEXT, T0)
+    index.find_and_record(["id:ca-qc-ramq:TREM85031512"], "PL-1", shingles(TEXT), T0)
     assert (
-        index.find_and_record(["email:other@b.org"], "PL-2", TEXT, T0 + timedelta(days=1)) is None
-    )
-    assert (
-        index.find_and_record(["id:ca-qc-ramq:TREM85031512"], "PL-3", "Tout autre sujet ici.", T0)
+        index.find_and_record(["email:other@b.org"], "PL-2", shingles(TEXT), T0 + timedelta(days=1))
         is None
     )
     assert (
-        index.find_and_record(["id:ca-qc-ramq:TREM85031512"], "PL-4", TEXT, T0 + timedelta(days=31))
+        index.find_and_record(
+            ["id:ca-qc-ramq:TREM85031512"], "PL-3", shingles("Tout autre sujet ici."), T0
+        )
+        is None
+    )
+    assert (
+        index.find_and_record(
+            ["id:ca-qc-ramq:TREM85031512"], "PL-4", shingles(TEXT), T0 + timedelta(days=31)
+        )
         is None
     )
 
 
 def test_given_a_redelivery_of_the_same_complaint_then_it_is_not_its_own_duplicate() -> None:
     index = DuplicateIndex(None)
-    assert index.find_and_record(["email:a@b.org"], "PL-1", TEXT, T0) is None
-    assert index.find_and_record(["email:a@b.org"], "PL-1", TEXT, T0) is None
+    assert index.find_and_record(["email:a@b.org"], "PL-1", shingles(TEXT), T0) is None
+    assert index.find_and_record(["email:a@b.org"], "PL-1", shingles(TEXT), T0) is None
 
 
 def test_the_index_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "state" / "duplicates.sqlite"
     first = DuplicateIndex(path)
-    first.find_and_record(["phone:+15145550123"], "PL-1", TEXT, T0)
+    first.find_and_record(["phone:+15145550123"], "PL-1", shingles(TEXT), T0)
     first.close()
     again = DuplicateIndex(path)
     assert (
-        again.find_and_record(["phone:+15145550123"], "PL-2", TEXT, T0 + timedelta(hours=1))
+        again.find_and_record(
+            ["phone:+15145550123"], "PL-2", shingles(TEXT), T0 + timedelta(hours=1)
+        )
         == "PL-1"
     )
     again.close()
@@ -64,5 +74,5 @@ def test_the_index_survives_a_restart(tmp_path: Path) -> None:
 
 def test_given_no_person_key_then_nothing_is_recorded_or_matched() -> None:
     index = DuplicateIndex(None)
-    assert index.find_and_record([], "PL-1", TEXT, T0) is None
-    assert index.find_and_record([], "PL-2", TEXT, T0) is None
+    assert index.find_and_record([], "PL-1", shingles(TEXT), T0) is None
+    assert index.find_and_record([], "PL-2", shingles(TEXT), T0) is None

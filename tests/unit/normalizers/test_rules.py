@@ -3,6 +3,7 @@ office's own rule files."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from gateway.errors import ConfigurationError
 from gateway.events.complaint import Kind
-from gateway.normalizers.rules import fold, literal_anchors, load_rules
+from gateway.normalizers.rules import PatternIndex, fold, literal_anchors, load_rules
 
 RULES = load_rules()
 
@@ -137,9 +138,7 @@ def test_literal_anchors(pattern: str, anchors: tuple[str, ...] | None) -> None:
     assert literal_anchors(pattern) == anchors
 
 
-ALL_PATTERNS = [
-    p for rule in (*RULES.kind_rules, *RULES.routing_rules) for p in rule.pattern.patterns
-]
+ALL_RULES = (*RULES.kind_rules, *RULES.routing_rules)
 WORDS = st.sampled_from(
     [
         "plainte",
@@ -161,7 +160,27 @@ WORDS = st.sampled_from(
 
 
 @given(st.lists(st.one_of(WORDS, st.text(max_size=8)), max_size=30).map(" ".join))
-def test_property_anchored_search_finds_exactly_what_a_plain_search_finds(text: str) -> None:
+def test_property_the_index_finds_exactly_the_rules_a_plain_search_finds(text: str) -> None:
     folded = fold(text)
-    for anchored in ALL_PATTERNS:
-        assert anchored.search(folded) == (anchored.pattern.search(folded) is not None)
+    plain = {
+        number
+        for number, rule in enumerate(ALL_RULES)
+        if any(pattern.search(folded) for pattern in rule.patterns)
+    }
+    assert RULES.index.owners_matching(folded) == plain
+
+
+def test_given_rules_without_anchors_then_the_index_still_searches_them() -> None:
+    index = PatternIndex([(re.compile(r"a|b"), 0), (re.compile(r"\bj.aimerais"), 1)])
+    assert index.owners_matching("j'aimerais") == {0, 1}
+    assert index.owners_matching("xyz") == set()
+
+
+def test_given_one_text_then_evaluate_gives_kind_fired_rules_and_routing_at_once() -> None:
+    folded = fold("Je porte plainte contre mon médecin : effets secondaires du médicament.")
+    outcome = RULES.evaluate(folded)
+    assert outcome.kind is Kind.COMPLAINT
+    assert outcome.fired == RULES.classify(folded)[1]
+    assert "fr.complaint.explicit" in outcome.fired
+    assert outcome.routing == RULES.routing(folded)
+    assert outcome.routing  # the pharmacovigilance hint
