@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from gateway.events import topics
 from gateway.events.schemas import export_schemas
 from gateway.local_kafka import broker_answers, local_port, run_script
 from gateway.logs import configure_logging
-from gateway.runtime import KNOWN_SERVICES, run_services
+from gateway.runtime import KNOWN_SERVICES, run_loop, run_services
 from gateway.settings import GatewaySettings, load_settings
 from gateway.tail import tail
 
@@ -115,16 +114,16 @@ async def _ensure_local_broker(settings: GatewaySettings) -> int | None:
 def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> None:
     match args.command:
         case "dev":
-            asyncio.run(_dev(settings, args.keep_kafka))
+            run_loop(_dev(settings, args.keep_kafka))
         case "run":
-            asyncio.run(run_services(settings, args.only))
+            run_loop(run_services(settings, args.only))
         case "topics":
-            asyncio.run(_topics_create(settings))
+            run_loop(_topics_create(settings))
         case "schema":
             for path in export_schemas(args.directory):
                 print(path)
         case "tail":
-            asyncio.run(
+            run_loop(
                 tail(
                     settings.kafka,
                     args.topic,

@@ -22,6 +22,7 @@ from typing import IO, Protocol
 from gateway.errors import ClaimNotFound, ClaimStoreError, ClaimStoreFull
 
 CHUNK_SIZE = 1 << 16
+IN_MEMORY_BYTES = 256 * 1024  # a stream up to this is stored in one thread hop (see put_stream)
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,27 @@ class FileClaimStore:
     async def put_stream(
         self, chunks: AsyncIterable[bytes], max_size: int | None = None
     ) -> StoredObject:
-        temp = await asyncio.to_thread(self._open_temp)
+        """Store what ``chunks`` yield, never more than ``IN_MEMORY_BYTES`` held at once. A
+        stream that ends within that (most submissions, mails, letters) is stored in one thread
+        hop, like ``put``; a longer one is written to a temp file as it comes."""
+        head: list[bytes] = []
         digest, size = hashlib.sha256(), 0
+        stream = aiter(chunks)
+        async for chunk in stream:
+            size += len(chunk)
+            _check_size(size, max_size)
+            digest.update(chunk)
+            head.append(chunk)
+            if size > IN_MEMORY_BYTES:
+                break
+        else:
+            data = b"".join(head)
+            return await asyncio.to_thread(self._put_known, data, digest.hexdigest())
+        temp = await asyncio.to_thread(self._open_temp)
         try:
-            async for chunk in chunks:
+            await asyncio.to_thread(_write, temp, b"".join(head))
+            del head
+            async for chunk in stream:
                 size += len(chunk)
                 _check_size(size, max_size)
                 digest.update(chunk)
@@ -114,7 +132,9 @@ class FileClaimStore:
         return await asyncio.to_thread(self.path_of(sha256).is_file)
 
     def _put_bytes(self, data: bytes) -> StoredObject:
-        sha256 = hashlib.sha256(data).hexdigest()
+        return self._put_known(data, hashlib.sha256(data).hexdigest())
+
+    def _put_known(self, data: bytes, sha256: str) -> StoredObject:
         if self.path_of(sha256).is_file():
             return StoredObject(sha256, len(data), self.uri_of(sha256))
         temp = self._open_temp()

@@ -50,6 +50,33 @@ async def test_given_a_stream_then_it_is_stored_whole(data_dir: Path) -> None:
     assert leftovers(data_dir) == []
 
 
+async def test_given_a_stream_longer_than_memory_holds_then_it_goes_through_a_temp_file(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileClaimStore(data_dir)
+    data = bytes(range(256)) * (claims.IN_MEMORY_BYTES // 256 * 3)
+    written: list[int] = []
+    real_write = claims._write
+    monkeypatch.setattr(
+        claims, "_write", lambda temp, chunk: written.append(len(chunk)) or real_write(temp, chunk)
+    )
+    stored = await store.put_stream(chunks_of(data, 64 * 1024))
+    assert await store.get(stored.sha256) == data
+    assert stored.size == len(data)
+    assert max(written) <= claims.IN_MEMORY_BYTES + 64 * 1024  # never the whole stream at once
+    assert len(written) > 1
+    assert leftovers(data_dir) == []
+
+
+async def test_given_a_long_stream_over_the_limit_then_nothing_is_kept(data_dir: Path) -> None:
+    store = FileClaimStore(data_dir)
+    data = b"z" * (claims.IN_MEMORY_BYTES * 2)
+    with pytest.raises(ObjectTooLarge):
+        await store.put_stream(chunks_of(data, 64 * 1024), max_size=claims.IN_MEMORY_BYTES + 10)
+    assert leftovers(data_dir) == []
+    assert not await store.exists(hashlib.sha256(data).hexdigest())
+
+
 async def test_given_a_stream_over_the_limit_then_nothing_is_kept(data_dir: Path) -> None:
     store = FileClaimStore(data_dir)
     with pytest.raises(ObjectTooLarge) as caught:
