@@ -14,6 +14,7 @@ from gateway.admin import create_topics
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.events import topics
 from gateway.events.schemas import export_schemas
+from gateway.http_workers import prepare_shared_metrics
 from gateway.local_kafka import broker_answers, local_port, run_script
 from gateway.logs import configure_logging
 from gateway.runtime import KNOWN_SERVICES, run_loop, run_services
@@ -139,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     try:
         settings = load_settings()
+        if args.command in ("run", "dev") and (environment := prepare_shared_metrics(settings)):
+            arguments = list(sys.argv[1:] if argv is None else argv)
+            os.execve(sys.executable, [sys.executable, "-m", "gateway", *arguments], environment)  # noqa: S606 (the same command again)
         _dispatch(args, settings)
     except ConfigurationError as exc:
         print(f"intake-gateway: configuration error: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from gateway.notifier.tokens import EmailTokens, token_key
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.store.claims import FileClaimStore
+from gateway.store.keylocks import KeyLocks
 from gateway.store.state import StateStore
 
 
@@ -28,6 +29,7 @@ class Components:
     state: StateStore
     ledger: NotificationLedger
     tokens: EmailTokens
+    key_locks: KeyLocks
 
     @classmethod
     def build(cls, settings: GatewaySettings, publisher: KafkaPublisher) -> Components:
@@ -49,8 +51,10 @@ class Components:
             state=state,
             ledger=NotificationLedger(settings.data_dir / "state"),
             tokens=tokens,
+            key_locks=KeyLocks(settings.data_dir / "state" / "keys.lock"),
         )
 
     def close(self) -> None:
         self.state.close()
         self.ledger.close()
+        self.key_locks.close()

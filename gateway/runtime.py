@@ -21,6 +21,8 @@ from gateway.channels.imap import EmailService, ImapChannel
 from gateway.channels.postal import PostalChannel
 from gateway.components import Components
 from gateway.errors import ConfigurationError, GatewayError
+from gateway.http_workers import HttpWorkers, ParentWatch, shared_socket
+from gateway.logs import configure_logging
 from gateway.notifier.assembly import notifier_service
 from gateway.ocr.tesseract import TesseractEngine
 from gateway.publisher import KafkaPublisher
@@ -74,9 +76,13 @@ class HttpService:
             lifespan="on",
         )
         self._server = _Server(config)
+        self._workers = settings.http.workers
 
     async def run(self) -> None:
-        serving = asyncio.create_task(self._server.serve())
+        http = self._server.config
+        workers = self._workers
+        sockets = [shared_socket(http.host, http.port)] if workers > 1 else None
+        serving = asyncio.create_task(self._server.serve(sockets=sockets))
         try:
             await asyncio.shield(serving)
         except asyncio.CancelledError:
@@ -154,10 +160,21 @@ def build_services(
     return [REGISTRY[name](components) for name in names]
 
 
+def http_worker_main(settings: GatewaySettings, number: int) -> None:
+    """An HTTP worker process (``gateway.http_workers``): the http service alone."""
+    configure_logging()
+    structlog.contextvars.bind_contextvars(http_worker=number)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
+        run_loop(run_services(settings, ["http"], worker=True))
+
+
 async def run_services(
-    settings: GatewaySettings, only: list[str] | None = None, dev: bool = False
+    settings: GatewaySettings,
+    only: list[str] | None = None,
+    dev: bool = False,
+    worker: bool = False,
 ) -> None:
-    """Run the services until SIGINT/SIGTERM."""
+    """Run the services until SIGINT/SIGTERM (``worker``: as one of the HTTP workers)."""
     loop = asyncio.get_running_loop()
     # Disk work (fsync of stored objects, SQLite commits) runs in threads; asyncio's default of
     # cores + 4 threads capped the web service at what 6 fsyncs at a time allow.
@@ -165,6 +182,10 @@ async def run_services(
     async with KafkaPublisher(settings.kafka) as publisher:
         components = Components.build(settings, publisher)
         services = build_services(components, only, dev)
+        if worker:
+            services.append(ParentWatch())
+        elif settings.http.workers > 1 and any(service.name == "http" for service in services):
+            services.append(HttpWorkers(settings, http_worker_main))
         log.info("gateway.started", services=[service.name for service in services])
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -47,6 +47,9 @@ class HttpSettings(BaseModel):
     max_request_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
     max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_files: int = Field(default=10, ge=0)
+    workers: int = Field(
+        default=1, ge=1, le=64, description="processes serving HTTP on the one port (SO_REUSEPORT)"
+    )
     rate_per_client_per_minute: int = Field(default=60, ge=1)
     rate_per_form_per_minute: int = Field(default=6000, ge=1)
     signature_tolerance_s: int = Field(default=300, ge=1, description="replay window")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -13,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
@@ -23,6 +24,7 @@ from gateway import __version__
 from gateway.channels.webform import Submission
 from gateway.components import Components
 from gateway.errors import EventRejected, PublishError, StateStoreError
+from gateway.http_workers import METRICS_ENV
 from gateway.publisher import KafkaPublisher
 from gateway.web.context import WebContext
 from gateway.web.pages import pages_router
@@ -81,7 +83,17 @@ def _operations(app: FastAPI, publisher: KafkaPublisher) -> None:
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def metrics() -> Response:
         """Prometheus metrics."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(_latest_metrics(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _latest_metrics() -> bytes:
+    """This process's metrics; with several HTTP workers, every process's (the scrape lands in
+    any one of them)."""
+    if not os.environ.get(METRICS_ENV):
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

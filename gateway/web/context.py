@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import Request
 
@@ -17,7 +16,7 @@ from gateway.settings import GatewaySettings
 from gateway.store.claims import ClaimStore
 from gateway.store.state import StateStore
 from gateway.web.problems import ProblemError
-from gateway.web.ratelimit import RateLimiter
+from gateway.web.ratelimit import RateLimiter, SharedBuckets
 
 
 @dataclass
@@ -25,17 +24,26 @@ class WebContext:
     components: Components
     per_client: RateLimiter
     per_form: RateLimiter
-    _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     _verify: TwilioVerify | None = None
+
+    shared: SharedBuckets | None = None
 
     @classmethod
     def of(cls, components: Components) -> WebContext:
+        """With several HTTP workers, their rate limits are kept in one shared table."""
         http = components.settings.http
+        path = components.settings.data_dir / "state" / "ratelimits.bin"
+        shared = SharedBuckets(path) if http.workers > 1 else None
         return cls(
             components,
-            per_client=RateLimiter(http.rate_per_client_per_minute),
-            per_form=RateLimiter(http.rate_per_form_per_minute),
+            per_client=RateLimiter(http.rate_per_client_per_minute, shared=shared, name="client"),
+            per_form=RateLimiter(http.rate_per_form_per_minute, shared=shared, name="form"),
+            shared=shared,
         )
+
+    def rate_limiter(self, limit: int, window_s: float, name: str) -> RateLimiter:
+        """A limiter of these requests' own, shared by the workers as the others are."""
+        return RateLimiter(limit, window_s=window_s, shared=self.shared, name=name)
 
     @property
     def settings(self) -> GatewaySettings:
@@ -55,6 +63,8 @@ class WebContext:
     async def close(self) -> None:
         if self._verify is not None:
             await self._verify.close()
+        if self.shared is not None:
+            self.shared.close()
 
     @property
     def intake(self) -> Intake:
@@ -70,14 +80,10 @@ class WebContext:
 
     @contextlib.asynccontextmanager
     async def exclusive(self, scope: str, key: str) -> AsyncIterator[None]:
-        """One request at a time per idempotency key (a retry waits for the first to finish)."""
-        lock = self._locks.setdefault((scope, key), asyncio.Lock())
-        try:
-            async with lock:
-                yield
-        finally:
-            if not lock.locked() and not lock._waiters:
-                self._locks.pop((scope, key), None)
+        """One request at a time per idempotency key, in whichever HTTP worker each landed
+        (a retry waits for the first to finish, then finds its stored answer)."""
+        async with self.components.key_locks.holding(f"{scope}\n{key}"):
+            yield
 
     def client_address(self, request: Request) -> str:
         peer = request.client.host if request.client else "unknown"

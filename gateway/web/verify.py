@@ -70,7 +70,9 @@ class SmsChecked(BaseModel):
 
 @dataclass
 class SmsLimits:
-    """In-memory limits of this process (a replica set shares Twilio Verify's own limits)."""
+    """Limits of this gateway's HTTP workers (shared when there are several; replicas on other
+    machines share Twilio Verify's own limits). Wrong codes are counted per process; Twilio
+    Verify stops a code after its own maximum of checks whichever process asks."""
 
     per_number: RateLimiter
     per_complaint: RateLimiter
@@ -82,9 +84,9 @@ class SmsLimits:
     def from_settings(cls, ctx: WebContext) -> SmsLimits:
         notifier = ctx.settings.notifier
         return cls(
-            per_number=RateLimiter(notifier.sms_per_number_per_hour, window_s=HOUR_S),
-            per_complaint=RateLimiter(notifier.sms_per_complaint_per_day, window_s=DAY_S),
-            per_client=RateLimiter(notifier.sms_per_client_per_hour, window_s=HOUR_S),
+            per_number=ctx.rate_limiter(notifier.sms_per_number_per_hour, HOUR_S, "sms-number"),
+            per_complaint=ctx.rate_limiter(notifier.sms_per_complaint_per_day, DAY_S, "sms-ref"),
+            per_client=ctx.rate_limiter(notifier.sms_per_client_per_hour, HOUR_S, "sms-client"),
             max_checks=notifier.sms_max_checks,
         )
 

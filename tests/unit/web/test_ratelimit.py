@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from gateway.web.ratelimit import RateLimiter
+import tempfile
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.web.ratelimit import RateLimiter, SharedBuckets
 
 
 def test_given_a_burst_then_the_limit_then_a_wait_then_again() -> None:
@@ -29,3 +35,60 @@ def test_a_window_of_an_hour_refills_one_token_per_hour_over_the_limit() -> None
     wait = limiter.retry_after("n", now=0.0)
     assert wait is not None
     assert 1190 < wait <= 1200
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.floats(min_value=0, max_value=30)),
+        max_size=60,
+    )
+)
+def test_property_shared_buckets_answer_as_the_in_memory_ones(
+    requests: list[tuple[str, float]],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        buckets = SharedBuckets(Path(folder) / "limits.bin")
+        in_memory, shared = RateLimiter(3), RateLimiter(3, shared=buckets, name="client")
+        now = 0.0
+        for key, later in requests:
+            now += later
+            expected = in_memory.retry_after(key, now=now)
+            got = shared.retry_after(key, now=now)
+            assert (got is None) == (expected is None)
+            if got is not None and expected is not None:
+                assert abs(got - expected) < 1e-6
+        buckets.close()
+
+
+def test_given_two_workers_on_one_table_then_they_share_one_allowance(tmp_path: Path) -> None:
+    """Two opens of the file stand for two processes (the lock is the kernel's, per file)."""
+    first = SharedBuckets(tmp_path / "limits.bin")
+    second = SharedBuckets(tmp_path / "limits.bin")
+    one, other = RateLimiter(4, shared=first, name="c"), RateLimiter(4, shared=second, name="c")
+    answers = [(one if n % 2 else other).retry_after("10.0.0.1", now=0.0) for n in range(6)]
+    assert answers[:4] == [None] * 4
+    assert None not in answers[4:]
+    assert RateLimiter(4, shared=second, name="form").retry_after("10.0.0.1", now=0.0) is None
+    first.close()
+    second.close()
+
+
+def test_given_a_full_neighbourhood_then_the_stalest_key_is_forgotten(tmp_path: Path) -> None:
+    buckets = SharedBuckets(tmp_path / "limits.bin", slots=4)
+    limiter = RateLimiter(1, shared=buckets, name="c")
+    assert limiter.retry_after("old", now=0.0) is None
+    assert limiter.retry_after("old", now=0.0) is not None
+    for n in range(10):  # more keys than slots: "old" is the stalest, its slot is taken
+        limiter.retry_after(f"new-{n}", now=1.0 + n)
+    assert limiter.retry_after("old", now=11.0) is None  # forgotten: a fresh bucket
+    buckets.close()
+
+
+def test_each_table_has_its_own_salt(tmp_path: Path) -> None:
+    first, second = SharedBuckets(tmp_path / "a.bin"), SharedBuckets(tmp_path / "b.bin")
+    assert first._salt != second._salt
+    again = SharedBuckets(tmp_path / "a.bin")
+    assert again._salt == first._salt  # reopened: kept
+    again.close()
+    first.close()
+    second.close()

@@ -1,0 +1,194 @@
+"""Several HTTP workers (``GATEWAY_HTTP_WORKERS=2``), run as a user runs the gateway: both
+serve, an idempotency key is honoured whichever worker each retry reaches, the metrics count
+every worker, a dead worker is replaced, and no worker outlives the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.events import topics
+from gateway.settings import KafkaSettings
+from gateway.web.signature import sign
+from tests.support.consumer import TopicReader
+from tests.support.http import SECRETS, GatewayProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
+
+FORM_URL = "/v1/webhooks/forms/contact-form"
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The HTTP worker processes the gateway started (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [
+        int(pid)
+        for pid in children
+        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    ]
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+async def until(condition: object, timeout_s: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+def started_lines(log: Path) -> int:
+    return log.read_text().count('"event": "gateway.started"') if log.exists() else 0
+
+
+async def two_workers(
+    kafka_settings: KafkaSettings, tmp_path: Path, per_client_per_minute: int
+) -> GatewayProcess:
+    process = GatewayProcess(
+        kafka_settings.bootstrap,
+        tmp_path / "data",
+        log=tmp_path / "gateway.log",
+        GATEWAY_HTTP_WORKERS="2",
+        GATEWAY_WEBHOOK_SECRETS=json.dumps(SECRETS),
+        GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE=str(per_client_per_minute),
+    )
+    await asyncio.to_thread(process.start)
+    assert process.log is not None
+    log = process.log
+    await until(lambda: started_lines(log) >= 2, what="the second worker started")
+    return process
+
+
+@pytest.fixture
+async def gateway(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[GatewayProcess]:
+    process = await two_workers(kafka_settings, tmp_path, 1_000_000)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def submission(number: int) -> bytes:
+    return json.dumps(
+        {"name": f"Personne {number}", "email": f"p{number}@example.org", "body": "Sans réponse."}
+    ).encode()
+
+
+async def post(url: str, body: bytes, key: str) -> httpx.Response:
+    """On a connection of its own (a new connection may reach either worker)."""
+    headers = {
+        "content-type": "application/json",
+        "Idempotency-Key": key,
+        "X-Gateway-Signature": sign(body, SECRETS["contact-form"][0]),
+    }
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        return await client.post(FORM_URL, content=body, headers=headers)
+
+
+async def test_given_two_workers_then_both_serve_and_each_submission_is_published_once(
+    gateway: GatewayProcess, kafka_settings: KafkaSettings
+) -> None:
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    keys = [str(uuid.uuid4()) for _ in range(40)]
+    answers = await asyncio.gather(
+        *(post(gateway.url, submission(n), k) for n, k in enumerate(keys))
+    )
+    assert [answer.status_code for answer in answers] == [202] * len(keys)
+    records = await reader.read(len(keys))
+    sources = [json.loads(r.value)["data"]["source_message"]["id"] for r in records]
+    assert sorted(sources) == sorted(keys)
+    assert gateway.log is not None
+    published = [
+        line for line in gateway.log.read_text().splitlines() if "intake.published" in line
+    ]
+    by_worker = {'"http_worker": 1' in line for line in published}
+    assert by_worker == {True, False}, "one process took every submission"
+
+
+async def test_given_one_key_sent_at_once_through_both_workers_then_one_event_and_one_answer(
+    gateway: GatewayProcess, kafka_settings: KafkaSettings
+) -> None:
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    key, body = str(uuid.uuid4()), submission(1)
+    answers = await asyncio.gather(*(post(gateway.url, body, key) for _ in range(12)))
+    assert {answer.status_code for answer in answers} == {202}
+    assert len({answer.json()["event_id"] for answer in answers}) == 1
+    other = await asyncio.gather(*(post(gateway.url, submission(2), key) for _ in range(6)))
+    assert {answer.status_code for answer in other} == {409}
+    records = await reader.read(2, timeout_s=5)
+    assert [json.loads(r.value)["data"]["source_message"]["id"] for r in records] == [key]
+
+
+async def test_the_metrics_count_the_submissions_of_every_worker(gateway: GatewayProcess) -> None:
+    keys = [str(uuid.uuid4()) for _ in range(20)]
+    await asyncio.gather(*(post(gateway.url, submission(n), k) for n, k in enumerate(keys)))
+    pattern = re.compile(
+        r'^gateway_events_published_total\{topic="complaints\.v1",type="complaint\.received"\} '
+        r"([\d.]+)$",
+        re.MULTILINE,
+    )
+    for _ in range(6):  # each scrape on a new connection: either worker answers
+        async with httpx.AsyncClient(base_url=gateway.url) as client:
+            text = (await client.get("/metrics")).text
+        assert float(pattern.search(text).group(1)) == len(keys)  # type: ignore[union-attr]
+
+
+async def test_given_a_worker_killed_then_another_takes_its_place(gateway: GatewayProcess) -> None:
+    (first,) = worker_pids(gateway.pid)
+    os.kill(first, signal.SIGKILL)
+    await until(lambda: worker_pids(gateway.pid) not in ([], [first]), what="a new worker")
+    assert gateway.log is not None
+    log = gateway.log
+    await until(lambda: started_lines(log) >= 3, what="the new worker serving")
+    answers = await asyncio.gather(*(post(gateway.url, submission(n), f"k{n}") for n in range(10)))
+    assert {answer.status_code for answer in answers} == {202}
+    assert '"event": "http.worker_exited"' in log.read_text()
+
+
+async def test_given_the_gateway_killed_then_its_workers_stop_by_themselves(
+    gateway: GatewayProcess,
+) -> None:
+    (worker,) = worker_pids(gateway.pid)
+    gateway.kill()  # SIGKILL: the gateway cannot stop its workers
+    await until(lambda: not alive(worker), timeout_s=40, what="the orphaned worker stopped")
+
+
+async def test_given_sigterm_then_the_gateway_and_its_workers_stop(gateway: GatewayProcess) -> None:
+    (worker,) = worker_pids(gateway.pid)
+    assert gateway.process is not None
+    gateway.process.terminate()
+    assert await asyncio.to_thread(gateway.process.wait, 40) == 0
+    assert not alive(worker)
+
+
+async def test_given_two_workers_then_a_client_gets_one_allowance_not_two(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    gateway = await two_workers(kafka_settings, tmp_path, per_client_per_minute=10)
+    try:
+        answers = [await post(gateway.url, submission(n), f"limit-{n}") for n in range(20)]
+    finally:
+        gateway.stop()
+    codes = [answer.status_code for answer in answers]
+    assert codes.count(202) == 10, codes
+    assert codes.count(429) == 10, codes
