@@ -1,15 +1,16 @@
 """Web-form webhook: accepted submissions/s and latency at fixed offered rates, vs a bare aiokafka
 producer publishing the same events at the same rates, in the same run.
 
-    python -m bench.webhook [--duration 6] [--rates 50,100,150,200,400,800] [--runs 3]
+    python -m bench.webhook [--duration 6] [--rates 100,...,1500] [--runs 3] [--workers 1,2]
 
-The gateway runs as in production (``intake-gateway run --only http``, uvicorn) on a fresh local
-broker. The load generator is open-loop: requests are scheduled at the offered rate and latency
-is measured from the scheduled time (no coordinated omission), over keep-alive HTTP/1.1
+The gateway runs as in production (``intake-gateway run --only http``, uvicorn on uvloop), with
+each number of HTTP worker processes asked for, on a fresh local broker. The load generator is
+open-loop: requests are scheduled at the offered rate and latency is measured from the
+scheduled time (no coordinated omission), over keep-alive HTTP/1.1
 connections written by hand (an HTTP client library would cost more CPU than the server on this
 2-core machine). Each request is a signed JSON submission with its own Idempotency-Key.
 The baseline sends the same complaint.received events with aiokafka (acks=all, idempotent), at
-the same offered rates. Peak RSS is the gateway process's VmHWM.
+the same offered rates. Peak RSS is the sum of the gateway processes' VmHWM.
 Targets: >= 1,500 accepted/s at saturation, p99 <= 100 ms at 1,000/s, ratio >= 0.5.
 """
 
@@ -160,93 +161,146 @@ async def bare_runs(
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """VmHWM of a process and of the HTTP workers it started (its children, multiprocessing's
+    resource tracker aside)."""
+    pids = [pid] + [
+        int(child)
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+    total = 0.0
+    for each in pids:
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def wait_for_workers(log: Path, workers: int, timeout_s: float = 60.0) -> None:
+    """Until every HTTP worker logged its start (the main process answers first)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if log.exists() and log.read_text().count('"event": "gateway.started"') >= workers:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{workers} HTTP workers did not start in {timeout_s} s")
+
+
+Series = dict[float, RunFigures]
 
 
 def measure(
-    rates: list[float], duration: float, runs: int
-) -> tuple[dict[str, dict[float, RunFigures]], float]:
-    gateway: dict[float, list[RunFigures]] = {rate: [] for rate in rates}
-    bare: dict[float, list[RunFigures]] = {rate: [] for rate in rates}
-    with private_broker() as bootstrap, tempfile.TemporaryDirectory() as data_dir:
+    rates: list[float], duration: float, runs: int, worker_counts: list[int]
+) -> tuple[dict[str, Series], dict[int, float]]:
+    """Median figures by side ("bare", or a worker count) and rate; peak RSS by worker count."""
+    results: dict[str, dict[float, list[RunFigures]]] = {"bare": {rate: [] for rate in rates}}
+    rss: dict[int, float] = {}
+    with private_broker() as bootstrap:
         asyncio.run(create_topics(KafkaSettings(bootstrap=bootstrap)))
+        for workers in worker_counts:
+            side = results.setdefault(str(workers), {rate: [] for rate in rates})
+            rss[workers] = gateway_series(bootstrap, workers, rates, duration, runs, side)
+        for _ in range(runs):
+            for rate, (result, failures) in asyncio.run(
+                bare_runs(bootstrap, rates, duration)
+            ).items():
+                report_failures(failures, rate)
+                results["bare"][rate].append(result)
+    medians = {
+        name: {rate: median_figures(figures) for rate, figures in series.items()}
+        for name, series in results.items()
+    }
+    return medians, rss
+
+
+def gateway_series(
+    bootstrap: str,
+    workers: int,
+    rates: list[float],
+    duration: float,
+    runs: int,
+    into: dict[float, list[RunFigures]],
+) -> float:
+    """Runs of ``intake-gateway run --only http`` with ``workers`` processes; its peak RSS."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        log = Path(data_dir) / "gateway.log"
         with gateway_process(
             bootstrap,
-            Path(data_dir),
+            Path(data_dir) / "data",
+            log=log,
+            GATEWAY_HTTP_WORKERS=str(workers),
             GATEWAY_WEBHOOK_SECRETS=json.dumps({"bench": SECRET}),
             GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE="100000000",
             GATEWAY_HTTP_RATE_PER_FORM_PER_MINUTE="100000000",
         ) as (url, pid):
+            wait_for_workers(log, workers)
             port = int(url.rsplit(":", 1)[1])
-            asyncio.run(gateway_runs(port, [200.0], 3, "warm-up"))
+            asyncio.run(gateway_runs(port, [200.0], 3, f"warm-up-{workers}"))
             for run in range(runs):
-                for figures_by_rate, side in (
-                    (
-                        gateway,
-                        lambda r, run=run: asyncio.run(gateway_runs(port, r, duration, f"g{run}")),
-                    ),
-                    (bare, lambda r: asyncio.run(bare_runs(bootstrap, r, duration))),
-                )[:: 1 if run % 2 == 0 else -1]:
-                    for rate, (result, failures) in side(rates).items():
-                        if failures:
-                            print(f"  {failures} refused at {rate:.0f}/s", file=sys.stderr)
-                        figures_by_rate[rate].append(result)
-            rss = peak_rss_mb(pid)
-    return (
-        {
-            "gateway": {rate: median_figures(v) for rate, v in gateway.items()},
-            "bare": {rate: median_figures(v) for rate, v in bare.items()},
-        },
-        rss,
-    )
+                tag = f"w{workers}-{run}"
+                for rate, (result, failures) in asyncio.run(
+                    gateway_runs(port, rates, duration, tag)
+                ).items():
+                    report_failures(failures, rate)
+                    into[rate].append(result)
+            return peak_rss_mb(pid)
 
 
-def table(
-    result: dict[str, dict[float, RunFigures]], rss: float, duration: float, runs: int
-) -> str:
+def report_failures(failures: int, rate: float) -> None:
+    if failures:
+        print(f"  {failures} refused at {rate:.0f}/s", file=sys.stderr)
+
+
+def table(result: dict[str, Series], rss: dict[int, float], duration: float, runs: int) -> str:
+    counts = sorted(int(name) for name in result if name != "bare")
+    best = str(counts[-1])
+    head = "| offered/s |"
+    for count in counts:
+        head += f" {count} worker{'s' if count > 1 else ''}: accepted/s | p50 ms | p99 ms |"
     rows = [
-        "| offered/s | gateway accepted/s | p50 ms | p99 ms "
-        "| bare aiokafka/s | p50 ms | p99 ms | ratio |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        head + " bare aiokafka/s | p50 ms | p99 ms | ratio |",
+        "| ---: |" + " ---: | ---: | ---: |" * (len(counts) + 1) + " ---: |",
     ]
-    for rate, g in result["gateway"].items():
-        b = result["bare"][rate]
-        rows.append(
-            f"| {rate:,.0f} | {g.rate:,.0f} | {g.p50_ms:.1f} | {g.p99_ms:.1f} | {b.rate:,.0f} | "
-            f"{b.p50_ms:.1f} | {b.p99_ms:.1f} | {g.rate / b.rate:.2f} |"
-        )
+    for rate, bare in result["bare"].items():
+        cells = [f"{rate:,.0f}"]
+        for count in counts:
+            g = result[str(count)][rate]
+            cells += [f"{g.rate:,.0f}", f"{g.p50_ms:.1f}", f"{g.p99_ms:.1f}"]
+        cells += [f"{bare.rate:,.0f}", f"{bare.p50_ms:.1f}", f"{bare.p99_ms:.1f}"]
+        cells.append(f"{result[best][rate].rate / bare.rate:.2f}")
+        rows.append("| " + " | ".join(cells) + " |")
+    memory = ", ".join(f"{count} worker(s) {rss[count]:.0f} MB" for count in counts)
     return (
         "## Web-form webhook (`bench/webhook.py`)\n\n"
         f"Signed JSON submissions (~1.5 KB) offered open-loop at fixed rates for {duration:.0f} s "
         f"each over {CONNECTIONS} keep-alive connections to `intake-gateway run --only http` "
-        "(one uvicorn process, 202 only after Kafka's ack), against a bare aiokafka producer "
-        "sending the same events at the same rates; load generator, gateway and broker share the "
-        f"machine's 2 cores. Median of {runs} runs. Gateway peak RSS: {rss:.0f} MB. Targets: "
-        ">= 1,500 accepted/s, p99 <= 100 ms at 1,000/s, ratio >= 0.5.\n\n" + "\n".join(rows)
+        "(uvicorn on uvloop, 202 only after Kafka's ack) with `GATEWAY_HTTP_WORKERS` processes, "
+        "against a bare aiokafka producer sending the same events at the same rates; load "
+        "generator, gateway and broker share the machine's 2 cores. The ratio is the most "
+        f"workers' rate over the bare producer's. Median of {runs} runs. Peak RSS of the "
+        f"gateway (all its processes): {memory}. Targets: >= 1,500 accepted/s, p99 <= 100 ms "
+        "at 1,000/s, ratio >= 0.5.\n\n" + "\n".join(rows)
     )
 
 
 CHART = Path(__file__).resolve().parents[1] / "docs" / "webhook-latency.png"
 
 
-def chart(result: dict[str, dict[float, RunFigures]], path: Path = CHART) -> None:
-    """p50 and p99 latency against offered load, gateway and bare producer (PNG, matplotlib)."""
+def chart(result: dict[str, Series], path: Path = CHART) -> None:
+    """p50 and p99 latency against offered load, per worker count and bare producer (PNG)."""
     import matplotlib  # noqa: PLC0415 (only this function draws)
 
     matplotlib.use("Agg")  # no display on a server
     from matplotlib import pyplot  # noqa: PLC0415
 
     figure, axes = pyplot.subplots(figsize=(7, 4.2), dpi=110)
-    for side, label, colour in (
-        ("gateway", "gateway", "tab:blue"),
-        ("bare", "bare aiokafka", "grey"),
-    ):
-        rates = sorted(result[side])
+    colours = iter(["tab:blue", "tab:orange", "tab:green", "tab:purple"])
+    for side, series in result.items():
+        label = "bare aiokafka" if side == "bare" else f"gateway, {side} worker(s)"
+        colour = "grey" if side == "bare" else next(colours)
+        rates = sorted(series)
         for field, style in (("p50_ms", "-"), ("p99_ms", "--")):
-            values = [getattr(result[side][rate], field) for rate in rates]
+            values = [getattr(series[rate], field) for rate in rates]
             name = f"{label} {field.removesuffix('_ms')}"
             axes.plot(rates, values, style, marker="o", color=colour, label=name)
     axes.set_yscale("log")
@@ -255,7 +309,7 @@ def chart(result: dict[str, dict[float, RunFigures]], path: Path = CHART) -> Non
     axes.set_title("Web-form webhook: latency against offered load (median of runs)")
     axes.axhline(100, color="tab:red", linewidth=0.8, linestyle=":", label="target p99 at 1,000/s")
     axes.grid(visible=True, which="both", linewidth=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=7)
     figure.tight_layout()
     path.parent.mkdir(exist_ok=True)
     figure.savefig(path)
@@ -265,11 +319,13 @@ def chart(result: dict[str, dict[float, RunFigures]], path: Path = CHART) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=6.0)
-    parser.add_argument("--rates", default="50,100,150,200,400,800")
+    parser.add_argument("--rates", default="100,200,400,600,800,1000,1500")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", default="1,2", help="GATEWAY_HTTP_WORKERS values to run")
     args = parser.parse_args()
     rates = [float(rate) for rate in args.rates.split(",")]
-    result, rss = measure(rates, args.duration, args.runs)
+    counts = [int(count) for count in args.workers.split(",")]
+    result, rss = measure(rates, args.duration, args.runs, counts)
     chart(result)
     text = table(result, rss, args.duration, args.runs)
     text += f"\n\n![Latency against offered load]({CHART.name})\n"
