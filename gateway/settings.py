@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -19,6 +19,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
@@ -58,8 +59,24 @@ class HttpSettings(BaseModel):
     )
 
 
+class OAuth2Client(BaseModel):
+    """How the gateway gets an access token for XOAUTH2 (RFC 6749 token endpoint): with a
+    ``refresh_token`` (Gmail, a delegated mailbox), else the client-credentials grant (Microsoft
+    365 with an application's access to the mailbox: scope
+    ``https://outlook.office365.com/.default``)."""
+
+    token_url: AnyHttpUrl
+    client_id: str
+    client_secret: SecretStr
+    scope: str | None = None
+    refresh_token: SecretStr | None = None
+
+
 class ImapAccount(BaseModel):
-    """One mailbox to read."""
+    """One mailbox to read. ``tls``: TLS from the first byte (port 993); else ``starttls``
+    upgrades a plain connection (port 143) before anything is sent, and refuses a server that
+    does not offer it. ``ca_file``: the certificates to trust instead of the system's (an
+    office's own CA). ``auth``: ``password`` (LOGIN) or ``xoauth2`` with ``oauth2``."""
 
     host: str | None = None
     port: int = Field(default=993, ge=1, le=65535)
@@ -67,6 +84,17 @@ class ImapAccount(BaseModel):
     password: SecretStr | None = None
     mailbox: str = "INBOX"
     tls: bool = True
+    starttls: bool = False
+    ca_file: Path | None = None
+    auth: Literal["password", "xoauth2"] = "password"
+    oauth2: OAuth2Client | None = None
+
+    @model_validator(mode="after")
+    def _xoauth2_needs_a_client(self) -> ImapAccount:
+        if self.host and self.auth == "xoauth2" and self.oauth2 is None:
+            msg = "auth is xoauth2: GATEWAY_IMAP_OAUTH2 (token_url, client_id...) is needed"
+            raise ValueError(msg)
+        return self
 
 
 class ImapSettings(ImapAccount):

@@ -8,7 +8,8 @@
   ``intake.dlq.v1`` record; nothing is deleted. A crash in between republishes the same event
   id (deterministic from the Message-ID, or from the bytes without one).
 - IMAP IDLE when the server offers it, polling otherwise; any network error or server restart
-  ends the session and a new one starts after a backoff with jitter.
+  ends the session and a new one starts after a backoff with jitter. TLS or STARTTLS, LOGIN or
+  XOAUTH2: ``imap_session``.
 - Mail older than ``backlog_after`` when imported is flagged ``backlog`` (the notifier's rule
   for late acknowledgements applies to it).
 """
@@ -25,7 +26,9 @@ import aioimaplib
 import structlog
 from prometheus_client import Counter, Gauge
 
+from gateway.channels.imap_session import close_transport, open_session
 from gateway.channels.mail import MailPart, ParsedMail, parse_mail
+from gateway.channels.oauth2 import AccessTokens
 from gateway.channels.raw import RawMessage, Sender, safe_filename
 from gateway.errors import RETRY_LATER, ChannelUnavailable, InputRejected
 from gateway.events.common import Attachment, AttachmentStatus, Channel
@@ -88,6 +91,7 @@ class ImapChannel:
         self._account, self._intake, self._claims, self._state = account, intake, claims, state
         self._policy = policy or MailboxPolicy()
         self._key = f"{account.user}@{account.host}:{account.port}/{account.mailbox}"
+        self._tokens = AccessTokens(account.oauth2) if account.oauth2 else None
 
     async def run(self) -> None:
         failures = 0
@@ -127,26 +131,7 @@ class ImapChannel:
             await _logout(client)
 
     async def _connect(self) -> aioimaplib.IMAP4:
-        account = self._account
-        client = (
-            aioimaplib.IMAP4_SSL(account.host, account.port, timeout=30)
-            if account.tls
-            else aioimaplib.IMAP4(account.host or "localhost", account.port, timeout=30)
-        )
-        try:
-            await client.wait_hello_from_server()
-            password = account.password.get_secret_value() if account.password else ""
-            response = await client.login(account.user or "", password)
-        except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
-            _close_transport(client)
-            raise ChannelUnavailable(f"IMAP server {account.host}:{account.port}: {exc}") from exc
-        except BaseException:  # cancelled while connecting: leave no socket behind
-            _close_transport(client)
-            raise
-        if response.result != "OK":
-            _close_transport(client)
-            raise ChannelUnavailable(f"IMAP login refused for {self._key}")
-        return client
+        return await open_session(self._account, self._tokens)
 
     async def _process_waiting(self, client: aioimaplib.IMAP4) -> int:
         uidvalidity = await self._select(client)
@@ -362,13 +347,7 @@ async def _logout(client: aioimaplib.IMAP4) -> None:
     except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout):
         log.info("email.logout_failed")
     finally:
-        _close_transport(client)
-
-
-def _close_transport(client: aioimaplib.IMAP4) -> None:
-    transport = getattr(client.protocol, "transport", None) if client.protocol else None
-    if transport is not None:
-        transport.close()
+        close_transport(client)
 
 
 def _internal_date(head: bytes) -> datetime | None:

@@ -21,8 +21,28 @@ from pydantic import SecretStr
 
 from gateway.settings import ImapSettings
 from tests.support.kafka import free_port
+from tests.support.tls import TlsFiles
 
 USER, PASSWORD = "complaints", "secret"
+
+PASSWORD_DB = """passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {dir}/users
+}}"""
+# Tokens checked against an OAuth 2.0 introspection endpoint (RFC 7662), as for a provider such
+# as Keycloak or WSO2; see doc.dovecot.org "Open Authentication v2.0 database".
+OAUTH2_DB = """passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {dir}/oauth2.conf.ext
+}}"""
+OAUTH2_CONF = """introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
+force_introspection = yes
+"""
 
 CONFIG = """\
 base_dir = {dir}/run
@@ -30,11 +50,11 @@ state_dir = {dir}/state
 log_path = {dir}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 first_valid_uid = 1
 first_valid_gid = 1
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 mail_location = maildir:{dir}/mail/%u
 default_internal_user = dovecot
 default_login_user = dovenull
@@ -45,7 +65,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -54,10 +75,7 @@ service anvil {{
 service imap-login {{
   chroot =
 }}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {dir}/users
-}}
+{passdb}
 userdb {{
   driver = static
   args = uid=dovecot gid=dovecot home={dir}/home/%u
@@ -76,15 +94,21 @@ namespace inbox {{
 
 @dataclass
 class Dovecot:
+    """``tls``: STARTTLS on ``port`` and TLS from the first byte on ``tls_port``;
+    ``oauth2_introspection``: XOAUTH2 logins checked at that URL instead of passwords."""
+
     directory: Path
     port: int
+    tls_port: int = 0
 
     @property
     def config(self) -> Path:
         return self.directory / "dovecot.conf"
 
     @classmethod
-    def create(cls) -> Dovecot:
+    def create(
+        cls, tls: TlsFiles | None = None, oauth2_introspection: str | None = None
+    ) -> Dovecot:
         """A new server in its own folder under /tmp (the login process, running as dovenull,
         must be able to reach it: pytest's tmp_path is private to root)."""
         directory = Path(tempfile.mkdtemp(prefix="dovecot-"))
@@ -92,14 +116,27 @@ class Dovecot:
             raise RuntimeError(
                 "dovecot not installed: scripts/setup --tests installs dovecot-imapd"
             )
-        server = cls(directory, free_port())
+        server = cls(directory, free_port(), free_port() if tls else 0)
         for sub in ("run", "state", "mail", "home"):
             (directory / sub).mkdir(parents=True, exist_ok=True)
         shutil.chown(directory / "mail", "dovecot", "dovecot")
         shutil.chown(directory / "home", "dovecot", "dovecot")
         directory.chmod(0o755)
         (directory / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-        server.config.write_text(CONFIG.format(dir=directory, port=server.port))
+        ssl = (
+            f"ssl = yes\nssl_cert = <{tls.certificate}\nssl_key = <{tls.key}" if tls else "ssl = no"
+        )
+        if oauth2_introspection:
+            (directory / "oauth2.conf.ext").write_text(OAUTH2_CONF.format(url=oauth2_introspection))
+        config = CONFIG.format(
+            dir=directory,
+            port=server.port,
+            tls_port=server.tls_port,
+            ssl=ssl,
+            mechanisms="xoauth2 oauthbearer" if oauth2_introspection else "plain login",
+            passdb=(OAUTH2_DB if oauth2_introspection else PASSWORD_DB).format(dir=directory),
+        )
+        server.config.write_text(config)
         server.start()
         return server
 

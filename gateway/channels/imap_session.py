@@ -1,0 +1,115 @@
+"""Opening an IMAP session: TLS from the first byte or STARTTLS (RFC 3501 6.2.1, RFC 8314),
+then LOGIN or XOAUTH2 (Microsoft 365, Gmail). Every failure is ``ChannelUnavailable``: the
+channel tries again later, and a password is never sent over a connection TLS does not cover
+when TLS was asked for."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+
+import aioimaplib
+
+from gateway.channels.oauth2 import AccessTokens
+from gateway.errors import ChannelUnavailable
+from gateway.settings import ImapAccount
+
+CONNECT_TIMEOUT_S = 30
+_NETWORK_ERRORS = (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout)
+
+
+class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
+    """aioimaplib's protocol, answering a failed XOAUTH2 as the mechanism asks: the server
+    sends its error as a challenge and waits for an empty answer before it says NO (RFC 7628
+    3.2.3). aioimaplib 2.0 leaves the challenge unanswered, and the login hangs until its
+    timeout instead of failing at once."""
+
+    def _continuation(self, line: bytes) -> None:
+        command = self.pending_sync_command
+        if command is not None and command.name == "AUTHENTICATE":
+            self.transport.write(b"\r\n")
+            return
+        super()._continuation(line)
+
+
+class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: Callable[[Exception | None], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        running = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = _Protocol(running, conn_lost_cb)
+        self._client_task = running.create_task(
+            running.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
+        )
+
+
+def tls_context(account: ImapAccount) -> ssl.SSLContext:
+    """Certificates and host name checked; ``ca_file`` trusted instead of the system's CAs."""
+    return ssl.create_default_context(cafile=str(account.ca_file) if account.ca_file else None)
+
+
+async def open_session(account: ImapAccount, tokens: AccessTokens | None) -> aioimaplib.IMAP4:
+    """A logged-in client; ChannelUnavailable (no socket left behind) otherwise."""
+    where = f"IMAP server {account.host}:{account.port}"
+    client = _Client(
+        account.host or "localhost",
+        account.port,
+        timeout=CONNECT_TIMEOUT_S,
+        ssl_context=tls_context(account) if account.tls else None,
+    )
+    try:
+        await client.wait_hello_from_server()
+        if not account.tls and account.starttls:
+            await _start_tls(client, account)
+        response = await _authenticate(client, account, tokens)
+    except _NETWORK_ERRORS as exc:  # ssl.SSLError (a certificate refused) is an OSError
+        close_transport(client)
+        raise ChannelUnavailable(f"{where}: {exc}") from exc
+    except BaseException:  # refused, or cancelled while connecting: leave no socket behind
+        close_transport(client)
+        raise
+    if response.result != "OK":
+        close_transport(client)
+        if tokens is not None:
+            tokens.forget()
+        raise ChannelUnavailable(f"{where}: login refused for {account.user}")
+    return client
+
+
+async def _start_tls(client: aioimaplib.IMAP4, account: ImapAccount) -> None:
+    protocol = client.protocol
+    if not client.has_capability("STARTTLS"):
+        msg = f"IMAP server {account.host}:{account.port} does not offer STARTTLS"
+        raise ChannelUnavailable(msg)
+    command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+    response = await asyncio.wait_for(protocol.execute(command), CONNECT_TIMEOUT_S)
+    if response.result != "OK":
+        raise ChannelUnavailable(f"IMAP server {account.host}: STARTTLS refused")
+    loop = asyncio.get_running_loop()
+    protocol.transport = await loop.start_tls(
+        protocol.transport, protocol, tls_context(account), server_hostname=account.host
+    )
+    await asyncio.wait_for(protocol.capability(), CONNECT_TIMEOUT_S)  # forget the plain ones
+
+
+async def _authenticate(
+    client: aioimaplib.IMAP4, account: ImapAccount, tokens: AccessTokens | None
+) -> aioimaplib.Response:
+    if account.auth == "xoauth2":
+        if tokens is None:
+            raise ChannelUnavailable(f"IMAP {account.user}: xoauth2 needs GATEWAY_IMAP_OAUTH2")
+        return await client.xoauth2(account.user or "", await tokens.token())
+    password = account.password.get_secret_value() if account.password else ""
+    return await client.login(account.user or "", password)
+
+
+def close_transport(client: aioimaplib.IMAP4) -> None:
+    transport = getattr(client.protocol, "transport", None) if client.protocol else None
+    if transport is not None:
+        transport.close()
