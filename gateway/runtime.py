@@ -110,7 +110,7 @@ def postal_service(components: Components) -> Service:
     postal = components.settings.postal
     if postal.inbox is None:
         raise ConfigurationError("GATEWAY_POSTAL_INBOX: not set, so the postal service cannot run")
-    engine = TesseractEngine(postal.workers, postal.languages, postal.dpi)
+    engine = TesseractEngine(postal.workers, postal.languages, postal.dpi, postal.searchable_pdf)
     return PostalChannel(postal, components.intake, components.claims, components.state, engine)
 
 

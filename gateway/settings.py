@@ -145,6 +145,9 @@ class PostalSettings(BaseModel):
     split_on_blank: bool = Field(
         default=True, description="a blank page separates letters (off for duplex scans)"
     )
+    searchable_pdf: bool = Field(
+        default=True, description="attach a searchable PDF of each letter (OCR text layer)"
+    )
 
 
 class NotifierSettings(BaseModel):

@@ -7,7 +7,8 @@ The inbox (``GATEWAY_POSTAL_INBOX``) is watched with inotify (watchfiles) and re
 
 1. the original goes to the claim-check store (SHA-256): the events point to it;
 2. the OCR engine reads every page (text layers as they are), a batch is cut into letters at
-   separator sheets (``gateway.ocr.letters``);
+   separator sheets (``gateway.ocr.letters``), and each letter gets a searchable PDF (its pages
+   with the text read laid over them), attached beside the original;
 3. each letter becomes a ``complaint.received`` (or ``complaint.document_added`` when it quotes
    a reference), flagged ``low_ocr_confidence`` under ``min_confidence``; its source key is the
    file's SHA-256 (and the letter's rank in a batch), so a file read again after a crash gives
@@ -174,7 +175,8 @@ class PostalChannel:
         source_key = f"postal:{original.sha256}" + (f":{rank}" if count > 1 else "")
         if await self._state.processed_event(source_key) is not None:
             return  # published before a crash
-        raw = self._raw_letter(path, original, received, letter, source_key)
+        searchable = await self._searchable_copy(path, original, letter, rank, count)
+        raw = self._raw_letter(path, original, received, letter, source_key, searchable)
         try:
             event = await self._intake.submit(raw)
         except InputRejected:
@@ -183,6 +185,24 @@ class PostalChannel:
         await self._state.mark_processed(source_key, event.id)
         LETTERS.labels("published").inc()
 
+    async def _searchable_copy(
+        self, path: Path, original: StoredObject, letter: ReadLetter, rank: int, count: int
+    ) -> Attachment | None:
+        """The letter's pages as a searchable PDF, kept in the claim-check store."""
+        pdf = await self._engine.searchable_pdf(path, letter.pages)
+        if pdf is None:
+            return None
+        stored = await self._claims.put(pdf)
+        name = f"{path.stem}-letter-{rank}" if count > 1 else path.stem
+        return Attachment(
+            filename=f"{name}.searchable.pdf",
+            media_type="application/pdf",
+            size=stored.size,
+            sha256=stored.sha256,
+            uri=stored.uri,
+            derived_from=original.sha256,
+        )
+
     def _raw_letter(
         self,
         path: Path,
@@ -190,6 +210,7 @@ class PostalChannel:
         received: datetime,
         letter: ReadLetter,
         source_key: str,
+        searchable: Attachment | None,
     ) -> RawMessage:
         confidence = letter.confidence
         flags = set()
@@ -209,7 +230,7 @@ class PostalChannel:
             source_id=f"{original.sha256}#pages={pages[0]}-{pages[-1]}",
             received_at=received,
             text=letter.text,
-            attachments=(scan,),
+            attachments=(scan, searchable) if searchable else (scan,),
             raw_uri=original.uri,
             flags=frozenset(flags),
             source=SOURCE,

@@ -83,6 +83,12 @@ class Attachment(Frozen):
     rejection_reason: str | None = Field(
         default=None, description="why the file was not stored (e.g. over the size limit)"
     )
+    derived_from: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the attachment this one was made from (the searchable PDF of a "
+        "scanned letter: its pages with the OCR text laid over them)",
+    )
 
 
 class SourceMessage(Frozen):

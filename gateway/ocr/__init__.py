@@ -3,12 +3,14 @@
 ``documents.py`` opens a file (PDF, multi-page TIFF, PNG, JPEG) and says which pages carry a
 text layer; ``tesseract.py`` reads the others with Tesseract in a process pool (one process per
 core, ``OMP_THREAD_LIMIT=1``: about twice as fast per page here as Tesseract's own threads);
-``letters.py`` cuts a batch scan into letters at separator sheets.
+``letters.py`` cuts a batch scan into letters at separator sheets. Each letter also gets a
+searchable PDF (Tesseract's own PDF renderer, in the same pass as the text: no second OCR).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +18,9 @@ from typing import Protocol
 @dataclass(frozen=True)
 class PageText:
     """What was read on one page. ``confidence`` is Tesseract's mean word confidence (0-100),
-    None for a text layer; ``rotation`` the quarter turns (degrees) applied before reading."""
+    None for a text layer; ``rotation`` the quarter turns (degrees) applied before reading;
+    ``pdf``: the page as a one-page searchable PDF (its image, and the words read laid over it,
+    invisible, where they are), when one was asked for."""
 
     number: int
     text: str
@@ -25,6 +29,7 @@ class PageText:
     text_layer: bool = False
     blank: bool = False
     separator: bool = False
+    pdf: bytes | None = field(default=None, repr=False)
 
 
 class OcrEngine(Protocol):
@@ -32,5 +37,10 @@ class OcrEngine(Protocol):
     or empty file. CPU-heavy work runs outside the event loop."""
 
     async def read(self, path: Path) -> list[PageText]: ...
+
+    async def searchable_pdf(self, path: Path, pages: Sequence[PageText]) -> bytes | None:
+        """One searchable PDF of these pages of ``path`` (a letter of a batch), or None when
+        the engine makes none."""
+        ...
 
     def close(self) -> None: ...

@@ -13,7 +13,12 @@ when 300 dpi would exceed the same bound (a 200-inch page would be 3.6 Gpx).
 
 from __future__ import annotations
 
+import hashlib
+import io
+import re
+import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +38,9 @@ MEDIA_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
 }
+# PDFium is not thread-safe, not even for two documents: one call at a time in a process (the
+# channel inspects files in threads; OCR workers are processes of their own).
+PDFIUM = threading.Lock()
 MIN_TEXT_LAYER_CHARS = 40  # a page with less is treated as a scan (a stray header, a page number)
 MAX_PAGES = 200
 MAX_PAGE_PIXELS = 90_000_000  # an A3 page at 600 dpi is 70 Mpx; Pillow warns from 89.5 Mpx
@@ -61,6 +69,11 @@ def inspect_document(path: Path) -> list[PageSource]:
 
 
 def _pdf_pages(path: Path) -> list[PageSource]:
+    with PDFIUM:
+        return _pdf_pages_locked(path)
+
+
+def _pdf_pages_locked(path: Path) -> list[PageSource]:
     try:
         document = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
@@ -127,15 +140,54 @@ def render_scale(width_pt: float, height_pt: float, dpi: int) -> float:
 def page_image(path: Path, number: int, dpi: int = 300) -> Image.Image:
     """Page ``number`` (from 1) as an 8-bit grey image (rendered at ``dpi`` for a PDF)."""
     if path.suffix.lower() in PDF_SUFFIXES:
-        document = pdfium.PdfDocument(str(path))
-        try:
-            page = document[number - 1]
-            width, height = page.get_size()
-            bitmap = page.render(scale=render_scale(width, height, dpi), grayscale=True)
-            rendered: Image.Image = bitmap.to_pil()
-            return rendered.convert("L")
-        finally:
-            document.close()
+        with PDFIUM:
+            document = pdfium.PdfDocument(str(path))
+            try:
+                page = document[number - 1]
+                width, height = page.get_size()
+                bitmap = page.render(scale=render_scale(width, height, dpi), grayscale=True)
+                rendered: Image.Image = bitmap.to_pil()
+                return rendered.convert("L")
+            finally:
+                document.close()
     with Image.open(path) as image:
         frame = next(f for i, f in enumerate(ImageSequence.Iterator(image)) if i == number - 1)
         return frame.convert("L")
+
+
+def assemble_pdf(path: Path, pages: Sequence[tuple[int, bytes | None]]) -> bytes:
+    """One PDF of ``pages``: (number, a one-page PDF of it) each; a page without its own PDF
+    (a text layer) is copied from ``path``, a PDF already searchable."""
+    with PDFIUM:
+        assembled = pdfium.PdfDocument.new()
+        original = pdfium.PdfDocument(str(path)) if path.suffix.lower() in PDF_SUFFIXES else None
+        try:
+            for number, page_pdf in pages:
+                if page_pdf is not None:
+                    single = pdfium.PdfDocument(page_pdf)
+                    assembled.import_pages(single)
+                    single.close()
+                elif original is not None:
+                    assembled.import_pages(original, [number - 1])
+            out = io.BytesIO()
+            assembled.save(out)
+            return reproducible(out.getvalue())
+        finally:
+            assembled.close()
+            if original is not None:
+                original.close()
+
+
+_CREATION_DATE = re.compile(rb"/CreationDate\(D:\d{14}")
+_FILE_ID = re.compile(rb"/ID\[<([0-9A-F]{32})><([0-9A-F]{32})>\]")
+
+
+def reproducible(pdf: bytes) -> bytes:
+    """The same pages give the same bytes: PDFium stamps a new document with the time and a
+    random file id; the date becomes a fixed one and the id a digest of the rest (same lengths,
+    so the cross-reference offsets still hold). A letter read again after a crash then gets the
+    same searchable copy, under the same hash, as the first time."""
+    dated = _CREATION_DATE.sub(b"/CreationDate(D:19700101000000", pdf)
+    neutral = _FILE_ID.sub(b"/ID[<" + b"0" * 32 + b"><" + b"0" * 32 + b">]", dated)
+    digest = hashlib.md5(neutral, usedforsecurity=False).hexdigest().upper().encode()
+    return _FILE_ID.sub(b"/ID[<" + digest + b"><" + digest + b">]", dated)

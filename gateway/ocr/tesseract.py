@@ -1,11 +1,11 @@
 """Tesseract through pytesseract, one page per task in a process pool.
 
-Each page: blank? else OCR (``--psm 3``) with word confidences from the TSV
-output. A page read with a low mean confidence is checked for orientation (OSD, quarter turns
-only): a page turned 90° or 180° reads at ~13% accuracy and ~37 confidence, turned back at
-~99% (measured on ``../shared/corpus/postal``). Small skew needs no deskew: Tesseract's layout
-analysis absorbs it (same text at ±1.5° and 4°). A page with almost no text is checked for
-the separator code.
+Each page: blank? else OCR (``--psm 3``) with word confidences from the TSV output, and the
+page as a searchable PDF from the same run. A page read with a low mean confidence is checked
+for orientation (OSD, quarter turns only): a page turned 90° or 180° reads at ~13% accuracy
+and ~37 confidence, turned back at ~99% (measured on ``../shared/corpus/postal``). Small skew
+needs no deskew: Tesseract's layout analysis absorbs it (same text at ±1.5° and 4°). A page
+with almost no text is checked for the separator code.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import multiprocessing
 import os
 import resource
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from PIL import Image
 
 from gateway.errors import UnreadableDocument
 from gateway.ocr import PageText
-from gateway.ocr.documents import PageSource, inspect_document, page_image
+from gateway.ocr.documents import PageSource, assemble_pdf, inspect_document, page_image
 
 log = structlog.get_logger(__name__)
 
@@ -70,27 +72,49 @@ def has_separator_code(grey: Image.Image) -> bool:
     )
 
 
-def _ocr(image: Image.Image | Path, languages: str) -> tuple[str, float]:
-    """Text in reading order (lines kept, blocks apart) and the mean word confidence.
+@dataclass(frozen=True)
+class Reading:
+    text: str
+    confidence: float
+    pdf: bytes | None
+
+
+def _ocr(image: Image.Image | Path, languages: str, pdf: bool) -> Reading:
+    """Text in reading order (lines kept, blocks apart), the mean word confidence and, when
+    ``pdf``, the page as a searchable PDF: one Tesseract run writes both (TSV and PDF).
 
     Tesseract is handed a file: the scan itself when it is one, else the page written as PNM
     (uncompressed). Handing pytesseract an image makes it write a PNG first, which took as long
     as the OCR (1.5 s a page)."""
-    if isinstance(image, Path):
-        data = _data(str(image), languages)
-    else:
-        with tempfile.TemporaryDirectory() as scratch:
-            page = Path(scratch) / "page.pnm"
-            image.save(page)
-            data = _data(str(page), languages)
+    with tempfile.TemporaryDirectory() as scratch:
+        source = image if isinstance(image, Path) else Path(scratch) / "page.pnm"
+        if not isinstance(image, Path):
+            image.save(source)
+        output = Path(scratch) / "out"
+        pytesseract.pytesseract.run_tesseract(
+            str(source),
+            str(output),
+            "pdf tsv" if pdf else "tsv",
+            languages,
+            config="--psm 3 -c tessedit_create_tsv=1",
+        )
+        data = pytesseract.pytesseract.file_to_dict(
+            output.with_suffix(".tsv").read_text(encoding="utf-8"), "\t", -1
+        )
+        page_pdf = output.with_suffix(".pdf").read_bytes() if pdf else None
+    text, confidence = _words(data)
+    return Reading(text, confidence, page_pdf)
+
+
+def _words(data: dict[str, list[Any]]) -> tuple[str, float]:
     lines: dict[tuple[int, int, int], list[str]] = {}
     confidences: list[float] = []
     for index, word in enumerate(data["text"]):
         confidence = float(data["conf"][index])
-        if confidence < 0 or not word.strip():
+        if confidence < 0 or not str(word).strip():
             continue
         key = (data["block_num"][index], data["par_num"][index], data["line_num"][index])
-        lines.setdefault(key, []).append(word)
+        lines.setdefault(key, []).append(str(word))
         confidences.append(confidence)
     text, previous = [], None
     for (block, _, _), words in lines.items():
@@ -102,13 +126,6 @@ def _ocr(image: Image.Image | Path, languages: str) -> tuple[str, float]:
     return "\n".join(text), mean
 
 
-def _data(path: str, languages: str) -> dict[str, list[Any]]:
-    result: dict[str, list[Any]] = pytesseract.image_to_data(
-        path, lang=languages, config="--psm 3", output_type=pytesseract.Output.DICT
-    )
-    return result
-
-
 def _orientation(grey: Image.Image) -> int:
     try:
         osd = pytesseract.image_to_osd(grey, config="--psm 0", output_type=pytesseract.Output.DICT)
@@ -117,31 +134,36 @@ def _orientation(grey: Image.Image) -> int:
     return int(osd.get("rotate", 0)) % 360
 
 
-def read_page(path: str, number: int, languages: str, dpi: int) -> PageText:
-    """One page, in a worker process."""
+def read_page(path: str, number: int, languages: str, dpi: int, pdf: bool = False) -> PageText:
+    """One page, in a worker process (``pdf``: with its searchable PDF)."""
     grey = page_image(Path(path), number, dpi)
     if is_blank(grey):
         return PageText(number, "", blank=True)
     whole_file = Path(path).suffix.lower() in _SINGLE_IMAGE  # one page: Tesseract reads it
-    text, confidence = _ocr(Path(path) if whole_file else grey, languages)
+    reading = _ocr(Path(path) if whole_file else grey, languages, pdf)
     rotation = 0
-    if confidence < ORIENTATION_CHECK_BELOW:
+    if reading.confidence < ORIENTATION_CHECK_BELOW:
         turn = _orientation(grey)
         if turn:
-            turned_text, turned_confidence = _ocr(grey.rotate(-turn, expand=True), languages)
-            if turned_confidence > confidence:
-                text, confidence, rotation = turned_text, turned_confidence, turn
-    if len(text) < SEPARATOR_MAX_TEXT and has_separator_code(grey):
+            turned = _ocr(grey.rotate(-turn, expand=True), languages, pdf)
+            if turned.confidence > reading.confidence:
+                reading, rotation = turned, turn
+    if len(reading.text) < SEPARATOR_MAX_TEXT and has_separator_code(grey):
         return PageText(number, "", separator=True)
-    return PageText(number, text, round(confidence, 1), rotation)
+    return PageText(number, reading.text, round(reading.confidence, 1), rotation, pdf=reading.pdf)
 
 
 class TesseractEngine:
     def __init__(
-        self, workers: int | None = None, languages: str = "fra+eng", dpi: int = 300
+        self,
+        workers: int | None = None,
+        languages: str = "fra+eng",
+        dpi: int = 300,
+        searchable_pdf: bool = True,
     ) -> None:
         self._languages = languages
         self._dpi = dpi
+        self._pdf = searchable_pdf
         self._workers = workers or os.cpu_count() or 1
         self._pool = self._new_pool()
 
@@ -180,8 +202,23 @@ class TesseractEngine:
             return PageText(page.number, page.text_layer, text_layer=True)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            pool, read_page, str(path), page.number, self._languages, self._dpi
+            pool, read_page, str(path), page.number, self._languages, self._dpi, self._pdf
         )
+
+    async def searchable_pdf(self, path: Path, pages: Sequence[PageText]) -> bytes | None:
+        """The letter's pages in one searchable PDF, put together in a worker (PDFium wants
+        one call at a time in a process); None when searchable PDFs are off."""
+        if not self._pdf or not pages:
+            return None
+        parts = [(page.number, page.pdf) for page in pages]
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, assemble_pdf, path, parts)
+        except BrokenProcessPool:
+            self._renew(self._pool)
+            raise UnreadableDocument(
+                "ocr_crashed", "the OCR worker died putting the searchable PDF together"
+            ) from None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

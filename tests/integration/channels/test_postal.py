@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
+import pypdfium2 as pdfium
 import pytest
 from fpdf import FPDF
 
@@ -68,6 +71,16 @@ async def postal_channel(
             components.close()
 
 
+def pdf_texts(uri: str | None) -> list[str]:
+    """The text of each page of a PDF in the claim-check store (what a search finds)."""
+    assert uri is not None
+    document = pdfium.PdfDocument(url2pathname(urlparse(uri).path))
+    try:
+        return [document[n].get_textpage().get_text_range() for n in range(len(document))]
+    finally:
+        document.close()
+
+
 async def events_after(
     reader: TopicReader, count: int, timeout_s: float = 120
 ) -> list[CloudEvent[Any]]:
@@ -103,9 +116,16 @@ async def test_given_a_scanned_letter_dropped_then_a_complaint_with_exact_identi
     assert data.subject.startswith("Plainte concernant mon séjour")
     assert "low_ocr_confidence" not in data.flags
     assert data.language == "fr"
-    [scan] = data.attachments
+    scan, searchable = data.attachments
     assert (scan.filename, scan.media_type) == ("scan-0001.jpg", "image/jpeg")
     assert data.source_message.uri == scan.uri
+    assert (searchable.filename, searchable.media_type) == (
+        "scan-0001.searchable.pdf",
+        "application/pdf",
+    )
+    assert searchable.derived_from == scan.sha256
+    [page_text] = pdf_texts(searchable.uri)
+    assert "TREM 8503 1512" in page_text  # the words are in the PDF, where the scan shows them
     processed = list((inbox / PROCESSED).rglob("scan-0001.jpg"))
     assert len(processed) == 1
     assert not (inbox / "scan-0001.jpg").exists()
@@ -141,10 +161,50 @@ async def test_a_batch_with_separator_sheets_becomes_one_complaint_per_letter(
         assert await channel.process(again) == PROCESSED
         channel._engine.close()
     assert len(events) == 3
+    by_rank = sorted(events, key=lambda event: event.data.attachments[1].filename)
+    assert [event.data.attachments[1].filename for event in by_rank] == [
+        f"batch-letter-{rank}.searchable.pdf" for rank in (1, 2, 3)
+    ]
+    for event in by_rank:  # each letter's PDF holds its own page, not the separators
+        [text] = pdf_texts(event.data.attachments[1].uri)
+        assert event.data.identifiers[0].value[:4] in text.replace(" ", "")
     found = sorted(event.data.identifiers[0].value for event in events)
     assert found == sorted(nam for nam, _, _ in EXPECTED.values())
     assert len({event.data.reference for event in events}) == 3
     assert len(await events_after(reader, 4, timeout_s=3)) == 3  # no second set of events
+
+
+async def test_a_pdf_with_a_text_layer_keeps_its_pages_in_the_searchable_copy(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    document = FPDF()
+    document.add_page()
+    document.set_font("helvetica", size=12)
+    text = "Objet : plainte. Mon numero d'assurance maladie est TREM 8503 1512. Merci."
+    document.multi_cell(0, 10, text)
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    async with postal_channel(kafka_settings, tmp_path) as (channel, inbox):
+        document.output(str(inbox / "typed.pdf"))
+        assert await channel.process(inbox / "typed.pdf") == PROCESSED
+        channel._engine.close()
+    [event] = await events_after(reader, 1)
+    [page_text] = pdf_texts(event.data.attachments[1].uri)
+    assert "TREM 8503 1512" in page_text
+
+
+async def test_given_searchable_pdfs_off_then_only_the_scan_is_attached(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    engine = TesseractEngine(workers=1, searchable_pdf=False)
+    async with postal_channel(kafka_settings, tmp_path, engine=engine) as (channel, inbox):
+        path = save_jpeg(scanned_letters()[0].page, inbox / "plain.jpg")
+        assert await channel.process(path) == PROCESSED
+        engine.close()
+    [event] = await events_after(reader, 1)
+    assert [a.filename for a in event.data.attachments] == ["plain.jpg"]
 
 
 async def test_a_hard_to_read_page_is_flagged_not_guessed(
@@ -201,6 +261,9 @@ class BrokenEngine:
 
     async def read(self, path: Path) -> list[PageText]:
         raise RuntimeError(f"a bug in a reader, on {path.name}")
+
+    async def searchable_pdf(self, path: Path, pages: Sequence[PageText]) -> bytes | None:
+        raise AssertionError("never reached: the read failed")
 
     def close(self) -> None:
         pass
