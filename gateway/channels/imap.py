@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 from dataclasses import dataclass
@@ -138,13 +139,28 @@ class ImapChannel:
         checkpoint = await self._state.checkpoint(self._key)
         last_uid = checkpoint[1] if checkpoint and checkpoint[0] == uidvalidity else 0
         uids = await self._uids_after(client, last_uid)
+        size = self._policy.batch
+        batches = [uids[start : start + size] for start in range(0, len(uids), size)]
         handled = 0
-        for start in range(0, len(uids), self._policy.batch):
-            batch = await self._fetch(client, uids[start : start + self._policy.batch])
-            oldest = min((m.internal_date for m in batch if m.internal_date), default=None)
-            if oldest is not None:
-                LAG.labels(self._key).set((datetime.now(UTC) - oldest).total_seconds())
-            handled += await self._process_batch(client, uidvalidity, batch)
+        # The next batch is fetched while this one is published: the server and the network
+        # work while the gateway parses and normalises (one connection: IMAP orders the
+        # commands, the MOVE of this batch after that FETCH).
+        following: asyncio.Task[list[Fetched]] | None = None
+        try:
+            for number, _ in enumerate(batches):
+                batch = await (following or self._fetch(client, batches[number]))
+                following = None
+                if number + 1 < len(batches):
+                    following = asyncio.create_task(self._fetch(client, batches[number + 1]))
+                oldest = min((m.internal_date for m in batch if m.internal_date), default=None)
+                if oldest is not None:
+                    LAG.labels(self._key).set((datetime.now(UTC) - oldest).total_seconds())
+                handled += await self._process_batch(client, uidvalidity, batch)
+        finally:
+            if following is not None:
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # discarded anyway
+                    await following
         LAG.labels(self._key).set(0)
         return handled
 
