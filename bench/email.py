@@ -14,23 +14,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import tempfile
 import time
 from pathlib import Path
 
 import aioimaplib
 
-from bench.common import REPO, private_broker, write_section
+from bench.common import REPO, percentile, private_broker, write_section
 from bench.normalize import typical_complaints
 from gateway.admin import create_topics
 from gateway.channels.imap import ImapChannel, MailboxPolicy
+from gateway.events import topics
 from gateway.intake import Intake
+from gateway.logs import configure_logging
 from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
 from gateway.publisher import KafkaPublisher
 from gateway.settings import ImapSettings, KafkaSettings
 from gateway.store.claims import FileClaimStore
 from gateway.store.state import StateStore
-from tests.support.dovecot import PASSWORD, USER, Dovecot
+from tests.support.consumer import TopicReader
+from tests.support.dovecot import PASSWORD, USER, Dovecot, simple_mail
 
 BATCH = 100
 
@@ -102,10 +107,90 @@ async def channel_import(server: Dovecot, kafka: KafkaSettings, data: Path) -> t
     return handled, elapsed
 
 
+def live_mail(number: int, tag: str) -> tuple[str, bytes]:
+    message_id = f"<live-{tag}-{number}@example.org>"
+    return message_id, simple_mail(message_id, f"Plainte {number}", typical_complaints(1)[0])
+
+
+async def bare_idle_latency(server: Dovecot, count: int, per_second: float) -> list[float]:
+    """Seconds from the start of an APPEND until a bare client in IDLE hears of the mail (in a
+    folder of its own: the channel's INBOX stays as it was)."""
+    writer = await client(server)
+    await writer.create("Bare")
+    watcher = await client(server)
+    await watcher.select("Bare")
+    idle = await watcher.idle_start(timeout=600)
+    latencies = []
+    for number in range(count):
+        started = time.perf_counter()
+        await writer.append(live_mail(number, "bare")[1], mailbox="Bare")
+        while not any(
+            b"EXISTS" in line
+            for line in await watcher.wait_server_push(timeout=30)
+            if isinstance(line, bytes)
+        ):
+            pass
+        latencies.append(time.perf_counter() - started)
+        await asyncio.sleep(max(0.0, 1 / per_second - (time.perf_counter() - started)))
+    watcher.idle_done()
+    await asyncio.wait_for(idle, 10)
+    await writer.logout()
+    await watcher.logout()
+    return latencies
+
+
+async def channel_latency(
+    server: Dovecot, kafka: KafkaSettings, data: Path, count: int, per_second: float
+) -> list[float]:
+    """Seconds from the start of an APPEND to the live mailbox (the channel in IDLE) until its
+    event is on Kafka (the record's creation time)."""
+    reader = TopicReader(kafka.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    state = StateStore(data / "live-state")
+    async with KafkaPublisher(kafka) as publisher:
+        channel = ImapChannel(
+            ImapSettings(
+                host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, tls=False
+            ),
+            Intake(
+                ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)),
+                publisher,
+                contacts=state,
+            ),
+            FileClaimStore(data),
+            state,
+            MailboxPolicy(batch=BATCH),
+        )
+        running = asyncio.create_task(channel.run())
+        await asyncio.sleep(3)  # logged in, the INBOX done, in IDLE
+        writer = await client(server)
+        appended: dict[str, float] = {}
+        for number in range(count):
+            message_id, mail = live_mail(number, "gateway")
+            appended[message_id] = time.time()
+            await writer.append(mail, mailbox="INBOX")
+            await asyncio.sleep(max(0.0, appended[message_id] + 1 / per_second - time.time()))
+        records = await reader.read(count, timeout_s=120)
+        await writer.logout()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    state.close()
+    latencies = []
+    for record in records:
+        message_id = json.loads(record.value)["data"]["source_message"]["id"]
+        if message_id in appended:
+            latencies.append(record.timestamp / 1000 - appended[message_id])
+    return latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--live", type=int, default=150, help="mails appended one by one")
+    parser.add_argument("--live-rate", type=float, default=10.0, help="... per second")
     args = parser.parse_args()
+    configure_logging()  # JSON lines, as in production
     messages = mailbox_content(args.messages)
     server = Dovecot.create()
     try:
@@ -115,6 +200,10 @@ def main() -> None:
             asyncio.run(fill(server, messages))
             fetched, fetch_s = asyncio.run(bare_fetch(server))
             handled, import_s = asyncio.run(channel_import(server, kafka, Path(data)))
+            bare_live = asyncio.run(bare_idle_latency(server, args.live, args.live_rate))
+            live = asyncio.run(
+                channel_latency(server, kafka, Path(data), args.live, args.live_rate)
+            )
     finally:
         server.destroy()
     bare_rate, rate = fetched / fetch_s, handled / import_s
@@ -129,7 +218,16 @@ def main() -> None:
         f"| bare aioimaplib FETCH (baseline) | {fetched:,} | {fetch_s:.1f} | "
         f"{bare_rate:,.0f} | 1.00 |\n"
         f"| gateway email channel, to Kafka | {handled:,} | {import_s:.1f} | {rate:,.0f} | "
-        f"{rate / bare_rate:.2f} |"
+        f"{rate / bare_rate:.2f} |\n\n"
+        f"Live mailbox: {args.live} mails appended one by one at {args.live_rate:.0f}/s, each "
+        "timed from the start of its APPEND. Baseline: a bare aioimaplib client in IDLE hearing "
+        "of it (the floor: the server's push); the channel in IDLE until its event is on Kafka "
+        "(the record's creation time).\n\n"
+        "| path | mails | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |\n"
+        f"| bare IDLE client, EXISTS pushed (baseline) | {len(bare_live)} | "
+        f"{percentile(bare_live, 0.5) * 1000:.0f} | {percentile(bare_live, 0.99) * 1000:.0f} |\n"
+        f"| gateway email channel, event on Kafka | {len(live)} | "
+        f"{percentile(live, 0.5) * 1000:.0f} | {percentile(live, 0.99) * 1000:.0f} |"
     )
     print(text)
     write_section("email", text)

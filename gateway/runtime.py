@@ -23,6 +23,7 @@ from gateway.components import Components
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.http_workers import HttpWorkers, ParentWatch, shared_socket
 from gateway.logs import configure_logging
+from gateway.normalizers.language import warm_up
 from gateway.notifier.assembly import notifier_service
 from gateway.ocr.tesseract import TesseractEngine
 from gateway.publisher import KafkaPublisher
@@ -32,6 +33,7 @@ from gateway.web.app import create_app
 log = structlog.get_logger(__name__)
 
 KNOWN_SERVICES = ("http", "email", "postal", "notifier")
+NORMALIZING = {"http", "email", "postal"}  # the notifier needs no language models
 IO_THREADS = 32  # blocking disk calls in flight at once
 
 
@@ -187,6 +189,10 @@ async def run_services(
         elif settings.http.workers > 1 and any(service.name == "http" for service in services):
             services.append(HttpWorkers(settings, http_worker_main))
         log.info("gateway.started", services=[service.name for service in services])
+        if any(service.name in NORMALIZING for service in services):
+            # in the background: the first complaint finds the models loaded, start-up waits not
+            warming = loop.run_in_executor(None, warm_up, settings.normalizer.languages)
+            warming.add_done_callback(_warmed_up)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
@@ -203,6 +209,15 @@ async def run_services(
                 loop.remove_signal_handler(signum)
             components.close()
         log.info("gateway.stopped")
+
+
+def _warmed_up(warming: asyncio.Future[None]) -> None:
+    if warming.cancelled():
+        return
+    if (error := warming.exception()) is not None:  # the first complaint will say it again
+        log.error("normalizer.warm_up_failed", error=str(error))
+    else:
+        log.info("normalizer.models_loaded")
 
 
 def _first_gateway_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -27,7 +27,7 @@ import aioimaplib
 import structlog
 from prometheus_client import Counter, Gauge
 
-from gateway.channels.imap_session import close_transport, open_session
+from gateway.channels.imap_session import close_transport, open_session, take_mail_arrived
 from gateway.channels.mail import MailPart, ParsedMail, parse_mail
 from gateway.channels.oauth2 import AccessTokens
 from gateway.channels.raw import RawMessage, Sender, safe_filename
@@ -136,6 +136,7 @@ class ImapChannel:
 
     async def _process_waiting(self, client: aioimaplib.IMAP4) -> int:
         uidvalidity = await self._select(client)
+        take_mail_arrived(client)  # the SELECT's own EXISTS: what follows is seen by the SEARCH
         checkpoint = await self._state.checkpoint(self._key)
         last_uid = checkpoint[1] if checkpoint and checkpoint[0] == uidvalidity else 0
         uids = await self._uids_after(client, last_uid)
@@ -332,12 +333,15 @@ class ImapChannel:
         await _command(client.expunge())
 
     async def _wait_for_mail(self, client: aioimaplib.IMAP4) -> None:
+        if take_mail_arrived(client):  # delivered while the last batch was published
+            return
         if not client.has_capability("IDLE"):
             await asyncio.sleep(self._policy.poll_interval_s)
             return
         try:
             idle = await client.idle_start(timeout=self._policy.idle_s)
-            await client.wait_server_push(timeout=self._policy.idle_s)
+            if not take_mail_arrived(client):  # none came while IDLE was starting
+                await client.wait_server_push(timeout=self._policy.idle_s)
             client.idle_done()
             await asyncio.wait_for(idle, timeout=30)
         except (TimeoutError, aioimaplib.CommandTimeout):

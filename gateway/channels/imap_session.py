@@ -6,8 +6,10 @@ when TLS was asked for."""
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import Callable
+from typing import Any
 
 import aioimaplib
 
@@ -19,11 +21,26 @@ CONNECT_TIMEOUT_S = 30
 _NETWORK_ERRORS = (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout)
 
 
+_EXISTS = re.compile(rb"^\* \d+ EXISTS")
+
+
 class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
-    """aioimaplib's protocol, answering a failed XOAUTH2 as the mechanism asks: the server
-    sends its error as a challenge and waits for an empty answer before it says NO (RFC 7628
-    3.2.3). aioimaplib 2.0 leaves the challenge unanswered, and the login hangs until its
-    timeout instead of failing at once."""
+    """aioimaplib's protocol, with two things it lacks:
+
+    - ``mail_arrived``: set by every ``* n EXISTS``. aioimaplib drops an EXISTS that comes
+      during a FETCH or a MOVE (or files it under that command): mail delivered while a batch
+      was being published, seen by nobody, waited for the next mail or the end of IDLE (up to
+      five minutes). The channel looks at it before and after starting IDLE.
+    - a failed XOAUTH2 answered as the mechanism asks: the server sends its error as a
+      challenge and waits for an empty answer before it says NO (RFC 7628 3.2.3); aioimaplib
+      2.0 leaves it unanswered, and the login hung until its timeout instead of failing."""
+
+    mail_arrived = False
+
+    def _handle_line(self, line: bytes, current_cmd: Any) -> Any:
+        if _EXISTS.match(line):
+            self.mail_arrived = True
+        return super()._handle_line(line, current_cmd)
 
     def _continuation(self, line: bytes) -> None:
         command = self.pending_sync_command
@@ -47,6 +64,15 @@ class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
         self._client_task = running.create_task(
             running.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
         )
+
+
+def take_mail_arrived(client: aioimaplib.IMAP4) -> bool:
+    """Whether the server announced new mail since the last call (and forget it)."""
+    protocol = client.protocol
+    arrived = bool(getattr(protocol, "mail_arrived", False))
+    if arrived:
+        protocol.mail_arrived = False
+    return arrived
 
 
 def tls_context(account: ImapAccount) -> ssl.SSLContext:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -15,8 +16,22 @@ MIN_RELATIVE_DISTANCE = 0.15
 _LETTERS = re.compile(r"[^\W\d_]")
 
 
-@lru_cache(maxsize=4)
+_BUILDING = threading.Lock()  # one detector built at a time: two would double the memory
+
+
 def _detector(languages: tuple[str, ...]) -> LanguageDetector:
+    with _BUILDING:
+        return _built(languages)
+
+
+def warm_up(languages: Sequence[str] = DEFAULT_LANGUAGES) -> None:
+    """Load the language models now (some seconds, ~400 MB) rather than on the first
+    complaint, which would wait for them: the services call it in a thread as they start."""
+    _detector(tuple(languages))
+
+
+@lru_cache(maxsize=4)
+def _built(languages: tuple[str, ...]) -> LanguageDetector:
     chosen = [
         Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())) for code in languages
     ]

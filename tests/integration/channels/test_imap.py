@@ -184,6 +184,37 @@ async def test_the_channel_survives_the_server_going_away(
         await task
 
 
+async def test_mail_delivered_while_a_batch_is_published_is_not_left_waiting(
+    dovecot: Dovecot,
+    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+) -> None:
+    """The server announces it (EXISTS) in the middle of the channel's FETCH or MOVE, which
+    aioimaplib drops: the channel must still see it, not wait for the next mail or the end of
+    IDLE (here a minute; five by default)."""
+    intake, claims, state = channel_parts
+    real_submit = intake.submit
+    delivered = asyncio.Event()
+
+    async def submit_and_meanwhile_deliver(raw: RawMessage) -> object:
+        if not delivered.is_set():
+            delivered.set()
+            await append(dovecot, simple_mail("<second@example.org>", "Plainte", "Deuxième."))
+            await asyncio.sleep(0.5)  # the server's notice arrives while this one is published
+        return await real_submit(raw)
+
+    intake.submit = submit_and_meanwhile_deliver  # type: ignore[method-assign]
+    policy = MailboxPolicy(idle_s=60.0)
+    channel = ImapChannel(account(dovecot), intake, claims, state, policy=policy)
+    task = asyncio.create_task(channel.run())
+    try:
+        await append(dovecot, simple_mail("<first@example.org>", "Plainte", "Première."))
+        await _until(lambda: count(dovecot, "Processed"), 2, timeout_s=15)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _until(probe: object, expected: int, timeout_s: float = 30) -> None:
     """Poll another process's mailbox until it holds ``expected`` messages."""
     async with asyncio.timeout(timeout_s):
