@@ -31,6 +31,7 @@ from gateway.intake import Intake
 from gateway.logs import configure_logging
 from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
 from gateway.publisher import KafkaPublisher
+from gateway.runtime import run_loop
 from gateway.settings import ImapSettings, KafkaSettings
 from gateway.store.claims import FileClaimStore
 from gateway.store.state import StateStore
@@ -196,14 +197,12 @@ def main() -> None:
     try:
         with private_broker() as bootstrap, tempfile.TemporaryDirectory() as data:
             kafka = KafkaSettings(bootstrap=bootstrap)
-            asyncio.run(create_topics(kafka))
-            asyncio.run(fill(server, messages))
-            fetched, fetch_s = asyncio.run(bare_fetch(server))
-            handled, import_s = asyncio.run(channel_import(server, kafka, Path(data)))
-            bare_live = asyncio.run(bare_idle_latency(server, args.live, args.live_rate))
-            live = asyncio.run(
-                channel_latency(server, kafka, Path(data), args.live, args.live_rate)
-            )
+            run_loop(create_topics(kafka))
+            run_loop(fill(server, messages))
+            fetched, fetch_s = run_loop(bare_fetch(server))
+            handled, import_s = run_loop(channel_import(server, kafka, Path(data)))
+            bare_live = run_loop(bare_idle_latency(server, args.live, args.live_rate))
+            live = run_loop(channel_latency(server, kafka, Path(data), args.live, args.live_rate))
     finally:
         server.destroy()
     bare_rate, rate = fetched / fetch_s, handled / import_s

@@ -31,6 +31,7 @@ from gateway.channels.postal import PostalChannel
 from gateway.components import Components
 from gateway.ocr.tesseract import TesseractEngine
 from gateway.publisher import KafkaPublisher
+from gateway.runtime import run_loop
 from gateway.settings import GatewaySettings, KafkaSettings
 from tests.support.letters import save_jpeg, scanned_letters
 
@@ -202,7 +203,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     with private_broker() as bootstrap:
-        result = asyncio.run(measure(bootstrap, args.copies, args.runs))
+        result = run_loop(measure(bootstrap, args.copies, args.runs))
     text = table(result, args.runs)
     print(text)
     write_section("postal", text)

@@ -30,6 +30,7 @@ from gateway.events.complaint import ComplaintReceived, Kind
 from gateway.events.envelope import CloudEvent, make_event
 from gateway.publisher import HEADERS, KafkaPublisher, producer_options
 from gateway.reference import reference_for
+from gateway.runtime import run_loop
 from gateway.settings import KafkaSettings
 
 BODY = (
@@ -163,10 +164,10 @@ def main() -> None:
     parser.add_argument("--bootstrap", help="use this broker instead of a fresh local one")
     args = parser.parse_args()
     if args.bootstrap:
-        result = asyncio.run(measure(args.bootstrap, args.events, args.concurrency, args.runs))
+        result = run_loop(measure(args.bootstrap, args.events, args.concurrency, args.runs))
     else:
         with private_broker() as bootstrap:
-            result = asyncio.run(measure(bootstrap, args.events, args.concurrency, args.runs))
+            result = run_loop(measure(bootstrap, args.events, args.concurrency, args.runs))
     text = table(result, args.events, args.concurrency, args.runs)
     print(text)
     write_section("publish", text)

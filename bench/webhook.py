@@ -32,6 +32,7 @@ from bench.publish import built_events
 from gateway.admin import create_topics
 from gateway.events import topics
 from gateway.publisher import HEADERS, producer_options
+from gateway.runtime import run_loop
 from gateway.settings import KafkaSettings
 from gateway.web.signature import sign
 from tests.support.http import gateway_process
@@ -196,14 +197,12 @@ def measure(
     results: dict[str, dict[float, list[RunFigures]]] = {"bare": {rate: [] for rate in rates}}
     rss: dict[int, float] = {}
     with private_broker() as bootstrap:
-        asyncio.run(create_topics(KafkaSettings(bootstrap=bootstrap)))
+        run_loop(create_topics(KafkaSettings(bootstrap=bootstrap)))
         for workers in worker_counts:
             side = results.setdefault(str(workers), {rate: [] for rate in rates})
             rss[workers] = gateway_series(bootstrap, workers, rates, duration, runs, side)
         for _ in range(runs):
-            for rate, (result, failures) in asyncio.run(
-                bare_runs(bootstrap, rates, duration)
-            ).items():
+            for rate, (result, failures) in run_loop(bare_runs(bootstrap, rates, duration)).items():
                 report_failures(failures, rate)
                 results["bare"][rate].append(result)
     medians = {
@@ -235,10 +234,10 @@ def gateway_series(
         ) as (url, pid):
             wait_for_workers(log, workers)
             port = int(url.rsplit(":", 1)[1])
-            asyncio.run(gateway_runs(port, [200.0], 3, f"warm-up-{workers}"))
+            run_loop(gateway_runs(port, [200.0], 3, f"warm-up-{workers}"))
             for run in range(runs):
                 tag = f"w{workers}-{run}"
-                for rate, (result, failures) in asyncio.run(
+                for rate, (result, failures) in run_loop(
                     gateway_runs(port, rates, duration, tag)
                 ).items():
                     report_failures(failures, rate)
