@@ -28,8 +28,8 @@ QUICK: dict[str, list[str]] = {
     "publish": ["--events", "5000", "--runs", "1"],
     "normalize": ["--repeat", "1"],
     "webhook": ["--duration", "3", "--rates", "250,1000", "--runs", "1"],
-    "email": ["--messages", "500"],
-    "notifier": ["--complaints", "500", "--runs", "1"],
+    "email": ["--messages", "500", "--live", "20"],
+    "notifier": ["--complaints", "500", "--runs", "1", "--paced", "50"],
     "postal": ["--copies", "1", "--runs", "1"],
 }
 
