@@ -14,6 +14,7 @@ import asyncio
 import multiprocessing
 import os
 import resource
+import signal
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -52,6 +53,9 @@ WORKER_MEMORY_BYTES = 3 << 30  # a page needs a few hundred MB; a bomb gets Memo
 
 def _init_worker() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"  # one page per core beats Tesseract's own threads
+    # Ctrl-C reaches the whole process group: the gateway stops the pool itself, a worker that
+    # took the signal would only print a KeyboardInterrupt traceback on the way out.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A page that would take more (a PDF image stream inflating to gigabytes) fails in this
     # worker with MemoryError instead of drawing the OOM killer onto the machine.
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
