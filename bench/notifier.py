@@ -166,17 +166,22 @@ async def baseline_run(
     return count / (time.perf_counter() - started)
 
 
-async def gateway_run(
-    settings: GatewaySettings, counter: Synchronized[int], count: int, data_dir: Path
-) -> float:
-    group = f"bench-{uuid.uuid4().hex[:8]}"
+async def fresh_group(settings: GatewaySettings, data_dir: Path, prefix: str) -> GatewaySettings:
+    """Settings of a notifier in a new consumer group, starting at the topics' end."""
+    group = f"{prefix}-{uuid.uuid4().hex[:8]}"
     await start_group_at_end(settings.kafka.bootstrap, group)
-    run_settings = settings.model_copy(
+    return settings.model_copy(
         update={
             "data_dir": data_dir,
             "notifier": settings.notifier.model_copy(update={"group_id": group}),
         }
     )
+
+
+async def gateway_run(
+    settings: GatewaySettings, counter: Synchronized[int], count: int, data_dir: Path
+) -> float:
+    run_settings = await fresh_group(settings, data_dir, "bench")
     async with KafkaPublisher(settings.kafka) as publisher:
         await asyncio.gather(*(publisher.publish(complaint_event()) for _ in range(count)))
         components = Components.build(run_settings, publisher)
@@ -228,14 +233,7 @@ async def paced_gateway(
 ) -> list[float]:
     """Complaints published at ``rate`` while the notifier runs: seconds from a complaint's
     acknowledgement by Kafka to its mail at the server."""
-    group = f"bench-paced-{uuid.uuid4().hex[:8]}"
-    await start_group_at_end(settings.kafka.bootstrap, group)
-    run_settings = settings.model_copy(
-        update={
-            "data_dir": data_dir,
-            "notifier": settings.notifier.model_copy(update={"group_id": group}),
-        }
-    )
+    run_settings = await fresh_group(settings, data_dir, "bench-paced")
     published: dict[str, float] = {}
     async with KafkaPublisher(settings.kafka) as publisher:
         components = Components.build(run_settings, publisher)
