@@ -89,19 +89,25 @@ async def bare_fetch(server: Dovecot) -> tuple[int, float]:
     return len(uids), elapsed
 
 
+def mailbox_channel(
+    server: Dovecot, publisher: KafkaPublisher, state: StateStore, data: Path
+) -> ImapChannel:
+    """The gateway's email channel on the benchmark's mailbox, as the service builds it."""
+    return ImapChannel(
+        ImapSettings(host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, tls=False),
+        Intake(
+            ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher, contacts=state
+        ),
+        FileClaimStore(data),
+        state,
+        MailboxPolicy(batch=BATCH),
+    )
+
+
 async def channel_import(server: Dovecot, kafka: KafkaSettings, data: Path) -> tuple[int, float]:
     state = StateStore(data / "state")
     async with KafkaPublisher(kafka) as publisher:
-        normalizer = ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None))
-        channel = ImapChannel(
-            ImapSettings(
-                host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, tls=False
-            ),
-            Intake(normalizer, publisher, contacts=state),
-            FileClaimStore(data),
-            state,
-            MailboxPolicy(batch=BATCH),
-        )
+        channel = mailbox_channel(server, publisher, state, data)
         started = time.perf_counter()
         handled = await channel.drain()
         elapsed = time.perf_counter() - started
@@ -150,19 +156,7 @@ async def channel_latency(
     await reader.mark()
     state = StateStore(data / "live-state")
     async with KafkaPublisher(kafka) as publisher:
-        channel = ImapChannel(
-            ImapSettings(
-                host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, tls=False
-            ),
-            Intake(
-                ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)),
-                publisher,
-                contacts=state,
-            ),
-            FileClaimStore(data),
-            state,
-            MailboxPolicy(batch=BATCH),
-        )
+        channel = mailbox_channel(server, publisher, state, data)
         running = asyncio.create_task(channel.run())
         await asyncio.sleep(3)  # logged in, the INBOX done, in IDLE
         writer = await client(server)

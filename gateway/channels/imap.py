@@ -27,7 +27,12 @@ import aioimaplib
 import structlog
 from prometheus_client import Counter, Gauge
 
-from gateway.channels.imap_session import close_transport, open_session, take_mail_arrived
+from gateway.channels.imap_session import (
+    NETWORK_ERRORS,
+    close_transport,
+    open_session,
+    take_mail_arrived,
+)
 from gateway.channels.mail import MailPart, ParsedMail, parse_mail
 from gateway.channels.oauth2 import AccessTokens
 from gateway.channels.raw import RawMessage, Sender, safe_filename
@@ -354,7 +359,7 @@ class ImapChannel:
 async def _command(pending: object) -> aioimaplib.Response:
     try:
         response = await pending  # type: ignore[misc]
-    except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout) as exc:
+    except NETWORK_ERRORS as exc:
         raise ChannelUnavailable(f"IMAP command failed: {exc}") from exc
     if not isinstance(response, aioimaplib.Response) or response.result != "OK":
         raise ChannelUnavailable(f"IMAP command refused: {getattr(response, 'lines', response)}")
@@ -364,7 +369,7 @@ async def _command(pending: object) -> aioimaplib.Response:
 async def _logout(client: aioimaplib.IMAP4) -> None:
     try:
         await asyncio.wait_for(client.logout(), timeout=5)
-    except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout):
+    except NETWORK_ERRORS:
         log.info("email.logout_failed")
     finally:
         close_transport(client)

@@ -18,7 +18,8 @@ from gateway.errors import ChannelUnavailable
 from gateway.settings import ImapAccount
 
 CONNECT_TIMEOUT_S = 30
-_NETWORK_ERRORS = (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout)
+# what a dropped or stuck connection raises, everywhere the channel talks to the server
+NETWORK_ERRORS = (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout)
 
 
 _EXISTS = re.compile(rb"^\* \d+ EXISTS")
@@ -94,7 +95,7 @@ async def open_session(account: ImapAccount, tokens: AccessTokens | None) -> aio
         if not account.tls and account.starttls:
             await _start_tls(client, account)
         response = await _authenticate(client, account, tokens)
-    except _NETWORK_ERRORS as exc:  # ssl.SSLError (a certificate refused) is an OSError
+    except NETWORK_ERRORS as exc:  # ssl.SSLError (a certificate refused) is an OSError
         close_transport(client)
         raise ChannelUnavailable(f"{where}: {exc}") from exc
     except BaseException:  # refused, or cancelled while connecting: leave no socket behind

@@ -263,7 +263,7 @@ class AbusiveWords:
         )
 
     def found_in(self, folded: str) -> bool:
-        return self.found_in_words(_WORD.findall(folded))
+        return self.found_in_words(words_of(folded))
 
     def found_in_words(self, words: list[str]) -> bool:
         """``found_in`` for a text already split by ``words_of``."""
@@ -284,7 +284,7 @@ def load_abusive_words(path: Path) -> AbusiveWords:
     except OSError as exc:
         raise ConfigurationError(f"abusive words {path}: {exc}") from None
     phrases = frozenset(
-        tuple(_WORD.findall(fold(line)))
+        tuple(words_of(fold(line)))
         for line in lines
         if line.strip() and not line.lstrip().startswith("#")
     )

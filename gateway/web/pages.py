@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,6 @@ _FIELD_MESSAGES = {"email": "error_email", "phone": "error_phone", "body": "erro
 _environment = Environment(
     loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), enable_async=False
 )
-
-_TAGS: list[str | Enum] = ["pages"]  # the OpenAPI group of these routes
 
 
 def render(name: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -100,19 +97,16 @@ _NEW_FIELDS = (
 _DOCUMENT_FIELDS = ("submission_id", "reference", "contact", "message")
 
 
-def pages_router(ctx: WebContext, router: APIRouter) -> APIRouter:
-    """Adds the routes to ``router`` (the app's own: see ``create_app``)."""
+def pages_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(tags=["pages"])
 
-    @router.get(
-        "/complaints/new", tags=_TAGS, response_class=HTMLResponse, summary="The complaint form"
-    )
+    @router.get("/complaints/new", response_class=HTMLResponse, summary="The complaint form")
     async def new_complaint(request: Request) -> HTMLResponse:
         """The reference complaint form (French or English: ``?lang=`` or Accept-Language)."""
         return render("new.html", language_of(request), submission_id=str(uuid.uuid4()))
 
     @router.post(
         "/complaints/new",
-        tags=_TAGS,
         response_class=HTMLResponse,
         summary="Submit the form",
         responses=_PAGE_POST_RESPONSES,
@@ -121,16 +115,13 @@ def pages_router(ctx: WebContext, router: APIRouter) -> APIRouter:
     async def submit_complaint(request: Request) -> HTMLResponse:
         return await _with_form(ctx, request, _submit_complaint)
 
-    @router.get(
-        "/complaints/documents", tags=_TAGS, response_class=HTMLResponse, summary="Documents form"
-    )
+    @router.get("/complaints/documents", response_class=HTMLResponse, summary="Documents form")
     async def documents_form(request: Request) -> HTMLResponse:
         """Send documents for a complaint already filed (reference + contact given with it)."""
         return render("documents.html", language_of(request), submission_id=str(uuid.uuid4()))
 
     @router.post(
         "/complaints/documents",
-        tags=_TAGS,
         response_class=HTMLResponse,
         summary="Send documents",
         responses=_PAGE_POST_RESPONSES,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -30,8 +29,6 @@ MAX_BODY = 64 * 1024
 REPLY_WINDOW_DAYS = 30
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
-_TAGS: list[str | Enum] = ["webhooks"]  # the OpenAPI group of these routes
-
 
 def twiml_message(text: str) -> str:
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -40,12 +37,11 @@ def twiml_message(text: str) -> str:
     )
 
 
-def twilio_router(ctx: WebContext, router: APIRouter) -> APIRouter:
-    """Adds the routes to ``router`` (the app's own: see ``create_app``)."""
+def twilio_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(tags=["webhooks"])
 
     @router.post(
         "/v1/webhooks/twilio/sms",
-        tags=_TAGS,
         response_class=Response,
         responses={
             200: {"content": {TWIML: {}}, "description": "TwiML"},

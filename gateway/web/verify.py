@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Annotated, Any
 
 import phonenumbers
@@ -46,8 +45,6 @@ HOUR_S = 3600.0
 DAY_S = 86_400.0
 SOURCE = "urn:intake-gateway:verify"
 RENEW_NAMESPACE = uuid.UUID("0b7e1c2a-96f4-5d3e-8a1b-2c4d6e8f0a13")
-
-_TAGS: list[str | Enum] = ["verification"]  # the OpenAPI group of these routes
 
 
 class SmsStart(BaseModel):
@@ -91,8 +88,8 @@ class SmsLimits:
         )
 
 
-def verify_router(ctx: WebContext, router: APIRouter) -> APIRouter:
-    """Adds the routes to ``router`` (the app's own: see ``create_app``)."""
+def verify_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(tags=["verification"])
     _email_routes(router, ctx)
     _sms_routes(router, ctx, SmsLimits.from_settings(ctx))
     return router
@@ -111,7 +108,6 @@ def _pages(**described: str) -> dict[int | str, dict[str, Any]]:
 def _email_routes(router: APIRouter, ctx: WebContext) -> None:
     @router.get(
         "/v1/verify/email",
-        tags=_TAGS,
         response_class=HTMLResponse,
         responses={
             **_pages(s200="address confirmed", s400="invalid link", s410="expired or used"),
@@ -139,7 +135,6 @@ def _email_routes(router: APIRouter, ctx: WebContext) -> None:
 
     @router.post(
         "/v1/verify/email/renew",
-        tags=_TAGS,
         response_class=HTMLResponse,
         status_code=202,
         responses={
@@ -190,7 +185,7 @@ def _renewal(claim: EmailClaim) -> NotificationRequested:
 def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
     errors = problem_responses(404, 422, 429, 503)
 
-    @router.post("/v1/verify/sms/start", tags=_TAGS, status_code=202, responses=errors)
+    @router.post("/v1/verify/sms/start", status_code=202, responses=errors)
     async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
         """Send a code by SMS to the phone number given with the complaint."""
         reference, phone = await _checked_contact(ctx, body)
@@ -211,7 +206,7 @@ def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
         limits.wrong_codes.pop(f"{reference}\n{phone}", None)
         return SmsStarted(status="pending")
 
-    @router.post("/v1/verify/sms/check", tags=_TAGS, responses=errors)
+    @router.post("/v1/verify/sms/check", responses=errors)
     async def check_sms(request: Request, body: SmsCheck) -> SmsChecked:
         """Check the code the person typed; success publishes ``complaint.contact_verified``."""
         ctx.limit(request)

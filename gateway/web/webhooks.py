@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
@@ -54,15 +53,12 @@ _REQUEST_BODY: dict[str, Any] = {
     },
 }
 
-_TAGS: list[str | Enum] = ["webhooks"]  # the OpenAPI group of these routes
 
-
-def webhook_router(ctx: WebContext, router: APIRouter) -> APIRouter:
-    """Adds the routes to ``router`` (the app's own: see ``create_app``)."""
+def webhook_router(ctx: WebContext) -> APIRouter:
+    router = APIRouter(tags=["webhooks"])
 
     @router.post(
         "/v1/webhooks/forms/{form_id}",
-        tags=_TAGS,
         status_code=202,
         response_model=Accepted,
         responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
