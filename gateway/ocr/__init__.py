@@ -36,6 +36,8 @@ class OcrEngine(Protocol):
     """Reads every page of a document. Raises ``UnreadableDocument`` for a corrupt, encrypted
     or empty file. CPU-heavy work runs outside the event loop."""
 
+    pages_at_once: int  # pages it reads side by side (its worker processes)
+
     async def read(self, path: Path) -> list[PageText]: ...
 
     async def searchable_pdf(self, path: Path, pages: Sequence[PageText]) -> bytes | None:

@@ -168,15 +168,21 @@ class TesseractEngine:
         self._languages = languages
         self._dpi = dpi
         self._pdf = searchable_pdf
-        self._workers = workers or os.cpu_count() or 1
+        self.pages_at_once = workers or os.cpu_count() or 1
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self._workers,
+        """A pool with all its processes started now: a spawned pool starts them one at a time
+        as pages wait, and the first pages then waited for an interpreter to load Tesseract's
+        bindings, Pillow and PDFium (a second or two each, measured in bench/postal.py)."""
+        pool = ProcessPoolExecutor(
+            max_workers=self.pages_at_once,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
         )
+        for _ in range(self.pages_at_once):
+            pool.submit(os.getpid)  # each submit finding no idle process starts one
+        return pool
 
     async def read(self, path: Path) -> list[PageText]:
         """The text of every page. A worker that dies (killed, out of memory) breaks the whole
@@ -210,19 +216,16 @@ class TesseractEngine:
         )
 
     async def searchable_pdf(self, path: Path, pages: Sequence[PageText]) -> bytes | None:
-        """The letter's pages in one searchable PDF, put together in a worker (PDFium wants
-        one call at a time in a process); None when searchable PDFs are off."""
+        """The letter's pages in one searchable PDF; None when searchable PDFs are off.
+
+        Put together in a thread of this process (PDFium under its lock, ~6 ms a page), not in
+        the pool: there it waited behind the next pages' OCR, and the megabyte of each page's
+        PDF crossed between the processes twice more. Its inputs are Tesseract's own PDFs and
+        the original, which ``inspect_document`` already opened here."""
         if not self._pdf or not pages:
             return None
         parts = [(page.number, page.pdf) for page in pages]
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, assemble_pdf, path, parts)
-        except BrokenProcessPool:
-            self._renew(self._pool)
-            raise UnreadableDocument(
-                "ocr_crashed", "the OCR worker died putting the searchable PDF together"
-            ) from None
+        return await asyncio.to_thread(assemble_pdf, path, parts)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -259,6 +259,8 @@ async def test_corrupt_encrypted_empty_and_foreign_files_go_to_quarantine_with_a
 class BrokenEngine:
     """An OCR engine with a bug (or a file no reader survives): every read raises."""
 
+    pages_at_once = 1
+
     async def read(self, path: Path) -> list[PageText]:
         raise RuntimeError(f"a bug in a reader, on {path.name}")
 
