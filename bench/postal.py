@@ -95,7 +95,7 @@ async def channel_run(
         channel = PostalChannel(
             settings.postal, components.intake, components.claims, components.state, engine
         )
-        await engine.read(files[0])  # the worker processes ready (a service starts them once)
+        await engine.read(files[0])  # its processes up and imported (a service waits once)
         await asyncio.to_thread(warm_up, settings.normalizer.languages)  # as the service does
         started = time.perf_counter()
         slots = asyncio.Semaphore(at_once or channel.files_at_once)
@@ -164,21 +164,23 @@ async def measure(bootstrap: str, copies: int, runs: int) -> dict[str, float]:
         made = pages(root / "pages", copies)
         cli: list[Run] = []
         channel: list[Run] = []
-        paced: list[Run] = []
+        per_core: list[Run] = []
         for run in range(runs):
             files = fresh_copy(made, root / f"inbox-{run}")
             cli.append(cli_run(files))
             channel.append(await channel_run(bootstrap, files, root / f"data-{run}"))
-            files = fresh_copy(made, root / f"paced-{run}")
-            paced.append(await channel_run(bootstrap, files, root / f"paced-data-{run}", CORES))
+            files = fresh_copy(made, root / f"per-core-{run}")
+            per_core.append(
+                await channel_run(bootstrap, files, root / f"per-core-data-{run}", CORES)
+            )
         scores = await accuracies(made[:3])
     return {
         "cli": statistics.median(r.pages_per_minute for r in cli),
         "channel": statistics.median(r.pages_per_minute for r in channel),
         "cli_p50": statistics.median(percentile(r.page_seconds, 0.5) for r in cli),
         "cli_p99": statistics.median(percentile(r.page_seconds, 0.99) for r in cli),
-        "channel_p50": statistics.median(percentile(r.page_seconds, 0.5) for r in paced),
-        "channel_p99": statistics.median(percentile(r.page_seconds, 0.99) for r in paced),
+        "channel_p50": statistics.median(percentile(r.page_seconds, 0.5) for r in per_core),
+        "channel_p99": statistics.median(percentile(r.page_seconds, 0.99) for r in per_core),
         "accuracy_min": min(scores),
         "accuracy_mean": statistics.mean(scores),
         "pages": len(made),
