@@ -70,6 +70,56 @@ def _leading_literal(pattern: str) -> str:
     return literal
 
 
+def required_literal(pattern: str) -> str | None:
+    """The longest plain text every match of ``pattern`` contains (at least 3 characters), or
+    None: ``\\bj.aimerais savoir`` -> ``aimerais savoir``. Only text outside groups and
+    character classes counts, none of a pattern with a top-level alternative, and a character
+    under a quantifier is left out. ``text in folded`` is a scan in C: a pattern without anchors
+    is searched only in a text that holds its required text."""
+    runs, run, depth, position = [], "", 0, 0
+    while position < len(pattern):
+        character = pattern[position]
+        if depth == 0 and character in _PLAIN:
+            run, position = run + character, position + 1
+            continue
+        if depth == 0 and character == "|":
+            return None
+        runs.append(run[:-1] if character in _QUANTIFIERS else run)
+        run = ""
+        position = _after_token(pattern, position)
+        depth += {"(": 1, ")": -1}.get(character, 0)
+    runs.append(run)
+    longest = max(runs, key=len)
+    return longest if len(longest) >= 3 else None
+
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789 '-")
+
+
+def _after_token(pattern: str, position: int) -> int:
+    """Where the token at ``position`` ends: an escape, a character class, a repeat count, or
+    one character."""
+    character = pattern[position]
+    if character == "\\":
+        return position + 2
+    if character == "{":
+        end = pattern.find("}", position)
+        return end + 1 if end >= 0 else len(pattern)
+    if character != "[":
+        return position + 1
+    position += 1
+    position += pattern.startswith("^", position)
+    position += pattern.startswith("]", position)  # a "]" first is a member, not the end
+    while position < len(pattern):
+        if pattern[position] == "\\":
+            position += 2
+        elif pattern[position] == "]":
+            return position + 1
+        else:
+            position += 1
+    return position
+
+
 def _top_level(pattern: str) -> str:
     """The characters of ``pattern`` outside any group."""
     depth, kept = 0, []
@@ -85,7 +135,8 @@ class PatternIndex:
 
     The anchors of all patterns go into one Aho-Corasick automaton (pyahocorasick): one scan
     finds where each occurs, and a pattern is tried only there (``re.match`` at the anchor),
-    until its rule has fired. A pattern without anchors is searched the ordinary way.
+    until its rule has fired. A pattern without anchors is searched the ordinary way, only in
+    a text that holds its ``required_literal``.
     """
 
     def __init__(self, patterns: list[tuple[re.Pattern[str], int]]) -> None:
@@ -97,7 +148,7 @@ class PatternIndex:
         for index, pattern in enumerate(self._patterns):
             anchors = literal_anchors(pattern.pattern)
             if anchors is None:
-                unanchored.append(index)
+                unanchored.append((index, required_literal(pattern.pattern) or ""))
             for anchor in anchors or ():
                 by_anchor.setdefault(anchor, []).append(index)
         for anchor, indexes in by_anchor.items():
@@ -110,8 +161,10 @@ class PatternIndex:
         """The owners (rule numbers) of the patterns that match somewhere in ``folded``."""
         fired: set[int] = set()
         patterns, owners = self._patterns, self._owners
-        for index in self._unanchored:
-            if owners[index] not in fired and patterns[index].search(folded):
+        for index, required in self._unanchored:
+            if owners[index] in fired or required not in folded:
+                continue
+            if patterns[index].search(folded):
                 fired.add(owners[index])
         if not self._anchored:
             return fired

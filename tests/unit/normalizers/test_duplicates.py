@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gateway.normalizers.duplicates import DUPLICATE_THRESHOLD, DuplicateIndex, jaccard, shingles
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.normalizers.duplicates import (
+    DUPLICATE_THRESHOLD,
+    DuplicateIndex,
+    jaccard,
+    jaccards_against,
+    pack,
+    shingles,
+)
 
 TEXT = (
     "Bonjour, j'ai demandé le renouvellement de ma carte d'assurance maladie en août et je ne "
@@ -76,3 +87,29 @@ def test_given_no_person_key_then_nothing_is_recorded_or_matched() -> None:
     index = DuplicateIndex(None)
     assert index.find_and_record([], "PL-1", shingles(TEXT), T0) is None
     assert index.find_and_record([], "PL-2", shingles(TEXT), T0) is None
+
+
+def test_given_three_matching_complaints_then_the_earliest_is_named() -> None:
+    index = DuplicateIndex(None)
+    for day, reference in enumerate(["PL-1", "PL-2", "PL-3"]):
+        index.find_and_record(["email:a@b.org"], reference, shingles(TEXT), T0 + timedelta(day))
+    assert (
+        index.find_and_record(["email:a@b.org"], "PL-4", shingles(TEXT), T0 + timedelta(days=5))
+        == "PL-1"
+    )
+
+
+@given(
+    st.frozensets(st.integers(0, 2**32 - 1), max_size=60),
+    st.lists(st.frozensets(st.integers(0, 2**32 - 1), max_size=60), max_size=5),
+    st.data(),
+)
+def test_jaccards_against_stored_sets_are_those_of_the_sets(
+    own: frozenset[int], others: list[frozenset[int]], data: st.DataObject
+) -> None:
+    near_copies = [  # some hashes out, some in: the pairs that come near the threshold
+        frozenset(sorted(own)[data.draw(st.integers(0, 8)) :]) | other for other in others
+    ]
+    stored = [pack(other) for other in others + near_copies]
+    figures = jaccards_against(pack(own), stored)
+    assert list(figures) == pytest.approx([jaccard(own, other) for other in others + near_copies])

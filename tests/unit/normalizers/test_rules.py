@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from gateway.errors import ConfigurationError
 from gateway.events.complaint import Kind
-from gateway.normalizers.rules import PatternIndex, fold, literal_anchors, load_rules
+from gateway.normalizers.rules import (
+    PatternIndex,
+    fold,
+    literal_anchors,
+    load_rules,
+    required_literal,
+)
 
 RULES = load_rules()
 
@@ -136,6 +142,44 @@ def test_given_a_broken_rules_file_then_a_configuration_error_names_it(tmp_path:
 )
 def test_literal_anchors(pattern: str, anchors: tuple[str, ...] | None) -> None:
     assert literal_anchors(pattern) == anchors
+
+
+REQUIRED_LITERALS = [
+    (r"\bj.aimerais savoir\b", "aimerais savoir"),
+    (r"\b(?:a |an )?(?:mistake|error)s?\b", None),
+    (r"\bmerci(?:s)? beaucoup", " beaucoup"),  # the longest of the runs outside groups
+    (r"delais?\s+depasses?", "depasse"),  # the optional "s" is not required
+    (r"ab{2}cdef", "cdef"),  # nor a counted one, nor the count's digits
+    (r"x{1,3}123456", "123456"),
+    (r"[abcdef]+xyz", "xyz"),  # a class's members are not text
+    (r"[(]abc|xyz", None),  # a top-level alternative, even after a "(" in a class
+    (r"(?:ab|cd)efg|hij", None),
+    (r"(?!nope)yes sir", "yes sir"),
+    (r"\d{4} \w+ plainte", " plainte"),
+    (r"a.b", None),
+]
+
+
+@pytest.mark.parametrize(("pattern", "required"), REQUIRED_LITERALS)
+def test_required_literal(pattern: str, required: str | None) -> None:
+    assert required_literal(pattern) == required
+
+
+PIECES = st.sampled_from(
+    [
+        *("j'aimerais savoir", "abbcdef", "xx123456", "fxyz", "(abc", "xyz", "hij", "abefg"),
+        *("yes sir", "1234 dossier plainte", "merci beaucoup", "mercis beaucoup", "a-b", " "),
+        *("delais depasse", "delai  depasses"),
+    ]
+)
+
+
+@given(st.lists(st.one_of(PIECES, st.text(max_size=4)), max_size=12).map("".join))
+def test_property_a_match_always_holds_the_required_literal(text: str) -> None:
+    for pattern, _ in REQUIRED_LITERALS:
+        required = required_literal(pattern)
+        if required is not None and re.search(pattern, text):
+            assert required in text
 
 
 ALL_RULES = (*RULES.kind_rules, *RULES.routing_rules)
