@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.normalizers.text import clean_text, html_to_text, split_reply
+from gateway.normalizers.text import LineStartPattern, clean_text, html_to_text, split_reply
 
 
 def test_given_html_then_paragraphs_and_links_are_kept_and_scripts_dropped() -> None:
@@ -92,3 +93,22 @@ def test_property_cleaning_and_splitting_never_raise_nor_invent_text(text: str) 
     split = split_reply(cleaned)
     for part in (split.body, split.quoted, split.signature):
         assert part is None or part in cleaned
+
+
+LINE_PATTERNS = [
+    r"(?:On\b.{4,40}\bwrote:|-{2,}\s*Forwarded)\s*$",
+    r"(?:>.*(?:\n|$)){2,}",
+    r"-- ?\s*$",
+]
+LINE_PIECES = st.sampled_from(
+    ["\n", "On Monday, Marie wrote:", "> quoted", "-- ", "--", "-- Forwarded", " ", "x", "\r"]
+)
+
+
+@given(st.lists(st.one_of(LINE_PIECES, st.text(max_size=5)), max_size=15).map("".join))
+def test_property_a_line_start_pattern_finds_what_a_multiline_caret_search_finds(
+    text: str,
+) -> None:
+    for pattern in LINE_PATTERNS:
+        plain = re.compile(f"^{pattern}", re.IGNORECASE | re.MULTILINE).search(text)
+        assert LineStartPattern(pattern).first(text) == (plain.start() if plain else None)
