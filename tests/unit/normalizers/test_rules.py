@@ -101,6 +101,28 @@ def test_abusive_language(text: str, abusive: bool) -> None:
     assert RULES.is_abusive(fold(text)) is abusive
 
 
+ABUSIVE = RULES.abusive
+LONGER_PHRASES = sorted(phrase for phrase in ABUSIVE.phrases if len(phrase) > 1)
+PHRASE_PIECES = st.one_of(  # the words of phrases, phrases whole, phrases cut short
+    st.sampled_from([(word,) for phrase in LONGER_PHRASES for word in phrase] + [("x",)]),
+    st.sampled_from(LONGER_PHRASES),
+    st.sampled_from([phrase[:-1] for phrase in LONGER_PHRASES]),
+    st.sampled_from([phrase[1:] for phrase in LONGER_PHRASES]),
+)
+
+
+@given(st.lists(PHRASE_PIECES, max_size=8).map(lambda pieces: [w for p in pieces for w in p]))
+def test_property_abusive_words_are_found_exactly_where_a_phrase_of_the_list_is(
+    words: list[str],
+) -> None:
+    present = any(
+        tuple(words[start : start + len(phrase)]) == phrase
+        for phrase in ABUSIVE.phrases
+        for start in range(len(words))
+    )
+    assert ABUSIVE.found_in_words(words) is present
+
+
 def test_given_an_office_rules_file_then_its_rules_apply(tmp_path: Path) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text(
