@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -112,4 +116,34 @@ def test_jaccards_against_stored_sets_are_those_of_the_sets(
     ]
     stored = [pack(other) for other in others + near_copies]
     figures = jaccards_against(pack(own), stored)
-    assert list(figures) == pytest.approx([jaccard(own, other) for other in others + near_copies])
+    assert list(figures) == pytest.approx(
+        [set_jaccard(own, other) for other in others + near_copies]
+    )
+
+
+def set_jaccard(first: frozenset[int], second: frozenset[int]) -> float:
+    return len(first & second) / len(first | second) if first and second else 0.0
+
+
+def test_shingles_are_the_same_in_another_process_and_word_order_counts() -> None:
+    program = "import sys; from gateway.normalizers.duplicates import shingles; "
+    program += "sys.stdout.write(shingles(sys.argv[1]).hex())"
+    other = subprocess.run(  # another hash seed: str hashes differ, ours must not
+        [sys.executable, "-c", program, TEXT],
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert bytes.fromhex(other.stdout) == shingles(TEXT)
+    assert shingles("un deux trois quatre") != shingles("quatre trois deux un")
+
+
+def test_given_an_index_of_an_older_hashing_then_its_entries_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "duplicates.sqlite"
+    DuplicateIndex(path).find_and_record(["email:a@b.org"], "PL-1", shingles(TEXT), T0)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 1")
+    again = DuplicateIndex(path)
+    assert again.find_and_record(["email:a@b.org"], "PL-2", shingles(TEXT), T0) is None
+    assert again.find_and_record(["email:a@b.org"], "PL-3", shingles(TEXT), T0) == "PL-2"
