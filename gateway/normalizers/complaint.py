@@ -130,7 +130,7 @@ class ComplaintNormalizer:
             channel=raw.channel,
             received_at=raw.received_at,
             kind=kind,
-            language=str(raw.fields.get("language") or "") or extracted.language,
+            language=extracted.language,
             subject=clean_text(raw.subject) if raw.subject else None,
             body=split.body,
             quoted_text=split.quoted,
@@ -153,7 +153,8 @@ class ComplaintNormalizer:
         without_ids = _blank_spans(own_text, spans)
         return Extracted(
             split=split,
-            language=detect_language(split.body, self._config.languages),
+            language=str(raw.fields.get("language") or "")  # a form's choice: no guessing
+            or detect_language(split.body, self._config.languages),
             identifiers=[f.identifier for f in found],
             emails=find_emails(own_text),
             phones=find_phones(without_ids, self._config.default_region),

@@ -38,6 +38,7 @@ _HASH_BYTES = _HASH.itemsize
 # A shingle's hash: the high half of the sum (xor) of its words' CRC-32 times odd 64-bit
 # constants (multiplicative hashing; the order of the words counts).
 _MIXERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
+PRUNE_EVERY = 3600.0  # seconds of receipt time between two prunings of old entries
 SCHEMA_VERSION = 2  # 1: CRC-32 of the joined words; entries of another version are dropped
 
 _SCHEMA = """
@@ -65,10 +66,33 @@ def shingles_of_words(words: list[str]) -> bytes:
         return b""
     if len(words) < SHINGLE_WORDS:
         return pack(frozenset([zlib.crc32(" ".join(words).encode())]))
-    crcs = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.uint64, count=len(words))
+    crcs = np.fromiter(map(_WORD_HASHES.__getitem__, words), dtype=np.uint64, count=len(words))
     first, second, third = crcs[:-2], crcs[1:-1], crcs[2:]
     mixed = (first * _MIXERS[0]) ^ (second * _MIXERS[1]) ^ (third * _MIXERS[2])
-    return np.unique((mixed >> np.uint64(32)).astype(_HASH)).tobytes()
+    hashes = (mixed >> np.uint64(32)).astype(_HASH)
+    hashes.sort()
+    distinct = np.empty(len(hashes), dtype=bool)  # what np.unique does, without its overhead
+    distinct[0] = True
+    np.not_equal(hashes[1:], hashes[:-1], out=distinct[1:])
+    kept: npt.NDArray[np.uint32] = hashes[distinct]
+    return kept.tobytes()
+
+
+class _WordHashes(dict[str, int]):
+    """Each word's CRC-32, computed once: a look-up in C for the words seen before (a
+    complaints office's vocabulary is a few tens of thousands of words). Emptied when it holds
+    too many (a flood of random strings), so its memory stays bounded."""
+
+    LIMIT = 200_000
+
+    def __missing__(self, word: str) -> int:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        value = self[word] = zlib.crc32(word.encode())
+        return value
+
+
+_WORD_HASHES = _WordHashes()
 
 
 def pack(hashes: frozenset[int]) -> bytes:
@@ -114,6 +138,7 @@ class DuplicateIndex:
         # only means a duplicate goes unflagged; the events themselves are in Kafka.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
+        self._pruned_at = float("-inf")
 
     def close(self) -> None:
         self._db.close()
@@ -138,10 +163,12 @@ class DuplicateIndex:
                 "INSERT OR IGNORE INTO duplicate_index VALUES (?, ?, ?, ?)",
                 [(key, reference, at, own) for key in keys],
             )
-            self._db.execute(
-                "DELETE FROM duplicate_index WHERE received_at < ?",
-                (at - 2 * WINDOW.total_seconds(),),
-            )
+            if at - self._pruned_at >= PRUNE_EVERY:
+                self._db.execute(
+                    "DELETE FROM duplicate_index WHERE received_at < ?",
+                    (at - 2 * WINDOW.total_seconds(),),
+                )
+                self._pruned_at = at
         return match
 
     def _earliest_match(self, keys: list[str], reference: str, own: bytes, at: float) -> str | None:

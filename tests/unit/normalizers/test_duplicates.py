@@ -147,3 +147,12 @@ def test_given_an_index_of_an_older_hashing_then_its_entries_are_dropped(tmp_pat
     again = DuplicateIndex(path)
     assert again.find_and_record(["email:a@b.org"], "PL-2", shingles(TEXT), T0) is None
     assert again.find_and_record(["email:a@b.org"], "PL-3", shingles(TEXT), T0) == "PL-2"
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "plainte", "délai", "ça"]), max_size=40))
+def test_shingles_are_distinct_and_sorted_as_stored(words: list[str]) -> None:
+    packed = shingles(" ".join(words))
+    hashes = [int.from_bytes(packed[n : n + 4], sys.byteorder) for n in range(0, len(packed), 4)]
+    assert hashes == sorted(set(hashes))
+    assert packed == pack(frozenset(hashes))
+    assert bool(packed) is bool(words)

@@ -18,6 +18,7 @@ from gateway.normalizers.rules import (
     literal_anchors,
     load_rules,
     required_literal,
+    words_of,
 )
 
 RULES = load_rules()
@@ -250,3 +251,8 @@ def test_given_one_text_then_evaluate_gives_kind_fired_rules_and_routing_at_once
     assert "fr.complaint.explicit" in outcome.fired
     assert outcome.routing == RULES.routing(folded)
     assert outcome.routing  # the pharmacovigilance hint
+
+
+@given(st.one_of(st.text(), st.text(alphabet=st.characters(max_codepoint=127))))
+def test_property_words_of_are_the_unicode_words_of_any_text(text: str) -> None:
+    assert words_of(text) == re.findall(r"\w+", text)
