@@ -156,3 +156,39 @@ def test_shingles_are_distinct_and_sorted_as_stored(words: list[str]) -> None:
     assert hashes == sorted(set(hashes))
     assert packed == pack(frozenset(hashes))
     assert bool(packed) is bool(words)
+
+
+TEXTS = [TEXT, TEXT + " Merci.", "Tout autre sujet, une plainte sur l'accueil au bureau de Laval."]
+OPERATIONS = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(["email:a@b.org", "phone:+15145550123", "id:x"]), max_size=2),
+        st.sampled_from([f"PL-{n}" for n in range(6)]),
+        st.sampled_from(TEXTS),
+        st.sampled_from([0, 0, 1, 10, 29, 31, 70]),  # days after T0: in and out of the window
+    ),
+    max_size=25,
+)
+
+
+@given(OPERATIONS, st.sampled_from([20_000, 3, 1]))
+def test_property_rows_kept_in_memory_give_the_answers_of_the_file(
+    operations: list[tuple[list[str], str, str, int]], rows_in_memory: int
+) -> None:
+    in_memory, from_file = DuplicateIndex(None, rows_in_memory), DuplicateIndex(None, 0)
+    for keys, reference, text, day in operations:
+        at = T0 + timedelta(days=day)
+        assert in_memory.find_and_record(keys, reference, shingles(text), at) == (
+            from_file.find_and_record(keys, reference, shingles(text), at)
+        )
+
+
+def test_given_two_processes_on_one_file_then_each_sees_what_the_other_recorded(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "duplicates.sqlite"
+    web, mail = DuplicateIndex(path), DuplicateIndex(path)
+    minutes = [T0 + timedelta(minutes=n) for n in range(4)]  # within an hour: no pruning between
+    mail.find_and_record(["email:a@b.org"], "PL-1", shingles("Autre chose."), minutes[0])
+    mail.find_and_record(["email:a@b.org"], "PL-2", shingles("Encore autre chose."), minutes[1])
+    web.find_and_record(["email:a@b.org"], "PL-3", shingles(TEXT), minutes[2])
+    assert mail.find_and_record(["email:a@b.org"], "PL-4", shingles(TEXT), minutes[3]) == "PL-3"
