@@ -22,9 +22,9 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -129,13 +129,13 @@ def jaccards_against(own: bytes, stored: list[bytes]) -> npt.NDArray[np.float64]
     return np.where(sizes > 0, common / (len(mine) + sizes - common), 0.0)
 
 
-@dataclass(frozen=True, order=True)
-class _Row:
-    """One complaint of a person, in the index's order (time, then reference)."""
+class _Row(NamedTuple):
+    """One complaint of a person, in the index's order (time, then reference; compared as
+    tuples are, in C)."""
 
     received_at: float
     reference: str
-    shingles: bytes = field(compare=False)
+    shingles: bytes
 
 
 class _RecentRows:
