@@ -88,6 +88,12 @@ class ImapAccount(BaseModel):
     ca_file: Path | None = None
     auth: Literal["password", "xoauth2"] = "password"
     oauth2: OAuth2Client | None = None
+    max_attachment_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1024,
+        description="an attachment over this is recorded as rejected, with its size; a mail over "
+        "it is read piece by piece, never held whole",
+    )
 
     @model_validator(mode="after")
     def _xoauth2_needs_a_client(self) -> ImapAccount:

@@ -12,6 +12,9 @@
   XOAUTH2: ``imap_session``.
 - Mail older than ``backlog_after`` when imported is flagged ``backlog`` (the notifier's rule
   for late acknowledgements applies to it).
+- A mail larger than the attachment limit is never held whole: its raw copy is streamed from
+  the server into the claim store (partial FETCHes), and it is read back from there with its
+  oversized parts left out (``large_mail``): each is in the event as rejected, with its size.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 import random
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +37,7 @@ from gateway.channels.imap_session import (
     open_session,
     take_mail_arrived,
 )
+from gateway.channels.large_mail import OversizedPart, reduce_large_mail
 from gateway.channels.mail import MailPart, ParsedMail, parse_mail
 from gateway.channels.oauth2 import AccessTokens
 from gateway.channels.raw import RawMessage, Sender, safe_filename
@@ -41,7 +46,7 @@ from gateway.events.common import Attachment, AttachmentStatus, Channel
 from gateway.events.complaint import Flag
 from gateway.intake import Intake
 from gateway.settings import ImapAccount
-from gateway.store.claims import ClaimStore
+from gateway.store.claims import ClaimStore, StoredObject
 from gateway.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -56,13 +61,17 @@ LAG = Gauge("gateway_email_lag_seconds", "Age of the oldest unprocessed message"
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _FETCH_HEAD = re.compile(rb"UID (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+PIECE_BYTES = 1024 * 1024  # a large mail is fetched this much at a time
 
 
 @dataclass(frozen=True)
 class Fetched:
     uid: int
     internal_date: datetime | None
-    raw: bytes
+    raw: bytes  # empty for a large mail: fetched piece by piece when its turn comes
+    size: int = 0
+    large: bool = False
 
 
 MAX_BODY_CHARS = 100_000  # the web form's limit for a complaint's text
@@ -95,9 +104,13 @@ class ImapChannel:
         policy: MailboxPolicy | None = None,
     ) -> None:
         self._account, self._intake, self._claims, self._state = account, intake, claims, state
-        self._policy = policy or MailboxPolicy()
+        self._policy = policy or MailboxPolicy(max_attachment_bytes=account.max_attachment_bytes)
         self._key = f"{account.user}@{account.host}:{account.port}/{account.mailbox}"
         self._tokens = AccessTokens(account.oauth2) if account.oauth2 else None
+        # One FETCH in flight at a time: aioimaplib hands the untagged FETCH responses to the
+        # last FETCH sent, so two sent at once (the next batch's, a large mail's pieces) would
+        # mix their answers.
+        self._fetching = asyncio.Lock()
 
     async def run(self) -> None:
         failures = 0
@@ -177,7 +190,8 @@ class ImapChannel:
         order, up to the first failure (which is raised: the rest waits for the next try)."""
         first_of: dict[str, asyncio.Future[str]] = {}  # the same message twice in one batch
         outcomes = await asyncio.gather(
-            *(self._publish(message, first_of) for message in batch), return_exceptions=True
+            *(self._publish(client, message, first_of) for message in batch),
+            return_exceptions=True,
         )
         done: dict[str, list[int]] = {self._policy.processed: [], self._policy.quarantine: []}
         failure: BaseException | None = None
@@ -196,12 +210,21 @@ class ImapChannel:
             raise failure
         return count
 
-    async def _publish(self, message: Fetched, first_of: dict[str, asyncio.Future[str]]) -> str:
+    async def _publish(
+        self, client: aioimaplib.IMAP4, message: Fetched, first_of: dict[str, asyncio.Future[str]]
+    ) -> str:
         """Publish one message's event (once); the folder it then belongs in."""
         SEEN.labels(self._key).inc()
-        raw_copy = await self._claims.put(message.raw)
+        if message.large:
+            raw_copy = await self._stream_raw_copy(client, message)
+        else:
+            raw_copy = await self._claims.put(message.raw)
+        oversized: list[OversizedPart] = []
         try:
-            parsed = parse_mail(message.raw)
+            if message.large:
+                parsed, oversized = await asyncio.to_thread(self._read_large, raw_copy)
+            else:
+                parsed = parse_mail(message.raw)
         except InputRejected as exc:
             source_key = f"email:sha256:{raw_copy.sha256}"
             return await self._quarantine(message, source_key, raw_copy.uri, exc)
@@ -209,15 +232,59 @@ class ImapChannel:
         if source_key in first_of:
             return await asyncio.shield(first_of[source_key])
         first_of[source_key] = asyncio.ensure_future(
-            self._publish_or_quarantine(message, parsed, source_key, raw_copy.uri)
+            self._publish_or_quarantine(message, parsed, source_key, raw_copy.uri, oversized)
         )
         return await asyncio.shield(first_of[source_key])
 
+    async def _stream_raw_copy(self, client: aioimaplib.IMAP4, message: Fetched) -> StoredObject:
+        """A large mail's raw copy, stored as it comes from the server."""
+        raw_copy = await self._claims.put_stream(self._pieces(client, message.uid))
+        if raw_copy.size == 0:
+            raise ChannelUnavailable(f"message {message.uid} of {self._key} came back empty")
+        if raw_copy.size != message.size:  # kept as it came; the server's count may differ
+            log.warning(
+                "email.size_differs",
+                mailbox=self._key,
+                uid=message.uid,
+                told=message.size,
+                read=raw_copy.size,
+            )
+        return raw_copy
+
+    def _read_large(self, raw_copy: StoredObject) -> tuple[ParsedMail, list[OversizedPart]]:
+        """A large mail read back from its stored copy without its oversized parts (blocking:
+        in a thread)."""
+        with self._claims.open_stored(raw_copy.sha256) as stored:
+            reduced = reduce_large_mail(stored, self._policy.max_attachment_bytes)
+        return parse_mail(reduced.raw), reduced.oversized
+
+    async def _pieces(self, client: aioimaplib.IMAP4, uid: int) -> AsyncIterator[bytes]:
+        """The message's bytes, ``PIECE_BYTES`` at a time (partial FETCH, RFC 3501 6.4.5)."""
+        offset = 0
+        while True:
+            async with self._fetching:
+                response = await _command(
+                    client.uid("fetch", str(uid), f"(BODY.PEEK[]<{offset}.{PIECE_BYTES}>)")
+                )
+            piece = next(
+                (bytes(line) for line in response.lines if isinstance(line, bytearray)), b""
+            )
+            if piece:
+                yield piece
+            if len(piece) < PIECE_BYTES:
+                return
+            offset += len(piece)
+
     async def _publish_or_quarantine(
-        self, message: Fetched, parsed: ParsedMail, source_key: str, raw_uri: str
+        self,
+        message: Fetched,
+        parsed: ParsedMail,
+        source_key: str,
+        raw_uri: str,
+        oversized: list[OversizedPart],
     ) -> str:
         try:
-            return await self._publish_once(message, parsed, source_key, raw_uri)
+            return await self._publish_once(message, parsed, source_key, raw_uri, oversized)
         except RETRY_LATER:
             raise  # the source is fine: try again later
         except Exception as exc:
@@ -241,11 +308,16 @@ class ImapChannel:
         return self._policy.quarantine
 
     async def _publish_once(
-        self, message: Fetched, parsed: ParsedMail, source_key: str, raw_uri: str
+        self,
+        message: Fetched,
+        parsed: ParsedMail,
+        source_key: str,
+        raw_uri: str,
+        oversized: list[OversizedPart],
     ) -> str:
         if await self._state.processed_event(source_key) is not None:
             return self._policy.processed  # published before a crash, or by another copy
-        raw = await self._raw_message(parsed, message, source_key, raw_uri)
+        raw = await self._raw_message(parsed, message, source_key, raw_uri, oversized)
         try:
             event = await self._intake.submit(raw)
         except InputRejected:
@@ -268,9 +340,39 @@ class ImapChannel:
         return sorted(uid for uid in map(int, numbers.split()) if uid > last_uid)
 
     async def _fetch(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[Fetched]:
-        response = await _command(
-            client.uid("fetch", ",".join(map(str, uids)), "(UID INTERNALDATE BODY.PEEK[])")
-        )
+        """The batch's messages: whole, or, for one larger than the attachment limit, its size
+        only (its bytes come piece by piece when it is published)."""
+        async with self._fetching:
+            sizes = await _command(
+                client.uid("fetch", ",".join(map(str, uids)), "(UID INTERNALDATE RFC822.SIZE)")
+            )
+        large, small = [], []
+        for line in sizes.lines:
+            if not isinstance(line, bytes):
+                continue
+            uid, size = _FETCH_HEAD.search(line), _SIZE.search(line)
+            if uid is None or size is None:
+                continue
+            if int(size.group(1)) <= self._policy.max_attachment_bytes:
+                small.append(int(uid.group(1)))
+                continue
+            large.append(
+                Fetched(
+                    uid=int(uid.group(1)),
+                    internal_date=_internal_date(line),
+                    raw=b"",
+                    size=int(size.group(1)),
+                    large=True,
+                )
+            )
+        whole = await self._fetch_whole(client, small) if small else []
+        return sorted([*whole, *large], key=lambda message: message.uid)
+
+    async def _fetch_whole(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[Fetched]:
+        async with self._fetching:
+            response = await _command(
+                client.uid("fetch", ",".join(map(str, uids)), "(UID INTERNALDATE BODY.PEEK[])")
+            )
         fetched, head = [], None
         for line in response.lines:
             if isinstance(line, bytearray) and head is not None:
@@ -283,7 +385,12 @@ class ImapChannel:
         return sorted(fetched, key=lambda message: message.uid)
 
     async def _raw_message(
-        self, parsed: ParsedMail, message: Fetched, source_key: str, raw_uri: str
+        self,
+        parsed: ParsedMail,
+        message: Fetched,
+        source_key: str,
+        raw_uri: str,
+        oversized: list[OversizedPart],
     ) -> RawMessage:
         received = message.internal_date or parsed.date or datetime.now(UTC)
         flags = set(parsed.flags)
@@ -301,7 +408,10 @@ class ImapChannel:
             html=html,
             subject=parsed.subject,
             sender=Sender(name=parsed.sender_name, email=parsed.sender_email),
-            attachments=tuple([await self._store(p) for p in [*parsed.attachments, *whole]]),
+            attachments=tuple(
+                [await self._store(p) for p in [*parsed.attachments, *whole]]
+                + [self._rejected(part) for part in oversized]
+            ),
             raw_uri=raw_uri,
             flags=frozenset(flags),
             # a bounce names the mail that came back: our Message-IDs carry the reference
@@ -312,13 +422,7 @@ class ImapChannel:
     async def _store(self, part: MailPart) -> Attachment:
         name = safe_filename(part.filename)
         if len(part.payload) > self._policy.max_attachment_bytes:
-            return Attachment(
-                filename=name,
-                media_type=part.media_type,
-                size=len(part.payload),
-                status=AttachmentStatus.REJECTED,
-                rejection_reason=f"larger than the {self._policy.max_attachment_bytes}-byte limit",
-            )
+            return self._rejected(OversizedPart(name, part.media_type, len(part.payload)))
         stored = await self._claims.put(part.payload)
         return Attachment(
             filename=name,
@@ -326,6 +430,15 @@ class ImapChannel:
             size=stored.size,
             sha256=stored.sha256,
             uri=stored.uri,
+        )
+
+    def _rejected(self, part: OversizedPart) -> Attachment:
+        return Attachment(
+            filename=safe_filename(part.filename),
+            media_type=part.media_type,
+            size=part.size,
+            status=AttachmentStatus.REJECTED,
+            rejection_reason=f"larger than the {self._policy.max_attachment_bytes}-byte limit",
         )
 
     async def _move(self, client: aioimaplib.IMAP4, uids: list[int], folder: str) -> None:

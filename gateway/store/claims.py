@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 from gateway.errors import ClaimNotFound, ClaimStoreError, ClaimStoreFull
 
@@ -59,6 +59,11 @@ class ClaimStore(Protocol):
 
     async def get(self, sha256: str) -> bytes:
         """The bytes stored under ``sha256``; ClaimNotFound if none."""
+        ...
+
+    def open_stored(self, sha256: str) -> BinaryIO:
+        """The stored object as a file, to read piece by piece (blocking: call it, and read,
+        in a thread); ClaimNotFound if none."""
         ...
 
     async def exists(self, sha256: str) -> bool: ...
@@ -130,6 +135,14 @@ class FileClaimStore:
 
     async def exists(self, sha256: str) -> bool:
         return await asyncio.to_thread(self.path_of(sha256).is_file)
+
+    def open_stored(self, sha256: str) -> BinaryIO:
+        try:
+            return self.path_of(sha256).open("rb")
+        except FileNotFoundError:
+            raise ClaimNotFound(f"no object {sha256}") from None
+        except OSError as exc:
+            raise _map_os_error(exc) from exc
 
     def _put_bytes(self, data: bytes) -> StoredObject:
         return self._put_known(data, hashlib.sha256(data).hexdigest())

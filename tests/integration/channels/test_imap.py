@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
+import hashlib
 import json
+import os
+import tracemalloc
 from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -364,3 +369,46 @@ async def test_a_failing_mailbox_never_stops_the_others(
     service.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await service
+
+
+async def test_a_mail_over_the_attachment_limit_is_never_held_whole(
+    dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """A 16 MB mail (a 12 MB scan) with a 2 MB limit: its raw copy is streamed to the claim
+    store piece by piece, the scan is in the event as rejected with its size, the text and the
+    small file go through; the process never held the mail or the scan whole."""
+    scan, letter = os.urandom(12 * 1024 * 1024), b"%PDF-1.4 lettre" * 3000
+    message = EmailMessage(policy=email.policy.SMTP)  # CRLF, as a server keeps it
+    message["From"], message["To"] = "Marie Tremblay <marie@example.org>", "plaintes@ramq.example"
+    message["Subject"], message["Message-ID"] = "Mes documents", "<scan@example.org>"
+    message.set_content("Bonjour, voici ma lettre et le scan de mon dossier.\n")
+    message.add_attachment(letter, maintype="application", subtype="pdf", filename="lettre.pdf")
+    message.add_attachment(scan, maintype="application", subtype="pdf", filename="scan.pdf")
+    raw = message.as_bytes()
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    await append(dovecot, raw)
+    state = StateStore(tmp_path / "state")
+    policy = MailboxPolicy(max_attachment_bytes=2 * 1024 * 1024)
+    async with KafkaPublisher(kafka_settings) as publisher:
+        intake = Intake(ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher)
+        claims = FileClaimStore(tmp_path)
+        channel = ImapChannel(account(dovecot), intake, claims, state, policy)
+        tracemalloc.start()
+        try:
+            assert await channel.drain() == 1
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        data = json.loads((await reader.read(1))[0].value)["data"]
+        kept_raw = await claims.get(data["source_message"]["uri"].rsplit("/", 1)[-1])
+    state.close()
+    assert await count(dovecot, "Processed") == 1
+    assert peak < 8 * 1024 * 1024, f"peak {peak:,} bytes"
+    assert kept_raw == raw  # the raw copy whole, though never in memory whole
+    by_name = {attachment["filename"]: attachment for attachment in data["attachments"]}
+    assert by_name["lettre.pdf"]["sha256"] == hashlib.sha256(letter).hexdigest()
+    assert by_name["scan.pdf"]["status"] == "rejected"
+    assert abs(by_name["scan.pdf"]["size"] - len(scan)) < 1024
+    assert "2097152-byte limit" in by_name["scan.pdf"]["rejection_reason"]
+    assert "voici ma lettre" in data["body"]
