@@ -94,6 +94,17 @@ class ImapAccount(BaseModel):
         description="an attachment over this is recorded as rejected, with its size; a mail over "
         "it is read piece by piece, never held whole",
     )
+    shared: bool = Field(
+        default=False,
+        description="more than one gateway reads this mailbox: each message is claimed on the "
+        "server (a keyword set by a conditional STORE, CONDSTORE) by the one that publishes it",
+    )
+    claim_timeout_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="a claim another replica left this long (it died) is given up, for any "
+        "replica to take",
+    )
 
     @model_validator(mode="after")
     def _xoauth2_needs_a_client(self) -> ImapAccount:

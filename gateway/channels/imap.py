@@ -23,7 +23,8 @@ import asyncio
 import contextlib
 import random
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,14 +32,16 @@ import aioimaplib
 import structlog
 from prometheus_client import Counter, Gauge
 
+from gateway.channels.imap_claims import CLAIMED, claim, give_up, modification_sequences, search
 from gateway.channels.imap_session import (
     NETWORK_ERRORS,
     close_transport,
+    command,
     open_session,
     take_mail_arrived,
 )
 from gateway.channels.large_mail import OversizedPart, reduce_large_mail
-from gateway.channels.mail import MailPart, ParsedMail, parse_mail
+from gateway.channels.mail import MailPart, ParsedMail, message_id_of, parse_mail
 from gateway.channels.oauth2 import AccessTokens
 from gateway.channels.raw import RawMessage, Sender, safe_filename
 from gateway.errors import RETRY_LATER, ChannelUnavailable, InputRejected
@@ -62,6 +65,10 @@ _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _FETCH_HEAD = re.compile(rb"UID (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+# what an IMAP quoted string carries as is: printable ASCII but for the quote and the backslash
+_SEARCHABLE = re.compile(r"<[!#-\[\]-~]{1,250}>")
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+ELSEWHERE_DAYS = 30  # a copy published by another replica is looked for this far back
 PIECE_BYTES = 1024 * 1024  # a large mail is fetched this much at a time
 
 
@@ -88,6 +95,11 @@ class MailboxPolicy:
     backlog_after: timedelta = timedelta(days=2)
     max_attachment_bytes: int = 25 * 1024 * 1024
     max_backoff_s: float = 60.0
+    shared: bool = False  # several gateways on this mailbox: see ``_process_shared``
+    claim_timeout_s: float = 900.0
+
+
+OnDone = Callable[[list[int]], Awaitable[None]]  # the UIDs of a batch done, in order
 
 
 class ImapChannel:
@@ -104,13 +116,20 @@ class ImapChannel:
         policy: MailboxPolicy | None = None,
     ) -> None:
         self._account, self._intake, self._claims, self._state = account, intake, claims, state
-        self._policy = policy or MailboxPolicy(max_attachment_bytes=account.max_attachment_bytes)
+        self._policy = policy or MailboxPolicy(
+            max_attachment_bytes=account.max_attachment_bytes,
+            shared=account.shared,
+            claim_timeout_s=account.claim_timeout_s,
+        )
         self._key = f"{account.user}@{account.host}:{account.port}/{account.mailbox}"
         self._tokens = AccessTokens(account.oauth2) if account.oauth2 else None
         # One FETCH in flight at a time: aioimaplib hands the untagged FETCH responses to the
         # last FETCH sent, so two sent at once (the next batch's, a large mail's pieces) would
         # mix their answers.
         self._fetching = asyncio.Lock()
+        # Messages of other replicas in the claim folder: since when this one has seen them.
+        self._unowned_since: dict[tuple[int, int], float] = {}
+        self._published_elsewhere: set[str] = set()  # Message-IDs another replica published
 
     async def run(self) -> None:
         failures = 0
@@ -153,11 +172,133 @@ class ImapChannel:
         return await open_session(self._account, self._tokens)
 
     async def _process_waiting(self, client: aioimaplib.IMAP4) -> int:
-        uidvalidity = await self._select(client)
+        uidvalidity = await self._select(client, self._account.mailbox)
         take_mail_arrived(client)  # the SELECT's own EXISTS: what follows is seen by the SEARCH
+        if self._policy.shared:
+            return await self._process_shared(client, uidvalidity)
+        uids = await self._uids_after(client, await self._last_uid(uidvalidity))
+
+        async def checkpoint(done: list[int]) -> None:
+            await self._state.save_checkpoint(self._key, uidvalidity, done[-1])
+
+        return await self._process_uids(client, uids, checkpoint)
+
+    async def _last_uid(self, uidvalidity: int) -> int:
         checkpoint = await self._state.checkpoint(self._key)
-        last_uid = checkpoint[1] if checkpoint and checkpoint[0] == uidvalidity else 0
-        uids = await self._uids_after(client, last_uid)
+        return checkpoint[1] if checkpoint and checkpoint[0] == uidvalidity else 0
+
+    async def _process_shared(self, client: aioimaplib.IMAP4, uidvalidity: int) -> int:
+        """Several gateways on this mailbox: each batch is claimed first (``imap_claims``) and
+        only the replica that won a message publishes it. The mailbox itself is the queue (what
+        is in it is not done: done messages are moved out), so there is no checkpoint to pass
+        over a message another change kept this replica from claiming. First this replica's
+        own claims from before a restart, then the claims of others left longer than
+        ``claim_timeout_s`` (a replica gone for good) are given up, for anyone to take."""
+        if not client.has_capability("CONDSTORE"):
+            raise ChannelUnavailable(
+                f"{self._key}: a shared mailbox needs IMAP CONDSTORE, which this server does not"
+                " offer: run one gateway on this mailbox, with GATEWAY_IMAP_SHARED=false"
+            )
+        handled = await self._publish_claims(
+            client, uidvalidity, await self._own_claims(client, uidvalidity)
+        )
+        await self._give_up_stale(client, uidvalidity)
+        while True:
+            waiting = await search(client, f"UNKEYWORD {CLAIMED}")
+            if not waiting:
+                return handled  # the mailbox stays selected, for IDLE
+            async with self._fetching:
+                won = await claim(client, waiting[: self._policy.batch])
+            await self._state.add_claims(self._key, uidvalidity, won)
+            handled += await self._publish_claims(client, uidvalidity, sorted(won))
+
+    async def _own_claims(self, client: aioimaplib.IMAP4, uidvalidity: int) -> list[int]:
+        """This replica's claims still in the mailbox and untouched since (so still its own);
+        the others are forgotten."""
+        recorded = await self._state.claims(self._key, uidvalidity)
+        if not recorded:
+            return []
+        async with self._fetching:
+            current = await modification_sequences(client, sorted(recorded))
+        mine = [
+            uid for uid, (modseq, claimed) in current.items() if claimed and modseq == recorded[uid]
+        ]
+        lost = sorted(set(recorded) - set(mine))
+        if lost:
+            await self._state.drop_claims(self._key, uidvalidity, lost)
+        return sorted(mine)
+
+    async def _publish_claims(
+        self, client: aioimaplib.IMAP4, uidvalidity: int, uids: list[int]
+    ) -> int:
+        """Publish claimed messages (not a copy another replica already published)."""
+        if not uids:
+            return 0
+        unknown = await self._unknown_message_ids(client, uids)
+        self._published_elsewhere = set()
+        if unknown:
+            self._published_elsewhere = await self._in_processed(client, unknown)
+            if await self._select(client, self._account.mailbox) != uidvalidity:
+                raise ChannelUnavailable(f"{self._key} was recreated meanwhile")
+
+        async def release(done: list[int]) -> None:
+            await self._state.drop_claims(self._key, uidvalidity, done)
+
+        return await self._process_uids(client, uids, release)
+
+    async def _give_up_stale(self, client: aioimaplib.IMAP4, uidvalidity: int) -> None:
+        """Give up the claims of others that stayed ``claim_timeout_s`` (as seen from here)."""
+        claimed = await search(client, f"KEYWORD {CLAIMED}")
+        mine = await self._state.claims(self._key, uidvalidity)
+        now = time.monotonic()
+        since = {
+            (uidvalidity, uid): self._unowned_since.get((uidvalidity, uid), now)
+            for uid in claimed
+            if uid not in mine
+        }
+        self._unowned_since = since  # what left the mailbox is forgotten
+        stale = [
+            uid for (_, uid), seen in since.items() if now - seen >= self._policy.claim_timeout_s
+        ]
+        if not stale:
+            return
+        async with self._fetching:
+            given_up = await give_up(client, stale)
+        log.warning("email.stale_claims_given_up", mailbox=self._key, messages=len(given_up))
+        for uid in given_up:
+            del self._unowned_since[(uidvalidity, uid)]
+
+    async def _unknown_message_ids(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[str]:
+        """The Message-IDs of these messages (of the selected folder) this replica has not
+        published: another replica may have, from another copy of the message."""
+        heads = await self._fetch_parts(client, uids, "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
+        unknown = []
+        for message_id in {message_id_of(head) for head in heads.values()}:
+            if (
+                message_id
+                and _SEARCHABLE.fullmatch(message_id)
+                and await self._state.processed_event(f"email:{message_id}") is None
+            ):
+                unknown.append(message_id)
+        return unknown
+
+    async def _in_processed(self, client: aioimaplib.IMAP4, message_ids: list[str]) -> set[str]:
+        """Those of the Message-IDs that a message in ``Processed`` received in the last
+        ``ELSEWHERE_DAYS`` has (published by another replica); leaves ``Processed`` selected."""
+        await command(client.examine(self._policy.processed))
+        since = imap_date(datetime.now(UTC) - timedelta(days=ELSEWHERE_DAYS))
+        either = "OR " * (len(message_ids) - 1)
+        wanted = " ".join(f'HEADER Message-ID "{message_id}"' for message_id in message_ids)
+        hits = await search(client, f"SINCE {since} {either}{wanted}")
+        if not hits:
+            return set()
+        found = await self._fetch_parts(client, hits, "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
+        return {message_id_of(head) or "" for head in found.values()} & set(message_ids)
+
+    async def _process_uids(
+        self, client: aioimaplib.IMAP4, uids: list[int], on_done: OnDone
+    ) -> int:
+        """Publish the messages of the selected folder, batch by batch; ``on_done`` after each."""
         size = self._policy.batch
         batches = [uids[start : start + size] for start in range(0, len(uids), size)]
         handled = 0
@@ -174,7 +315,7 @@ class ImapChannel:
                 oldest = min((m.internal_date for m in batch if m.internal_date), default=None)
                 if oldest is not None:
                     LAG.labels(self._key).set((datetime.now(UTC) - oldest).total_seconds())
-                handled += await self._process_batch(client, uidvalidity, batch)
+                handled += await self._process_batch(client, batch, on_done)
         finally:
             if following is not None:
                 following.cancel()
@@ -184,10 +325,10 @@ class ImapChannel:
         return handled
 
     async def _process_batch(
-        self, client: aioimaplib.IMAP4, uidvalidity: int, batch: list[Fetched]
+        self, client: aioimaplib.IMAP4, batch: list[Fetched], on_done: OnDone
     ) -> int:
-        """Publish a batch concurrently, then move and checkpoint the messages done, in UID
-        order, up to the first failure (which is raised: the rest waits for the next try)."""
+        """Publish a batch concurrently, then move the messages done and tell ``on_done``, in
+        UID order, up to the first failure (which is raised: the rest waits for the next try)."""
         first_of: dict[str, asyncio.Future[str]] = {}  # the same message twice in one batch
         outcomes = await asyncio.gather(
             *(self._publish(client, message, first_of) for message in batch),
@@ -205,7 +346,7 @@ class ImapChannel:
                 await self._move(client, moved, folder)
         count = sum(map(len, done.values()))
         if count:
-            await self._state.save_checkpoint(self._key, uidvalidity, batch[count - 1].uid)
+            await on_done([message.uid for message in batch[:count]])
         if failure is not None:
             raise failure
         return count
@@ -263,7 +404,7 @@ class ImapChannel:
         offset = 0
         while True:
             async with self._fetching:
-                response = await _command(
+                response = await command(
                     client.uid("fetch", str(uid), f"(BODY.PEEK[]<{offset}.{PIECE_BYTES}>)")
                 )
             piece = next(
@@ -317,6 +458,9 @@ class ImapChannel:
     ) -> str:
         if await self._state.processed_event(source_key) is not None:
             return self._policy.processed  # published before a crash, or by another copy
+        if parsed.message_id is not None and parsed.message_id in self._published_elsewhere:
+            log.info("email.published_by_another_replica", mailbox=self._key, uid=message.uid)
+            return self._policy.processed
         raw = await self._raw_message(parsed, message, source_key, raw_uri, oversized)
         try:
             event = await self._intake.submit(raw)
@@ -327,15 +471,15 @@ class ImapChannel:
         PUBLISHED.labels(self._key).inc()
         return self._policy.processed
 
-    async def _select(self, client: aioimaplib.IMAP4) -> int:
-        response = await _command(client.select(self._account.mailbox))
+    async def _select(self, client: aioimaplib.IMAP4, folder: str) -> int:
+        response = await command(client.select(folder))
         for line in response.lines:
             if isinstance(line, bytes | bytearray) and (match := _UIDVALIDITY.search(line)):
                 return int(match.group(1))
-        raise ChannelUnavailable(f"no UIDVALIDITY for {self._key}")
+        raise ChannelUnavailable(f"no UIDVALIDITY for {folder} of {self._key}")
 
     async def _uids_after(self, client: aioimaplib.IMAP4, last_uid: int) -> list[int]:
-        response = await _command(client.uid_search(f"UID {last_uid + 1}:*"))
+        response = await command(client.uid_search(f"UID {last_uid + 1}:*"))
         numbers = b" ".join(line for line in response.lines[:-1] if isinstance(line, bytes))
         return sorted(uid for uid in map(int, numbers.split()) if uid > last_uid)
 
@@ -343,7 +487,7 @@ class ImapChannel:
         """The batch's messages: whole, or, for one larger than the attachment limit, its size
         only (its bytes come piece by piece when it is published)."""
         async with self._fetching:
-            sizes = await _command(
+            sizes = await command(
                 client.uid("fetch", ",".join(map(str, uids)), "(UID INTERNALDATE RFC822.SIZE)")
             )
         large, small = [], []
@@ -369,20 +513,35 @@ class ImapChannel:
         return sorted([*whole, *large], key=lambda message: message.uid)
 
     async def _fetch_whole(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[Fetched]:
+        fetched = await self._fetch_literals(client, uids, "(UID INTERNALDATE BODY.PEEK[])")
+        return sorted(
+            (Fetched(uid, _internal_date(head), body) for uid, (head, body) in fetched.items()),
+            key=lambda message: message.uid,
+        )
+
+    async def _fetch_parts(
+        self, client: aioimaplib.IMAP4, uids: list[int], part: str
+    ) -> dict[int, bytes]:
+        """UID -> that part of each message (e.g. some header fields)."""
+        fetched = await self._fetch_literals(client, uids, f"(UID {part})")
+        return {uid: body for uid, (_, body) in fetched.items()}
+
+    async def _fetch_literals(
+        self, client: aioimaplib.IMAP4, uids: list[int], items: str
+    ) -> dict[int, tuple[bytes, bytes]]:
+        """UID -> (the FETCH line, the literal that follows it) of each message."""
         async with self._fetching:
-            response = await _command(
-                client.uid("fetch", ",".join(map(str, uids)), "(UID INTERNALDATE BODY.PEEK[])")
-            )
-        fetched, head = [], None
+            response = await command(client.uid("fetch", ",".join(map(str, uids)), items))
+        fetched, head = {}, None
         for line in response.lines:
             if isinstance(line, bytearray) and head is not None:
                 uid = _FETCH_HEAD.search(head)
                 if uid:
-                    fetched.append(Fetched(int(uid.group(1)), _internal_date(head), bytes(line)))
+                    fetched[int(uid.group(1))] = (head, bytes(line))
                 head = None
             elif isinstance(line, bytes) and b"FETCH" in line:
                 head = line
-        return sorted(fetched, key=lambda message: message.uid)
+        return fetched
 
     async def _raw_message(
         self,
@@ -444,11 +603,11 @@ class ImapChannel:
     async def _move(self, client: aioimaplib.IMAP4, uids: list[int], folder: str) -> None:
         message_set = ",".join(map(str, uids))
         if client.has_capability("MOVE"):
-            await _command(client.uid("move", message_set, folder))
+            await command(client.uid("move", message_set, folder))
             return
-        await _command(client.uid("copy", message_set, folder))
-        await _command(client.uid("store", message_set, "+FLAGS.SILENT", r"(\Deleted)"))
-        await _command(client.expunge())
+        await command(client.uid("copy", message_set, folder))
+        await command(client.uid("store", message_set, "+FLAGS.SILENT", r"(\Deleted)"))
+        await command(client.expunge())
 
     async def _wait_for_mail(self, client: aioimaplib.IMAP4) -> None:
         if take_mail_arrived(client):  # delivered while the last batch was published
@@ -469,16 +628,6 @@ class ImapChannel:
             raise ChannelUnavailable(f"IMAP IDLE on {self._key}: {exc}") from exc
 
 
-async def _command(pending: object) -> aioimaplib.Response:
-    try:
-        response = await pending  # type: ignore[misc]
-    except NETWORK_ERRORS as exc:
-        raise ChannelUnavailable(f"IMAP command failed: {exc}") from exc
-    if not isinstance(response, aioimaplib.Response) or response.result != "OK":
-        raise ChannelUnavailable(f"IMAP command refused: {getattr(response, 'lines', response)}")
-    return response
-
-
 async def _logout(client: aioimaplib.IMAP4) -> None:
     try:
         await asyncio.wait_for(client.logout(), timeout=5)
@@ -486,6 +635,11 @@ async def _logout(client: aioimaplib.IMAP4) -> None:
         log.info("email.logout_failed")
     finally:
         close_transport(client)
+
+
+def imap_date(moment: datetime) -> str:
+    """``1-Dec-2026``, as SEARCH SINCE wants it (English months, whatever the locale)."""
+    return f"{moment.day}-{_MONTHS[moment.month - 1]}-{moment.year}"
 
 
 def _internal_date(head: bytes) -> datetime | None:

@@ -67,6 +67,17 @@ class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
         )
 
 
+async def command(pending: object) -> aioimaplib.Response:
+    """The server's answer to a command; ChannelUnavailable when it did not come or was not OK."""
+    try:
+        response = await pending  # type: ignore[misc]
+    except NETWORK_ERRORS as exc:
+        raise ChannelUnavailable(f"IMAP command failed: {exc}") from exc
+    if not isinstance(response, aioimaplib.Response) or response.result != "OK":
+        raise ChannelUnavailable(f"IMAP command refused: {getattr(response, 'lines', response)}")
+    return response
+
+
 def take_mail_arrived(client: aioimaplib.IMAP4) -> bool:
     """Whether the server announced new mail since the last call (and forget it)."""
     protocol = client.protocol

@@ -165,6 +165,11 @@ def _parsed(message: Message) -> ParsedMail:
     )
 
 
+def message_id_of(head: bytes) -> str | None:
+    """The Message-ID ``parse_mail`` would read, from a message's header alone."""
+    return _first_id(_header(email.message_from_bytes(head, policy=MAIL_POLICY), "Message-ID"))
+
+
 def _header(message: Message, name: str) -> str | None:
     raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
     if raw is None:

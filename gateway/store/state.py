@@ -2,7 +2,8 @@
 
 Holds what the gateway must remember between requests: idempotency keys of web submissions and
 the contacts given with each complaint (hashed), to check a "send documents" request; the IMAP
-checkpoints and the inputs already published. Through ``SqliteFile``: reads in a thread, writes
+checkpoints, the messages this replica claimed in a shared mailbox, and the inputs
+already published. Through ``SqliteFile``: reads in a thread, writes
 group-committed, so the event loop never waits on the disk.
 """
 
@@ -12,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,13 @@ CREATE TABLE IF NOT EXISTS imap_checkpoint (
     uidvalidity INTEGER NOT NULL,
     last_uid INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS imap_claim (
+    mailbox TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (mailbox, uidvalidity, uid)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS processed_source (
     source_key TEXT PRIMARY KEY,
     event_id TEXT NOT NULL,
@@ -106,6 +115,33 @@ class StateStore:
             "INSERT INTO imap_checkpoint VALUES (?, ?, ?) ON CONFLICT(mailbox) DO UPDATE"
             " SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
             (mailbox, uidvalidity, last_uid),
+        )
+
+    async def add_claims(self, mailbox: str, uidvalidity: int, claims: dict[int, int]) -> None:
+        """Messages this replica claimed in a shared mailbox: UID -> modification sequence."""
+        rows = [(mailbox, uidvalidity, uid, modseq) for uid, modseq in claims.items()]
+        await self._file.write("INSERT OR REPLACE INTO imap_claim VALUES (?, ?, ?, ?)", *rows)
+
+    async def claims(self, mailbox: str, uidvalidity: int) -> dict[int, int]:
+        """This replica's claims, UID -> modification sequence then; claims of an earlier
+        UIDVALIDITY (the mailbox recreated) are forgotten: those UIDs name nothing any more."""
+
+        def query(connection: sqlite3.Connection) -> dict[int, int]:
+            rows = connection.execute(
+                "SELECT uid, modseq FROM imap_claim WHERE mailbox = ? AND uidvalidity = ?",
+                (mailbox, uidvalidity),
+            )
+            return {int(row[0]): int(row[1]) for row in rows}
+
+        await self._file.write(
+            "DELETE FROM imap_claim WHERE mailbox = ? AND uidvalidity != ?", (mailbox, uidvalidity)
+        )
+        return await self._file.read(query)
+
+    async def drop_claims(self, mailbox: str, uidvalidity: int, uids: list[int]) -> None:
+        rows = [(mailbox, uidvalidity, uid) for uid in uids]
+        await self._file.write(
+            "DELETE FROM imap_claim WHERE mailbox = ? AND uidvalidity = ? AND uid = ?", *rows
         )
 
     async def processed_event(self, source_key: str) -> str | None:

@@ -191,6 +191,17 @@ async def count(server: Dovecot, mailbox: str) -> int:
     return next(int(line.split()[0]) for line in response.lines if line.endswith(b"EXISTS"))
 
 
+async def with_keyword(server: Dovecot, mailbox: str, keyword: str) -> int:
+    """How many messages of the folder carry this keyword."""
+    client = aioimaplib.IMAP4("127.0.0.1", server.port)
+    await client.wait_hello_from_server()
+    await client.login(USER, PASSWORD)
+    await client.select(mailbox)
+    response = await client.uid_search(f"KEYWORD {keyword}", charset=None)
+    await close_client(client)
+    return len(response.lines[0].split())
+
+
 def simple_mail(message_id: str, subject: str, body: str) -> bytes:
     return (
         f"From: Marie Tremblay <marie@example.org>\r\nTo: plaintes@office.example\r\n"

@@ -97,3 +97,17 @@ def test_given_an_invalid_setting_then_the_command_stops_with_one_line(
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "GATEWAY_HTTP_PORT" in result.stderr
+
+
+def test_given_a_shared_mailbox_then_the_main_account_claims_with_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GATEWAY_IMAP_HOST", "imap.example.org")
+    monkeypatch.setenv("GATEWAY_IMAP_SHARED", "true")
+    monkeypatch.setenv("GATEWAY_IMAP_CLAIM_TIMEOUT_S", "120")
+    monkeypatch.setenv(
+        "GATEWAY_IMAP_MAILBOXES", '[{"host": "imap.example.org", "mailbox": "Plaintes"}]'
+    )
+    main, other = load_settings().imap.accounts()
+    assert (main.shared, main.claim_timeout_s) == (True, 120.0)
+    assert other.shared is False  # one gateway on that mailbox unless said

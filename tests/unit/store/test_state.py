@@ -42,3 +42,21 @@ async def test_answers_survive_a_restart(tmp_path: Path) -> None:
         assert stored.body_sha256 == "h"
     finally:
         again.close()
+
+
+async def test_claims_survive_a_restart_per_mailbox_and_a_new_uidvalidity_forgets_them(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path / "state")
+    await store.add_claims("plaintes", 10, {3: 1207, 1: 1205, 2: 1206})
+    await store.add_claims("complaints", 10, {9: 40})
+    await store.drop_claims("plaintes", 10, [2])
+    store.close()
+    again = StateStore(tmp_path / "state")
+    try:
+        assert await again.claims("plaintes", 10) == {1: 1205, 3: 1207}
+        assert await again.claims("plaintes", 11) == {}  # the folder was recreated
+        assert await again.claims("plaintes", 10) == {}  # and the old UIDs are gone for good
+        assert await again.claims("complaints", 10) == {9: 40}
+    finally:
+        again.close()
