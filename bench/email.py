@@ -27,6 +27,7 @@ from bench.common import REPO, percentile, private_broker, write_section
 from bench.normalize import typical_complaints
 from gateway.admin import create_topics
 from gateway.channels.imap import ImapChannel, MailboxPolicy
+from gateway.channels.imap_claims import CLAIMED
 from gateway.events import topics
 from gateway.intake import Intake
 from gateway.logs import configure_logging
@@ -77,6 +78,20 @@ async def fill(server: Dovecot, messages: list[bytes]) -> None:
     await imap.logout()
 
 
+async def restore(server: Dovecot) -> None:
+    """Every message imported back into the inbox, unclaimed: the same mailbox again."""
+    imap = await client(server)
+    for folder in ("Processed", "Quarantine"):
+        if (await imap.select(folder)).result != "OK":
+            continue  # never created: nothing went there
+        uids = (await imap.uid_search("ALL", charset=None)).lines[0].split()
+        for start in range(0, len(uids), BATCH):  # aioimaplib recurses once per line of a read
+            await imap.uid("move", b",".join(uids[start : start + BATCH]).decode(), "INBOX")
+    await imap.select("INBOX")
+    await imap.store("1:*", "-FLAGS.SILENT", f"({CLAIMED})")
+    await imap.logout()
+
+
 async def bare_fetch(server: Dovecot) -> tuple[int, float]:
     imap = await client(server)
     await imap.select("INBOX")
@@ -91,7 +106,7 @@ async def bare_fetch(server: Dovecot) -> tuple[int, float]:
 
 
 def mailbox_channel(
-    server: Dovecot, publisher: KafkaPublisher, state: StateStore, data: Path
+    server: Dovecot, publisher: KafkaPublisher, state: StateStore, data: Path, shared: bool = False
 ) -> ImapChannel:
     """The gateway's email channel on the benchmark's mailbox, as the service builds it."""
     return ImapChannel(
@@ -101,19 +116,27 @@ def mailbox_channel(
         ),
         FileClaimStore(data),
         state,
-        MailboxPolicy(batch=BATCH),
+        MailboxPolicy(batch=BATCH, shared=shared),
     )
 
 
-async def channel_import(server: Dovecot, kafka: KafkaSettings, data: Path) -> tuple[int, float]:
-    state = StateStore(data / "state")
+async def channel_import(
+    server: Dovecot, kafka: KafkaSettings, data: Path, replicas: int = 0
+) -> tuple[int, float]:
+    """The mailbox drained by one channel (``replicas=0``: not shared, with its checkpoint), or
+    by that many replicas at once on the shared mailbox (claims), each with its own state."""
+    states = [StateStore(data / f"state-{n}") for n in range(max(replicas, 1))]
     async with KafkaPublisher(kafka) as publisher:
-        channel = mailbox_channel(server, publisher, state, data)
+        channels = [
+            mailbox_channel(server, publisher, state, data / f"r{n}", shared=replicas > 0)
+            for n, state in enumerate(states)
+        ]
         await asyncio.to_thread(warm_up)  # the language models, loaded as the service starts
         started = time.perf_counter()
-        handled = await channel.drain()
+        handled = sum(await asyncio.gather(*(channel.drain() for channel in channels)))
         elapsed = time.perf_counter() - started
-    state.close()
+    for state in states:
+        state.close()
     return handled, elapsed
 
 
@@ -191,7 +214,10 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging()  # JSON lines, as in production
     messages = mailbox_content(args.messages)
-    fetches, imports = [], []
+    fetches: list[tuple[int, float]] = []
+    imports: list[tuple[int, float]] = []
+    one_shared: list[tuple[int, float]] = []
+    two_shared: list[tuple[int, float]] = []
     with private_broker() as bootstrap, tempfile.TemporaryDirectory() as scratch:
         kafka = KafkaSettings(bootstrap=bootstrap)
         run_loop(create_topics(kafka))
@@ -201,6 +227,10 @@ def main() -> None:
                 run_loop(fill(server, messages))
                 fetches.append(run_loop(bare_fetch(server)))
                 imports.append(run_loop(channel_import(server, kafka, Path(scratch) / str(run))))
+                for replicas, results in ((1, one_shared), (2, two_shared)):
+                    run_loop(restore(server))
+                    data = Path(scratch) / f"{run}-shared-{replicas}"
+                    results.append(run_loop(channel_import(server, kafka, data, replicas)))
                 if run == args.runs - 1:  # the live mailbox once, after the last import
                     bare_live = run_loop(bare_idle_latency(server, args.live, args.live_rate))
                     live = run_loop(
@@ -211,6 +241,15 @@ def main() -> None:
     fetched, fetch_s = fetches[0][0], statistics.median(s for _, s in fetches)
     handled, import_s = imports[0][0], statistics.median(s for _, s in imports)
     bare_rate, rate = fetched / fetch_s, handled / import_s
+    shared_rows = "".join(
+        f"| {label} | {results[0][0]:,} | {statistics.median(s for _, s in results):.1f} | "
+        f"{results[0][0] / statistics.median(s for _, s in results):,.0f} | "
+        f"{results[0][0] / statistics.median(s for _, s in results) / bare_rate:.2f} |\n"
+        for label, results in (
+            ("the same, shared mailbox: one replica claiming each batch", one_shared),
+            ("the same, shared mailbox: two replicas at once (one process)", two_shared),
+        )
+    )
     text = (
         "## Email channel (`bench/email.py`)\n\n"
         f"Median of {args.runs} imports, each of a new Dovecot mailbox of {len(messages):,} "
@@ -223,7 +262,11 @@ def main() -> None:
         f"| bare aioimaplib FETCH (baseline) | {fetched:,} | {fetch_s:.1f} | "
         f"{bare_rate:,.0f} | 1.00 |\n"
         f"| gateway email channel, to Kafka | {handled:,} | {import_s:.1f} | {rate:,.0f} | "
-        f"{rate / bare_rate:.2f} |\n\n"
+        f"{rate / bare_rate:.2f} |\n" + shared_rows + "\n"
+        "The shared rows (`GATEWAY_IMAP_SHARED`) import the same messages again, put back in the "
+        "inbox: each batch claimed first by a conditional STORE of a keyword; two replicas in "
+        "one process share its core, so they show what contention on the claims costs, not "
+        "what a second machine adds.\n\n"
         f"Live mailbox: {args.live} mails appended one by one at {args.live_rate:.0f}/s, each "
         "timed from the start of its APPEND. Baseline: a bare aioimaplib client in IDLE hearing "
         "of it (the floor: the server's push); the channel in IDLE until its event is on Kafka "
