@@ -32,12 +32,14 @@ import aioimaplib
 import structlog
 from prometheus_client import Counter, Gauge
 
-from gateway.channels.imap_claims import CLAIMED, claim, give_up, modification_sequences, search
+from gateway.channels.imap_claims import CLAIMED, claim, give_up, modification_sequences
 from gateway.channels.imap_session import (
     NETWORK_ERRORS,
     close_transport,
     command,
+    message_set,
     open_session,
+    search,
     take_mail_arrived,
 )
 from gateway.channels.large_mail import OversizedPart, reduce_large_mail
@@ -67,6 +69,7 @@ _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 # what an IMAP quoted string carries as is: printable ASCII but for the quote and the backslash
 _SEARCHABLE = re.compile(r"<[!#-\[\]-~]{1,250}>")
+_MESSAGE_ID = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 ELSEWHERE_DAYS = 30  # a copy published by another replica is looked for this far back
 PIECE_BYTES = 1024 * 1024  # a large mail is fetched this much at a time
@@ -127,7 +130,7 @@ class ImapChannel:
         # last FETCH sent, so two sent at once (the next batch's, a large mail's pieces) would
         # mix their answers.
         self._fetching = asyncio.Lock()
-        # Messages of other replicas in the claim folder: since when this one has seen them.
+        # Claims of other replicas in a shared mailbox: since when this one has seen them.
         self._unowned_since: dict[tuple[int, int], float] = {}
         self._published_elsewhere: set[str] = set()  # Message-IDs another replica published
 
@@ -199,10 +202,9 @@ class ImapChannel:
                 f"{self._key}: a shared mailbox needs IMAP CONDSTORE, which this server does not"
                 " offer: run one gateway on this mailbox, with GATEWAY_IMAP_SHARED=false"
             )
-        handled = await self._publish_claims(
-            client, uidvalidity, await self._own_claims(client, uidvalidity)
-        )
-        await self._give_up_stale(client, uidvalidity)
+        own = await self._own_claims(client, uidvalidity)
+        handled = await self._publish_claims(client, uidvalidity, own)
+        await self._give_up_stale(client, uidvalidity, mine=set(own))
         while True:
             waiting = await search(client, f"UNKEYWORD {CLAIMED}")
             if not waiting:
@@ -246,10 +248,11 @@ class ImapChannel:
 
         return await self._process_uids(client, uids, release)
 
-    async def _give_up_stale(self, client: aioimaplib.IMAP4, uidvalidity: int) -> None:
+    async def _give_up_stale(
+        self, client: aioimaplib.IMAP4, uidvalidity: int, mine: set[int]
+    ) -> None:
         """Give up the claims of others that stayed ``claim_timeout_s`` (as seen from here)."""
         claimed = await search(client, f"KEYWORD {CLAIMED}")
-        mine = await self._state.claims(self._key, uidvalidity)
         now = time.monotonic()
         since = {
             (uidvalidity, uid): self._unowned_since.get((uidvalidity, uid), now)
@@ -271,7 +274,7 @@ class ImapChannel:
     async def _unknown_message_ids(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[str]:
         """The Message-IDs of these messages (of the selected folder) this replica has not
         published: another replica may have, from another copy of the message."""
-        heads = await self._fetch_parts(client, uids, "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
+        heads = await self._fetch_parts(client, uids, _MESSAGE_ID)
         unknown = []
         for message_id in {message_id_of(head) for head in heads.values()}:
             if (
@@ -292,7 +295,7 @@ class ImapChannel:
         hits = await search(client, f"SINCE {since} {either}{wanted}")
         if not hits:
             return set()
-        found = await self._fetch_parts(client, hits, "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
+        found = await self._fetch_parts(client, hits, _MESSAGE_ID)
         return {message_id_of(head) or "" for head in found.values()} & set(message_ids)
 
     async def _process_uids(
@@ -479,16 +482,15 @@ class ImapChannel:
         raise ChannelUnavailable(f"no UIDVALIDITY for {folder} of {self._key}")
 
     async def _uids_after(self, client: aioimaplib.IMAP4, last_uid: int) -> list[int]:
-        response = await command(client.uid_search(f"UID {last_uid + 1}:*"))
-        numbers = b" ".join(line for line in response.lines[:-1] if isinstance(line, bytes))
-        return sorted(uid for uid in map(int, numbers.split()) if uid > last_uid)
+        # "n:*" names the last message even when its UID is below n: filtered out
+        return [uid for uid in await search(client, f"UID {last_uid + 1}:*") if uid > last_uid]
 
     async def _fetch(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[Fetched]:
         """The batch's messages: whole, or, for one larger than the attachment limit, its size
         only (its bytes come piece by piece when it is published)."""
         async with self._fetching:
             sizes = await command(
-                client.uid("fetch", ",".join(map(str, uids)), "(UID INTERNALDATE RFC822.SIZE)")
+                client.uid("fetch", message_set(uids), "(UID INTERNALDATE RFC822.SIZE)")
             )
         large, small = [], []
         for line in sizes.lines:
@@ -531,7 +533,7 @@ class ImapChannel:
     ) -> dict[int, tuple[bytes, bytes]]:
         """UID -> (the FETCH line, the literal that follows it) of each message."""
         async with self._fetching:
-            response = await command(client.uid("fetch", ",".join(map(str, uids)), items))
+            response = await command(client.uid("fetch", message_set(uids), items))
         fetched, head = {}, None
         for line in response.lines:
             if isinstance(line, bytearray) and head is not None:
@@ -601,12 +603,12 @@ class ImapChannel:
         )
 
     async def _move(self, client: aioimaplib.IMAP4, uids: list[int], folder: str) -> None:
-        message_set = ",".join(map(str, uids))
+        uid_set = message_set(uids)
         if client.has_capability("MOVE"):
-            await command(client.uid("move", message_set, folder))
+            await command(client.uid("move", uid_set, folder))
             return
-        await command(client.uid("copy", message_set, folder))
-        await command(client.uid("store", message_set, "+FLAGS.SILENT", r"(\Deleted)"))
+        await command(client.uid("copy", uid_set, folder))
+        await command(client.uid("store", uid_set, "+FLAGS.SILENT", r"(\Deleted)"))
         await command(client.expunge())
 
     async def _wait_for_mail(self, client: aioimaplib.IMAP4) -> None:

@@ -19,10 +19,11 @@ both then take it as theirs.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import aioimaplib
 
-from gateway.channels.imap_session import command
+from gateway.channels.imap_session import command, message_set
 from gateway.errors import ChannelUnavailable
 
 CLAIMED = "$IntakeClaimed"
@@ -32,26 +33,13 @@ _MODSEQ = re.compile(rb"MODSEQ \((\d+)\)")
 _MODIFIED = re.compile(rb"\[MODIFIED ([\d:,]+)\]")
 
 
-async def search(client: aioimaplib.IMAP4, criteria: str) -> list[int]:
-    """The UIDs of the selected folder's messages that match, in order."""
-    response = await command(client.uid_search(criteria, charset=None))
-    numbers = b" ".join(line for line in response.lines[:-1] if isinstance(line, bytes))
-    return sorted(map(int, numbers.split()))
-
-
 async def modification_sequences(
     client: aioimaplib.IMAP4, uids: list[int]
 ) -> dict[int, tuple[int, bool]]:
     """UID -> (modification sequence, whether claimed) of those of the messages still there."""
-    response = await command(client.uid("fetch", _message_set(uids), "(UID MODSEQ FLAGS)"))
-    found = {}
-    for line in response.lines:
-        if not isinstance(line, bytes) or b"FETCH" not in line:
-            continue
-        uid, modseq = _UID.search(line), _MODSEQ.search(line)
-        if uid and modseq:
-            found[int(uid.group(1))] = (int(modseq.group(1)), CLAIMED.encode() in line)
-    return found
+    response = await command(client.uid("fetch", message_set(uids), "(UID MODSEQ FLAGS)"))
+    claimed = CLAIMED.encode()
+    return {uid: (modseq, claimed in line) for uid, modseq, line in _with_modseq(response.lines)}
 
 
 async def claim(client: aioimaplib.IMAP4, uids: list[int]) -> dict[int, int]:
@@ -94,7 +82,7 @@ async def _conditional_store(
         return await command(
             client.uid(
                 "store",
-                _message_set(sorted(sequences)),
+                message_set(sorted(sequences)),
                 f"(UNCHANGEDSINCE {since})",
                 change,
                 f"({CLAIMED})",
@@ -108,13 +96,16 @@ async def _conditional_store(
 
 def stored_sequences(lines: list[bytes | bytearray | str]) -> dict[int, int]:
     """UID -> new modification sequence, from the FETCH lines a conditional STORE answers."""
-    stored = {}
+    return {uid: modseq for uid, modseq, _ in _with_modseq(lines)}
+
+
+def _with_modseq(lines: list[bytes | bytearray | str]) -> Iterator[tuple[int, int, bytes]]:
+    """(UID, modification sequence, the line) of each FETCH line that names both."""
     for line in lines:
         if isinstance(line, bytes) and b"FETCH" in line:
             uid, modseq = _UID.search(line), _MODSEQ.search(line)
             if uid and modseq:
-                stored[int(uid.group(1))] = int(modseq.group(1))
-    return stored
+                yield int(uid.group(1)), int(modseq.group(1)), line
 
 
 def modified_uids(lines: list[bytes | bytearray | str]) -> set[int]:
@@ -134,7 +125,3 @@ def uid_set(text: str) -> list[int]:
         low, high = sorted((int(first), int(last or first)))
         uids.extend(range(low, high + 1))
     return uids
-
-
-def _message_set(uids: list[int]) -> str:
-    return ",".join(map(str, uids))

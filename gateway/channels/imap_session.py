@@ -78,6 +78,18 @@ async def command(pending: object) -> aioimaplib.Response:
     return response
 
 
+async def search(client: aioimaplib.IMAP4, criteria: str) -> list[int]:
+    """The UIDs of the selected folder's messages that match, in order."""
+    response = await command(client.uid_search(criteria, charset=None))
+    numbers = b" ".join(line for line in response.lines[:-1] if isinstance(line, bytes))
+    return sorted(map(int, numbers.split()))
+
+
+def message_set(uids: list[int]) -> str:
+    """``41,42,57``: the UIDs as a command names them."""
+    return ",".join(map(str, uids))
+
+
 def take_mail_arrived(client: aioimaplib.IMAP4) -> bool:
     """Whether the server announced new mail since the last call (and forget it)."""
     protocol = client.protocol
