@@ -10,6 +10,7 @@ connection are temporary (RFC 5321 section 4.2.1).
 from __future__ import annotations
 
 import asyncio
+import functools
 from email.headerregistry import Address
 from email.utils import parseaddr
 
@@ -125,9 +126,11 @@ def _refusal(
     return TemporarySendError(text)
 
 
+@functools.lru_cache(maxsize=64)  # the sender's, parsed at every message otherwise
 def _addr_spec(value: str) -> str:
     return parseaddr(value)[1]
 
 
+@functools.lru_cache(maxsize=64)
 def _domain(sender: str) -> str:
     return _addr_spec(sender).rpartition("@")[2] or "localhost"
