@@ -30,6 +30,10 @@ RULES = load_rules()
         ("Je porte plainte : toujours pas reçu ma carte après trois mois.", Kind.COMPLAINT),
         ("Aucune réponse depuis six semaines, c'est inacceptable.", Kind.COMPLAINT),
         ("I want to complain: I never received my card and got no answer.", Kind.COMPLAINT),
+        ("I still have not received my health insurance card.", Kind.COMPLAINT),
+        ("I haven't received my card and nobody answers the phone.", Kind.COMPLAINT),
+        ("Three months later I have still not heard from you.", Kind.COMPLAINT),
+        ("J'ai appelé trois fois et personne ne répond au téléphone.", Kind.COMPLAINT),
         (
             "Je veux dénoncer une fraude : ce cabinet facture des soins jamais faits.",
             Kind.DENUNCIATION,
@@ -52,6 +56,8 @@ def test_given_a_text_then_its_kind(text: str, kind: Kind) -> None:
         "Merci.",  # "merci" alone, not "merci pour": no comment rule fires
         "Mes plaintes précédentes ont été bien traitées.",  # plural, about the past
         "Can you believe it?",  # "can i" is a question rule; "can you" is not
+        "I have received my card, it arrived on Monday.",  # received, not "not received"
+        "Nobody else was in the waiting room.",  # "nobody", not "nobody answers"
     ],
 )
 def test_near_misses_stay_unknown(text: str) -> None:
