@@ -11,11 +11,22 @@ from email_validator import EmailNotValidError, validate_email
 
 from gateway.textsearch import finditer_around, finditer_near
 
-_PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d \u00a0().\-/]{5,18}\d(?![\w])")
+# A slash inside a number (Belgian 02/511.22.33) has no space beside it; " / " separates items.
+_PHONE_CANDIDATE = re.compile(
+    r"(?<![\w+])(?:\+|00)?\(?\d(?:[\d \u00a0().\-]|(?<!\s)/(?!\s)){5,18}\d(?![\w])"
+)
 # The digits of every candidate, found by a pattern that starts with a digit (which ``re`` skips
 # to fast); the candidate itself, at most 23 characters, is then searched only around them.
 _DIGIT_GROUP = re.compile(r"\d[\d \u00a0().\-/]{5,18}\d")
 _PHONE_REACH = 24
+# Dates written with a four-digit year (2026-11-20, 20/11/2026, 20.11.2026) are never part of a
+# phone number, but a date and the hour after it can spell a valid one: "2026-11-20 14:32" holds
+# "2026-11-20 14", +1 202-611-2014, and a person's acknowledgement would go to a stranger by SMS.
+_DATE = re.compile(
+    r"(?<!\d)(?:(?:19|20)\d\d([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2(?:19|20)\d\d)(?!\d)"
+)
+_DATE_REACH = 10  # a date is at most 10 characters: one overlapping a digit group is this near
+_NOT_A_DIGIT_OR_SEPARATOR = "|"  # what a date is blanked with: no candidate runs across it
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _EMAIL_REACH = 65  # a local part has at most 64 characters (RFC 5321), then the "@"
 # Postal codes that close an address block: Canada (H2X 1Y4), France (75001 Paris), Belgium
@@ -65,11 +76,39 @@ def find_phones(text: str, default_region: str) -> list[str]:
     """Valid phone numbers in a text, E.164. Candidates (digits with the separators people
     write) are found with one regular expression, then each is parsed and validated by
     phonenumbers: some ten times faster than its PhoneNumberMatcher on a 2 KB text."""
-    groups = (match.span() for match in _DIGIT_GROUP.finditer(text))
+    groups = [match.span() for match in _DIGIT_GROUP.finditer(text)]
+    if not groups:
+        return []
+    text = _without_dates(text, groups)
     candidates = (m.group(0) for m in finditer_around(_PHONE_CANDIDATE, text, groups, _PHONE_REACH))
     return _unique(
         number for candidate in candidates if (number := normalise_phone(candidate, default_region))
     )
+
+
+def _without_dates(text: str, groups: list[tuple[int, int]]) -> str:
+    """The text with each date near a digit group blanked (the digit groups still cover every
+    phone candidate: blanking only removes digits and separators)."""
+    dates = {
+        match.span()
+        for start, end in groups
+        for match in _DATE.finditer(text, max(0, start - _DATE_REACH), _window_end(text, end))
+    }
+    if not dates:
+        return text
+    characters = list(text)  # spans seen from two windows may overlap: each blanked in place
+    for start, end in dates:
+        characters[start:end] = _NOT_A_DIGIT_OR_SEPARATOR * (end - start)
+    return "".join(characters)
+
+
+def _window_end(text: str, end: int) -> int:
+    """``end`` + ``_DATE_REACH``, moved past any digits there: a window never cuts a number, so
+    the date pattern's closing ``(?!\\d)`` sees what follows it in the text."""
+    window_end = min(len(text), end + _DATE_REACH)
+    while window_end < len(text) and text[window_end].isdigit():
+        window_end += 1
+    return window_end
 
 
 def find_postal_address(text: str) -> str | None:

@@ -218,3 +218,15 @@ def test_property_normalisation_never_raises(
         raw(text=text, html=html, subject=subject, sender=Sender(email="a@example.org"))
     )
     assert result.reference.startswith("PL-")
+
+
+def test_given_a_date_and_hour_in_the_text_then_they_are_not_taken_for_a_phone() -> None:
+    # 2026-11-20 14 would be +1 202-611-2014: an SMS acknowledgement to a stranger
+    message = raw(
+        channel=Channel.WEBFORM,
+        text="Dossier ouvert le 2026-11-20 14:32, toujours pas de réponse.",
+        fields={"name": "Jan"},
+    )
+    result = complaint(message)
+    assert result.complainant.phone is None
+    assert Flag.NEEDS_REVIEW in result.flags  # no way to reach the person

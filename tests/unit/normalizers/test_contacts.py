@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.normalizers.contacts import (
     find_emails,
@@ -68,3 +72,39 @@ def test_given_a_letter_head_then_the_address_block(text: str, block: str) -> No
 
 def test_given_no_postal_code_then_no_address() -> None:
     assert find_postal_address("Bonjour,\nje n'ai rien reçu depuis 2026.") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "phones"),
+    [
+        # a date and the hour after it spell +1 202-611-2014 once the separators are ignored
+        ("Dossier 2026-11-20 / 14:32 / 514 555 0123 / montant 1 234,56 $", "CA", ["+15145550123"]),
+        ("Le 2026-11-20 14h32, j'ai appelé le 514 555 0123.", "CA", ["+15145550123"]),
+        ("Appel du 20/11/2026 14:32, sans suite.", "CA", []),
+        ("Rendez-vous le 20.11.2026 14 h au guichet.", "BE", []),
+        ("Mon numéro : 514 555 0123 2026-11-20", "CA", ["+15145550123"]),
+        # a slash with no space beside it stays inside a number (Belgian style)
+        ("Tél. 02/511.22.33", "BE", ["+3225112233"]),
+        # " / " separates two numbers
+        ("06 12 34 56 78 / 06 98 76 54 32", "FR", ["+33612345678", "+33698765432"]),
+    ],
+)
+def test_given_dates_and_lists_then_only_the_real_phones(
+    text: str, region: str, phones: list[str]
+) -> None:
+    assert find_phones(text, region) == phones
+
+
+@settings(max_examples=300)
+@given(
+    day=st.dates(min_value=date(1900, 1, 1), max_value=date(2099, 12, 31)),
+    hour=st.integers(min_value=0, max_value=23),
+    shape=st.sampled_from(["{y}-{m}-{d}", "{d}/{m}/{y}", "{d}.{m}.{y}", "{d}-{m}-{y}"]),
+    between=st.sampled_from([" ", " / ", ", ", " à "]),
+    region=st.sampled_from(["CA", "FR", "BE"]),
+)
+def test_property_a_date_and_an_hour_are_never_a_phone(
+    day: date, hour: int, shape: str, between: str, region: str
+) -> None:
+    written = shape.format(y=f"{day.year:04d}", m=f"{day.month:02d}", d=f"{day.day:02d}")
+    assert find_phones(f"Le {written}{between}{hour:02d}:30, rien.", region) == []
