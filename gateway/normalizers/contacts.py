@@ -11,10 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from gateway.textsearch import finditer_around, finditer_near
 
-# A slash inside a number (Belgian 02/511.22.33) has no space beside it; " / " separates items.
-_PHONE_CANDIDATE = re.compile(
-    r"(?<![\w+])(?:\+|00)?\(?\d(?:[\d \u00a0().\-]|(?<!\s)/(?!\s)){5,18}\d(?![\w])"
-)
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d \u00a0().\-/]{5,18}\d(?![\w])")
 # The digits of every candidate, found by a pattern that starts with a digit (which ``re`` skips
 # to fast); the candidate itself, at most 23 characters, is then searched only around them.
 _DIGIT_GROUP = re.compile(r"\d[\d \u00a0().\-/]{5,18}\d")
@@ -22,9 +19,12 @@ _PHONE_REACH = 24
 # Dates written with a four-digit year (2026-11-20, 20/11/2026, 20.11.2026) are never part of a
 # phone number, but a date and the hour after it can spell a valid one: "2026-11-20 14:32" holds
 # "2026-11-20 14", +1 202-611-2014, and a person's acknowledgement would go to a stranger by SMS.
-_DATE = re.compile(
+# A slash inside a number (Belgian 02/511.22.33) has no space beside it: " / " separates items.
+_NOT_IN_A_PHONE = re.compile(
     r"(?<!\d)(?:(?:19|20)\d\d([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2(?:19|20)\d\d)(?!\d)"
+    r"|(?<=\s)/|/(?=\s)"
 )
+_HAS_SEPARATOR = re.compile(r"[-/.]").search  # every date and list slash has one of these
 _DATE_REACH = 10  # a date is at most 10 characters: one overlapping a digit group is this near
 _NOT_A_DIGIT_OR_SEPARATOR = "|"  # what a date is blanked with: no candidate runs across it
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -79,20 +79,24 @@ def find_phones(text: str, default_region: str) -> list[str]:
     groups = [match.span() for match in _DIGIT_GROUP.finditer(text)]
     if not groups:
         return []
-    text = _without_dates(text, groups)
+    text = _without_dates_and_lists(text, groups)
     candidates = (m.group(0) for m in finditer_around(_PHONE_CANDIDATE, text, groups, _PHONE_REACH))
     return _unique(
         number for candidate in candidates if (number := normalise_phone(candidate, default_region))
     )
 
 
-def _without_dates(text: str, groups: list[tuple[int, int]]) -> str:
-    """The text with each date near a digit group blanked (the digit groups still cover every
-    phone candidate: blanking only removes digits and separators)."""
+def _without_dates_and_lists(text: str, groups: list[tuple[int, int]]) -> str:
+    """The text with each date and each list slash (" / ") near a digit group blanked (the
+    digit groups still cover every phone candidate: blanking only removes digits and
+    separators)."""
     dates = {
         match.span()
         for start, end in groups
-        for match in _DATE.finditer(text, max(0, start - _DATE_REACH), _window_end(text, end))
+        if _HAS_SEPARATOR(text, start, end)  # "514 555 0123": nothing to look for
+        for match in _NOT_IN_A_PHONE.finditer(
+            text, max(0, start - _DATE_REACH), _window_end(text, end)
+        )
     }
     if not dates:
         return text
