@@ -108,3 +108,25 @@ def test_property_a_date_and_an_hour_are_never_a_phone(
 ) -> None:
     written = shape.format(y=f"{day.year:04d}", m=f"{day.month:02d}", d=f"{day.day:02d}")
     assert find_phones(f"Le {written}{between}{hour:02d}:30, rien.", region) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phones"),
+    [
+        ("Ma facture no 4185551234 n'a pas été remboursée.", []),
+        ("Numéro de dossier : 4185551234", []),
+        ("Mon numéro de dossier est 4185551234.", []),
+        ("My file number is 4185551234.", []),
+        ("Claim # 418-555-1234", []),
+        ("Numéro d\u2019assurance : 4185551234", []),  # typographic apostrophe
+        # a phone's own labels, or a number further from the other label, stay phones
+        ("Mon numéro : 418 555 1234", ["+14185551234"]),
+        ("Numéro de téléphone : 418 555 1234", ["+14185551234"]),
+        ("Joignez-moi au 418 555 1234 pour la facture.", ["+14185551234"]),
+        ("Invoice 4185551234, phone 418 555 1235", ["+14185551235"]),
+    ],
+)
+def test_given_a_number_labelled_as_another_kind_then_it_is_no_phone(
+    text: str, phones: list[str]
+) -> None:
+    assert find_phones(text, "CA") == phones

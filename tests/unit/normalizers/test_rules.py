@@ -34,6 +34,12 @@ RULES = load_rules()
         ("I haven't received my card and nobody answers the phone.", Kind.COMPLAINT),
         ("Three months later I have still not heard from you.", Kind.COMPLAINT),
         ("J'ai appelé trois fois et personne ne répond au téléphone.", Kind.COMPLAINT),
+        ("She has been waiting for 6 months for her card.", Kind.COMPLAINT),
+        ("Why is my claim still pending? This is ridiculous.", Kind.COMPLAINT),
+        ("J'attends depuis le mois d'août, c'est scandaleux.", Kind.COMPLAINT),
+        ("Mon dossier est toujours en attente.", Kind.COMPLAINT),
+        ("Merci beaucoup pour votre aide, tout est réglé.", Kind.COMMENT),
+        ("Thank you very much for your help with my file.", Kind.COMMENT),
         (
             "Je veux dénoncer une fraude : ce cabinet facture des soins jamais faits.",
             Kind.DENUNCIATION,
@@ -58,6 +64,7 @@ def test_given_a_text_then_its_kind(text: str, kind: Kind) -> None:
         "Can you believe it?",  # "can i" is a question rule; "can you" is not
         "I have received my card, it arrived on Monday.",  # received, not "not received"
         "Nobody else was in the waiting room.",  # "nobody", not "nobody answers"
+        "I am waiting for your call.",  # waiting, but for no length of time
     ],
 )
 def test_near_misses_stay_unknown(text: str) -> None:
