@@ -24,20 +24,19 @@ _NOT_IN_A_PHONE = re.compile(
     r"(?<!\d)(?:(?:19|20)\d\d([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2(?:19|20)\d\d)(?!\d)"
     r"|(?<=\s)/|/(?=\s)"
 )
-_OTHER_NUMBERS = (
-    r"dossier|facture|client|r[ée]f[ée]rence|r[ée]f|contrat|police|compte|demande|commande"
-    r"|r[ée]clamation|matricule|ticket|file|case|claim|invoice|account|policy|reference"
-    r"|request|order|assurance|insurance|membre|member|patient|usager"
+# Words that name a number as something else than a phone ("facture no 4185551234", "numéro de
+# dossier : ...", "claim # ...", "my file number is ..."); "Numéro : 514 ..." alone stays a phone.
+_OTHER_NUMBER_KINDS = frozenset(
+    [
+        *("dossier", "facture", "client", "référence", "reference", "réf", "ref", "contrat"),
+        *("police", "compte", "demande", "commande", "réclamation", "reclamation", "matricule"),
+        *("ticket", "file", "case", "claim", "invoice", "account", "policy", "request", "order"),
+        *("assurance", "insurance", "membre", "member", "patient", "usager"),
+    ]
 )
-# "<kind of number> [no|n°|#|number|numéro] [:]" right before the candidate, or "no/numéro/
-# number [de|d'|of] <kind of number> [est|is] [:]". "Numéro : 514 ..." alone stays a phone.
-_OTHER_NUMBER_LABEL = re.compile(
-    rf"(?:\b(?:{_OTHER_NUMBERS})\.?\s*(?:n[o°º]\.?|num[ée]ro|number|#)?"
-    rf"|\b(?:n[o°º]\.?|num[ée]ro|number|#)\s*(?:de\s+|d['\u2019]|of\s+)?(?:{_OTHER_NUMBERS}))"
-    r"(?:\s+(?:est|is))?\s*[:#]?\s*$",
-    re.IGNORECASE,
-)
+_NUMBER_WORDS = frozenset(["no", "n°", "nº", "num", "numéro", "numero", "number", "#"])
 _LABEL_REACH = 40
+_LABEL_PUNCTUATION = ".,;()[]"
 _HAS_SEPARATOR = re.compile(r"[-/.]").search  # every date and list slash has one of these
 _DATE_REACH = 10  # a date is at most 10 characters: one overlapping a digit group is this near
 _NOT_A_DIGIT_OR_SEPARATOR = "|"  # what a date is blanked with: no candidate runs across it
@@ -95,9 +94,11 @@ def find_phones(text: str, default_region: str) -> list[str]:
         return []
     text = _without_dates_and_lists(text, groups)
     matches = finditer_around(_PHONE_CANDIDATE, text, groups, _PHONE_REACH)
-    candidates = (m.group(0) for m in matches if not _labelled_as_another_number(text, m.start()))
     return _unique(
-        number for candidate in candidates if (number := normalise_phone(candidate, default_region))
+        number
+        for match in matches
+        if (number := normalise_phone(match.group(0), default_region))
+        and not _labelled_as_another_number(text, match.start())
     )
 
 
@@ -105,7 +106,17 @@ def _labelled_as_another_number(text: str, start: int) -> bool:
     """Whether the words just before a candidate name it an invoice, file, claim or account
     number ("facture no 4185551234", "dossier : ...", "claim #..."): such a number can be a
     valid phone number, and an acknowledgement sent to it would reach a stranger."""
-    return _OTHER_NUMBER_LABEL.search(text, max(0, start - _LABEL_REACH), start) is not None
+    before = text[max(0, start - _LABEL_REACH) : start].casefold()
+    words = [
+        word.strip(_LABEL_PUNCTUATION).removeprefix("d'").removeprefix("d\u2019")
+        for word in before.replace(":", " ").replace("#", " # ").split()
+    ]
+    words = [word for word in words if word]
+    if words and words[-1] in ("est", "is"):
+        words.pop()
+    if words and words[-1] in _NUMBER_WORDS:
+        words.pop()
+    return bool(words) and words[-1] in _OTHER_NUMBER_KINDS
 
 
 def _without_dates_and_lists(text: str, groups: list[tuple[int, int]]) -> str:
