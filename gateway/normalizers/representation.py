@@ -1,8 +1,9 @@
 """Representation: a text written for someone else ("au nom de ma mère", "on behalf of my son").
 
 Forms say it in a field (``represented_person``); in free text these patterns find who, by
-relationship. The person's name is rarely given in the same phrase, so only the relationship is
-filled and the case team completes the rest.
+relationship. A name written right after the relationship ("au nom de ma mère, Jeanne Roy",
+"on behalf of my son Liam O'Brien") is taken too: two to four capitalised words (or a surname in
+capitals), titles such as "Madame" left out; anything else is left for the case team.
 """
 
 from __future__ import annotations
@@ -61,6 +62,18 @@ _ACCENTED = {
 }
 
 
+_UPPER = "A-ZÀ-ÖØ-Þ"
+_LOWER = "a-zß-öø-ÿ"
+# Roy, ROY, D'Amours, O'Brien, McDonald, Jean-Pierre
+_NAME_PART = (
+    rf"(?:[{_UPPER}][{_LOWER}]*['\u2019])?"  # D', O'
+    rf"[{_UPPER}](?:[{_LOWER}]+(?:[{_UPPER}][{_LOWER}]+)?|[{_UPPER}]+)"
+)
+_NAME_WORD = rf"{_NAME_PART}(?:-{_NAME_PART})*"
+_TITLES = r"(?:(?i:madame|monsieur|mme|mlle|mr|mrs|ms|miss|dr)\.?\s+)?"
+_NAME_AFTER = rf"(?:,\s*|\s+){_TITLES}(?P<name>{_NAME_WORD}(?:[ \u00a0]{_NAME_WORD}){{1,3}})\b"
+
+
 def represented_from_text(text: str, *, folded: str | None = None) -> RepresentedPerson | None:
     """The represented person a text speaks of; ``folded`` if the caller already folded it."""
     folded = fold(text) if folded is None else folded
@@ -70,5 +83,16 @@ def represented_from_text(text: str, *, folded: str | None = None) -> Represente
         match = pattern.search(folded)
         if match:
             relationship = next(value for value in match.groupdict().values() if value)
-            return RepresentedPerson(relationship=_ACCENTED.get(relationship, relationship))
+            written = _ACCENTED.get(relationship, relationship)
+            return RepresentedPerson(
+                name=name_after(text, (relationship, written)), relationship=written
+            )
     return None
+
+
+def name_after(text: str, relationship: tuple[str, ...]) -> str | None:
+    """The name written right after the first mention of the relationship, if any."""
+    words = "|".join(re.escape(word) for word in dict.fromkeys(relationship))
+    # the relationship in any case ("Ma Mère"), the name with its own capitals
+    found = re.search(rf"(?i:\b(?:{words}))\b{_NAME_AFTER}", text)
+    return found.group("name") if found else None
