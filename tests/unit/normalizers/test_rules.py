@@ -38,6 +38,8 @@ RULES = load_rules()
         ("Why is my claim still pending? This is ridiculous.", Kind.COMPLAINT),
         ("J'attends depuis le mois d'août, c'est scandaleux.", Kind.COMPLAINT),
         ("Mon dossier est toujours en attente.", Kind.COMPLAINT),
+        ("Ma mère attend sa carte depuis trois mois.", Kind.COMPLAINT),
+        ("He has been waiting for his card for 6 months.", Kind.COMPLAINT),
         ("Merci beaucoup pour votre aide, tout est réglé.", Kind.COMMENT),
         ("Thank you very much for your help with my file.", Kind.COMMENT),
         (
@@ -65,6 +67,7 @@ def test_given_a_text_then_its_kind(text: str, kind: Kind) -> None:
         "I have received my card, it arrived on Monday.",  # received, not "not received"
         "Nobody else was in the waiting room.",  # "nobody", not "nobody answers"
         "I am waiting for your call.",  # waiting, but for no length of time
+        "Je suis client depuis trois ans.",  # a duration, but no waiting
     ],
 )
 def test_near_misses_stay_unknown(text: str) -> None:
