@@ -40,6 +40,15 @@ RULES = load_rules()
         ("Mon dossier est toujours en attente.", Kind.COMPLAINT),
         ("Ma mère attend sa carte depuis trois mois.", Kind.COMPLAINT),
         ("He has been waiting for his card for 6 months.", Kind.COMPLAINT),
+        ("Je n'arrive pas à joindre le service depuis deux semaines.", Kind.COMPLAINT),
+        ("Cela fait 4 mois que j'attends ma carte.", Kind.COMPLAINT),
+        ("On m'a raccroché au nez.", Kind.COMPLAINT),
+        ("Votre site web ne fonctionne pas.", Kind.COMPLAINT),
+        ("Your agent hung up on me twice.", Kind.COMPLAINT),
+        ("The online form does not work.", Kind.COMPLAINT),
+        ("It has been 3 months and I still have no card.", Kind.COMPLAINT),
+        ("Your website keeps crashing when I try to log in.", Kind.COMPLAINT),
+        ("Ce médecin facture des frais illégaux.", Kind.DENUNCIATION),
         ("Merci beaucoup pour votre aide, tout est réglé.", Kind.COMMENT),
         ("Thank you very much for your help with my file.", Kind.COMMENT),
         (
@@ -68,6 +77,8 @@ def test_given_a_text_then_its_kind(text: str, kind: Kind) -> None:
         "Nobody else was in the waiting room.",  # "nobody", not "nobody answers"
         "I am waiting for your call.",  # waiting, but for no length of time
         "Je suis client depuis trois ans.",  # a duration, but no waiting
+        "My husband does not work.",  # a person, not a website
+        "Mon bras ne fonctionne plus.",
     ],
 )
 def test_near_misses_stay_unknown(text: str) -> None:
