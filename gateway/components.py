@@ -40,7 +40,9 @@ class Components:
             settings.notifier.link_valid_days,
         )
         normalizer = ComplaintNormalizer(
-            normalizer_config(settings.normalizer, settings.reference_prefix),
+            normalizer_config(
+                settings.normalizer, settings.reference_prefix, own_contacts(settings)
+            ),
             DuplicateIndex(duplicate_index_path(settings.data_dir)),
         )
         return cls(
@@ -58,3 +60,11 @@ class Components:
         self.state.close()
         self.ledger.close()
         self.key_locks.close()
+
+
+def own_contacts(settings: GatewaySettings) -> list[str]:
+    """The office's addresses and numbers the settings already name: the notifier's sender, the
+    Twilio number, the mailboxes' users that are addresses."""
+    named = [settings.smtp.from_, settings.twilio.from_]
+    named += [account.user for account in settings.imap.accounts() if "@" in (account.user or "")]
+    return [value for value in named if value]

@@ -210,6 +210,12 @@ class NormalizerSettings(BaseModel):
     rules: Path | None = Field(default=None, description="kind and routing rules (TOML)")
     abusive_words: Path | None = None
     languages: list[str] = Field(default=["fr", "en", "nl", "de", "es", "it", "pt", "ar"])
+    own_contacts: list[str] = Field(
+        default_factory=list,
+        description="the office's own email addresses and phone numbers (as written), never taken "
+        "for the person's when a text quotes them; the SMTP sender, the Twilio number and the "
+        "mailboxes' users are added",
+    )
 
 
 class GatewaySettings(BaseSettings):

@@ -3,13 +3,14 @@ payload. No network I/O; the duplicate index is the one piece of state (SQLite, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
 from gateway.channels.raw import RawMessage
 from gateway.errors import ConfigurationError
 from gateway.events.complaint import ComplaintReceived, DocumentAdded
-from gateway.normalizers.complaint import ComplaintNormalizer, NormalizerConfig
+from gateway.normalizers.complaint import ComplaintNormalizer, NormalizerConfig, OwnContacts
 from gateway.normalizers.due import load_policies
 from gateway.normalizers.duplicates import DuplicateIndex
 from gateway.normalizers.rules import load_rules
@@ -33,9 +34,12 @@ class Normalizer(Protocol):
 
 
 def normalizer_config(
-    settings: NormalizerSettings, reference_prefix: str = DEFAULT_PREFIX
+    settings: NormalizerSettings,
+    reference_prefix: str = DEFAULT_PREFIX,
+    own_contacts: Iterable[str] = (),
 ) -> NormalizerConfig:
-    """The normalizers' configuration from the settings; ConfigurationError if a file is wrong."""
+    """The normalizers' configuration from the settings; ConfigurationError if a file is wrong.
+    ``own_contacts``: the office's addresses and numbers besides ``settings.own_contacts``."""
     policies = load_policies(settings.due_policies_file)
     if settings.due_policy not in policies:
         known = ", ".join(sorted(policies))
@@ -47,6 +51,9 @@ def normalizer_config(
         rules=load_rules(settings.rules, settings.abusive_words),
         languages=tuple(settings.languages),
         reference_prefix=reference_prefix,
+        own_contacts=OwnContacts.of(
+            [*settings.own_contacts, *own_contacts], settings.default_region
+        ),
     )
 
 

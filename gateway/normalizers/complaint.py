@@ -8,8 +8,9 @@ text -> language -> identifiers -> contacts -> people -> kind/routing/abuse -> d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Any
 
 from gateway.channels.raw import RawMessage
@@ -43,6 +44,34 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on", "oui"})
 
 
 @dataclass(frozen=True)
+class OwnContacts:
+    """The office's own addresses and numbers: a letter or a form that quotes them ("écrivez à
+    plaintes@...", "service à la clientèle : 1 800 ...") does not make them the person's, which
+    would send the acknowledgement to the office itself."""
+
+    emails: frozenset[str] = frozenset()  # casefolded
+    phones: frozenset[str] = frozenset()  # E.164
+
+    @classmethod
+    def of(cls, written: Iterable[str], default_region: str) -> OwnContacts:
+        emails, phones = set(), set()
+        for value in written:
+            if "@" in value:
+                address = normalise_email(parseaddr(value)[1] or value)
+                emails.add((address or value.strip()).casefold())
+            elif number := normalise_phone(value, default_region):
+                phones.add(number)
+        return cls(frozenset(emails), frozenset(phones))
+
+    def others(self, emails: list[str], phones: list[str]) -> tuple[list[str], list[str]]:
+        """The emails and phones found in a text, less the office's own."""
+        return (
+            [email for email in emails if email.casefold() not in self.emails],
+            [phone for phone in phones if phone not in self.phones],
+        )
+
+
+@dataclass(frozen=True)
 class NormalizerConfig:
     """What an office configures about normalisation."""
 
@@ -51,6 +80,7 @@ class NormalizerConfig:
     rules: RuleSet = field(default_factory=load_rules)
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
     reference_prefix: str = DEFAULT_PREFIX
+    own_contacts: OwnContacts = OwnContacts()
 
 
 @dataclass(frozen=True)
@@ -151,13 +181,16 @@ class ComplaintNormalizer:
         found = find_identifiers(own_text)
         spans = sorted((f.start, f.end) for f in found)
         without_ids = _blank_spans(own_text, spans)
+        emails, phones = self._config.own_contacts.others(
+            find_emails(own_text), find_phones(without_ids, self._config.default_region)
+        )
         return Extracted(
             split=split,
             language=str(raw.fields.get("language") or "")  # a form's choice: no guessing
             or detect_language(split.body, self._config.languages),
             identifiers=[f.identifier for f in found],
-            emails=find_emails(own_text),
-            phones=find_phones(without_ids, self._config.default_region),
+            emails=emails,
+            phones=phones,
             postal_address=find_postal_address(own_text)
             if raw.channel in {Channel.POSTAL, Channel.SMS}
             else None,

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from gateway.components import own_contacts
 from gateway.errors import ConfigurationError
 from gateway.settings import load_settings
 
@@ -111,3 +112,20 @@ def test_given_a_shared_mailbox_then_the_main_account_claims_with_its_timeout(
     main, other = load_settings().imap.accounts()
     assert (main.shared, main.claim_timeout_s) == (True, 120.0)
     assert other.shared is False  # one gateway on that mailbox unless said
+
+
+def test_the_offices_own_contacts_come_from_their_variable_and_the_named_senders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GATEWAY_NORMALIZER_OWN_CONTACTS", '["1 800 561-9749", "info@example.org"]')
+    monkeypatch.setenv("GATEWAY_SMTP_FROM", "Bureau des plaintes <plaintes@example.org>")
+    monkeypatch.setenv("GATEWAY_TWILIO_FROM", "+15145550100")
+    monkeypatch.setenv("GATEWAY_IMAP_HOST", "imap.example.org")
+    monkeypatch.setenv("GATEWAY_IMAP_USER", "complaints@example.org")
+    settings = load_settings()
+    assert settings.normalizer.own_contacts == ["1 800 561-9749", "info@example.org"]
+    assert own_contacts(settings) == [
+        "Bureau des plaintes <plaintes@example.org>",
+        "+15145550100",
+        "complaints@example.org",
+    ]

@@ -18,6 +18,7 @@ from gateway.normalizers import (
     NormalizerConfig,
     normalizer_config,
 )
+from gateway.normalizers.complaint import OwnContacts
 from gateway.reference import reference_for
 from gateway.settings import NormalizerSettings
 
@@ -230,3 +231,33 @@ def test_given_a_date_and_hour_in_the_text_then_they_are_not_taken_for_a_phone()
     result = complaint(message)
     assert result.complainant.phone is None
     assert Flag.NEEDS_REVIEW in result.flags  # no way to reach the person
+
+
+OFFICE = NormalizerConfig(
+    own_contacts=OwnContacts.of(
+        ["Bureau des plaintes <Plaintes@RAMQ.example>", "1 800 561-9749"], "CA"
+    )
+)
+
+
+def test_given_a_letter_quoting_the_offices_contacts_then_they_are_not_the_persons() -> None:
+    # the acknowledgement would otherwise go to the office's own mailbox or number
+    text = (
+        "À l'attention du Bureau des plaintes, plaintes@ramq.example, 1 800 561-9749.\n\n"
+        "Je n'ai toujours pas reçu ma carte. Vous pouvez me joindre au 418 682 5145 ou à "
+        "paul.gagnon@example.ca."
+    )
+    result = ComplaintNormalizer(OFFICE, None).normalize(raw(channel=Channel.POSTAL, text=text))
+    assert isinstance(result, ComplaintReceived)
+    assert (result.complainant.email, result.complainant.phone) == (
+        "paul.gagnon@example.ca",
+        "+14186825145",
+    )
+
+
+def test_given_only_the_offices_contacts_in_a_text_then_the_person_has_none() -> None:
+    text = "Écrivez-nous à plaintes@ramq.example ou au 1 800 561-9749, dit votre lettre. Rien reçu."
+    result = ComplaintNormalizer(OFFICE, None).normalize(raw(channel=Channel.WEBFORM, text=text))
+    assert isinstance(result, ComplaintReceived)
+    assert (result.complainant.email, result.complainant.phone) == (None, None)
+    assert Flag.NEEDS_REVIEW in result.flags
