@@ -11,6 +11,7 @@ from gateway.channels.raw import RawMessage
 from gateway.errors import ConfigurationError
 from gateway.events.complaint import ComplaintReceived, DocumentAdded
 from gateway.normalizers.complaint import ComplaintNormalizer, NormalizerConfig, OwnContacts
+from gateway.normalizers.contacts import normalise_phone
 from gateway.normalizers.due import load_policies
 from gateway.normalizers.duplicates import DuplicateIndex
 from gateway.normalizers.rules import load_rules
@@ -45,6 +46,10 @@ def normalizer_config(
         known = ", ".join(sorted(policies))
         msg = f"unknown policy {settings.due_policy!r} (known: {known})"
         raise ConfigurationError(f"GATEWAY_NORMALIZER_DUE_POLICY: {msg}")
+    for written in settings.own_contacts:
+        if "@" not in written and normalise_phone(written, settings.default_region) is None:
+            msg = f"{written!r} is neither an email address nor a valid phone number"
+            raise ConfigurationError(f"GATEWAY_NORMALIZER_OWN_CONTACTS: {msg}")
     return NormalizerConfig(
         default_region=settings.default_region,
         due_policy=policies[settings.due_policy],

@@ -206,6 +206,17 @@ def test_settings_build_the_configuration_and_refuse_an_unknown_policy() -> None
         normalizer_config(NormalizerSettings(due_policy="nowhere"))
 
 
+def test_settings_give_the_offices_own_contacts_and_refuse_what_is_neither() -> None:
+    config = normalizer_config(
+        NormalizerSettings(own_contacts=["1 800 561-9749", "Info@RAMQ.example"]),
+        own_contacts=["Bureau des plaintes <plaintes@ramq.example>"],
+    )
+    assert config.own_contacts.phones == {"+18005619749"}
+    assert config.own_contacts.emails == {"info@ramq.example", "plaintes@ramq.example"}
+    with pytest.raises(Exception, match="GATEWAY_NORMALIZER_OWN_CONTACTS: 'service'"):
+        normalizer_config(NormalizerSettings(own_contacts=["service"]))
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     text=st.text(max_size=3000),
