@@ -56,3 +56,17 @@ def _occurrences(text: str, literal: str) -> Iterator[tuple[int, int]]:
     while at >= 0:
         yield at, at + len(literal)
         at = text.find(literal, at + 1)
+
+
+def blank_spans(text: str, spans: Iterable[tuple[int, int]], fill: str = " ") -> str:
+    """The text with each span's characters replaced by ``fill`` (one character), its length
+    kept so positions still match; spans in any order, overlapping or not."""
+    pieces, last = [], 0
+    for start, end in sorted(spans):
+        begin = max(start, last)
+        if end <= begin:
+            continue
+        pieces += [text[last:begin], fill * (end - begin)]
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)

@@ -10,8 +10,8 @@ from typing import Protocol
 from gateway.channels.raw import RawMessage
 from gateway.errors import ConfigurationError
 from gateway.events.complaint import ComplaintReceived, DocumentAdded
-from gateway.normalizers.complaint import ComplaintNormalizer, NormalizerConfig, OwnContacts
-from gateway.normalizers.contacts import normalise_phone
+from gateway.normalizers.complaint import ComplaintNormalizer, NormalizerConfig
+from gateway.normalizers.contacts import OwnContacts, normalise_phone
 from gateway.normalizers.due import load_policies
 from gateway.normalizers.duplicates import DuplicateIndex
 from gateway.normalizers.rules import load_rules

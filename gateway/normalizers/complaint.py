@@ -8,9 +8,8 @@ text -> language -> identifiers -> contacts -> people -> kind/routing/abuse -> d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from typing import Any
 
 from gateway.channels.raw import RawMessage
@@ -24,6 +23,7 @@ from gateway.events.common import (
 )
 from gateway.events.complaint import ComplaintReceived, DocumentAdded, Flag, Kind
 from gateway.normalizers.contacts import (
+    OwnContacts,
     find_emails,
     find_phones,
     find_postal_address,
@@ -39,36 +39,9 @@ from gateway.normalizers.representation import represented_from_text
 from gateway.normalizers.rules import RuleSet, fold, load_rules, words_of
 from gateway.normalizers.text import SplitText, clean_text, html_to_text, split_reply
 from gateway.reference import DEFAULT_PREFIX, find_references, reference_for
+from gateway.textsearch import blank_spans
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "oui"})
-
-
-@dataclass(frozen=True)
-class OwnContacts:
-    """The office's own addresses and numbers: a letter or a form that quotes them ("écrivez à
-    plaintes@...", "service à la clientèle : 1 800 ...") does not make them the person's, which
-    would send the acknowledgement to the office itself."""
-
-    emails: frozenset[str] = frozenset()  # casefolded
-    phones: frozenset[str] = frozenset()  # E.164
-
-    @classmethod
-    def of(cls, written: Iterable[str], default_region: str) -> OwnContacts:
-        emails, phones = set(), set()
-        for value in written:
-            if "@" in value:
-                address = normalise_email(parseaddr(value)[1] or value)
-                emails.add((address or value.strip()).casefold())
-            elif number := normalise_phone(value, default_region):
-                phones.add(number)
-        return cls(frozenset(emails), frozenset(phones))
-
-    def others(self, emails: list[str], phones: list[str]) -> tuple[list[str], list[str]]:
-        """The emails and phones found in a text, less the office's own."""
-        return (
-            [email for email in emails if email.casefold() not in self.emails],
-            [phone for phone in phones if phone not in self.phones],
-        )
 
 
 @dataclass(frozen=True)
@@ -80,7 +53,7 @@ class NormalizerConfig:
     rules: RuleSet = field(default_factory=load_rules)
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
     reference_prefix: str = DEFAULT_PREFIX
-    own_contacts: OwnContacts = OwnContacts()
+    own_contacts: OwnContacts = field(default_factory=OwnContacts)
 
 
 @dataclass(frozen=True)
@@ -179,8 +152,7 @@ class ComplaintNormalizer:
     def _extract(self, raw: RawMessage, split: SplitText) -> Extracted:
         own_text = "\n".join(part for part in (split.body, split.signature) if part)
         found = find_identifiers(own_text)
-        spans = sorted((f.start, f.end) for f in found)
-        without_ids = _blank_spans(own_text, spans)
+        without_ids = blank_spans(own_text, [(f.start, f.end) for f in found])  # phones skip ids
         emails, phones = self._config.own_contacts.others(
             find_emails(own_text), find_phones(without_ids, self._config.default_region)
         )
@@ -307,16 +279,6 @@ def needs_review(
 def _text_field(fields: Mapping[str, Any], name: str) -> str | None:
     value = fields.get(name)
     return clean_text(str(value)) or None if value not in (None, "") else None
-
-
-def _blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
-    """The text with the given spans replaced by spaces (so phones skip identifiers)."""
-    pieces, last = [], 0
-    for start, end in spans:
-        pieces += [text[last:start], " " * (end - start)]
-        last = end
-    pieces.append(text[last:])
-    return "".join(pieces)
 
 
 def _with_letter_facts(complaint: ComplaintReceived, letter: LetterInput) -> ComplaintReceived:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from email.utils import parseaddr
 from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from gateway.textsearch import finditer_around, finditer_near
+from gateway.textsearch import blank_spans, finditer_around, finditer_near
 
 _PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d \u00a0().\-/]{5,18}\d(?![\w])")
 # The digits of every candidate, found by a pattern that starts with a digit (which ``re`` skips
@@ -131,12 +133,8 @@ def _without_dates_and_lists(text: str, groups: list[tuple[int, int]]) -> str:
             text, max(0, start - _DATE_REACH), _window_end(text, end)
         )
     }
-    if not dates:
-        return text
-    characters = list(text)  # spans seen from two windows may overlap: each blanked in place
-    for start, end in dates:
-        characters[start:end] = _NOT_A_DIGIT_OR_SEPARATOR * (end - start)
-    return "".join(characters)
+    # spans seen from two windows may overlap: each character is blanked once
+    return blank_spans(text, dates, _NOT_A_DIGIT_OR_SEPARATOR) if dates else text
 
 
 def _window_end(text: str, end: int) -> int:
@@ -146,6 +144,34 @@ def _window_end(text: str, end: int) -> int:
     while window_end < len(text) and text[window_end].isdigit():
         window_end += 1
     return window_end
+
+
+@dataclass(frozen=True)
+class OwnContacts:
+    """The office's own addresses and numbers: a letter or a form that quotes them ("écrivez à
+    plaintes@...", "service à la clientèle : 1 800 ...") does not make them the person's, which
+    would send the acknowledgement to the office itself."""
+
+    emails: frozenset[str] = frozenset()  # casefolded
+    phones: frozenset[str] = frozenset()  # E.164
+
+    @classmethod
+    def of(cls, written: Iterable[str], default_region: str) -> OwnContacts:
+        emails, phones = set(), set()
+        for value in written:
+            if "@" in value:
+                spec = parseaddr(value)[1] or value.strip()  # "Name <addr>" or a bare address
+                emails.add((normalise_email(spec) or spec).casefold())
+            elif number := normalise_phone(value, default_region):
+                phones.add(number)
+        return cls(frozenset(emails), frozenset(phones))
+
+    def others(self, emails: list[str], phones: list[str]) -> tuple[list[str], list[str]]:
+        """The emails and phones found in a text, less the office's own."""
+        return (
+            [email for email in emails if email.casefold() not in self.emails],
+            [phone for phone in phones if phone not in self.phones],
+        )
 
 
 def find_postal_address(text: str) -> str | None:

@@ -16,7 +16,7 @@ from gateway.normalizers.contacts import (
 )
 from gateway.normalizers.identifiers import _DIGIT_RUN, _LONGEST, _NAM, _NIR, _NISS
 from gateway.reference import _REFERENCE_RE, _REFERENCE_REACH
-from gateway.textsearch import finditer_around, finditer_near
+from gateway.textsearch import blank_spans, finditer_around, finditer_near
 
 MAIL_TEXT = st.text(alphabet="ab-@.x1 Z9_é\n", max_size=120)
 NUMBER_TEXT = st.text(alphabet="0123456789 .-ABab TREMx\n", max_size=80)
@@ -61,3 +61,14 @@ def test_given_a_match_longer_than_the_window_then_it_is_found_whole() -> None:
 
 def test_given_no_literal_then_nothing_is_searched() -> None:
     assert list(finditer_near(_EMAIL, "no address here", "@", _EMAIL_REACH)) == []
+
+
+@given(st.text(max_size=60), st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60))))
+def test_property_blank_spans_keeps_the_length_and_blanks_exactly_the_spans(
+    text: str, pairs: list[tuple[int, int]]
+) -> None:
+    spans = [(min(a, b), min(max(a, b), len(text))) for a, b in pairs]
+    blanked = blank_spans(text, spans, "|")
+    covered = {i for start, end in spans for i in range(start, end)}
+    assert len(blanked) == len(text)
+    assert all(blanked[i] == ("|" if i in covered else text[i]) for i in range(len(text)))

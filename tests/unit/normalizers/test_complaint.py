@@ -18,7 +18,7 @@ from gateway.normalizers import (
     NormalizerConfig,
     normalizer_config,
 )
-from gateway.normalizers.complaint import OwnContacts
+from gateway.normalizers.contacts import OwnContacts
 from gateway.reference import reference_for
 from gateway.settings import NormalizerSettings
 
