@@ -48,6 +48,13 @@ RULES = load_rules()
         ("The online form does not work.", Kind.COMPLAINT),
         ("It has been 3 months and I still have no card.", Kind.COMPLAINT),
         ("Your website keeps crashing when I try to log in.", Kind.COMPLAINT),
+        ("I applied for my card in August and it never arrived.", Kind.COMPLAINT),
+        ("My card still hasn't arrived.", Kind.COMPLAINT),
+        ("I was put on hold twice.", Kind.COMPLAINT),
+        ("I called and stayed on hold for an hour.", Kind.COMPLAINT),
+        ("Ma carte n'est jamais arrivée.", Kind.COMPLAINT),
+        ("Le remboursement ne m'est toujours pas parvenu.", Kind.COMPLAINT),
+        ("J'ai été en attente pendant une heure au téléphone.", Kind.COMPLAINT),
         ("Ce médecin facture des frais illégaux.", Kind.DENUNCIATION),
         ("Merci beaucoup pour votre aide, tout est réglé.", Kind.COMMENT),
         ("Thank you very much for your help with my file.", Kind.COMMENT),
@@ -79,6 +86,9 @@ def test_given_a_text_then_its_kind(text: str, kind: Kind) -> None:
         "Je suis client depuis trois ans.",  # a duration, but no waiting
         "My husband does not work.",  # a person, not a website
         "Mon bras ne fonctionne plus.",
+        "My card arrived yesterday, thank you.",  # arrived, not "never arrived"
+        "Please hold my mail while I am away.",  # hold, not "on hold"
+        "Ma carte est arrivée hier.",
     ],
 )
 def test_near_misses_stay_unknown(text: str) -> None:
