@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
 
-from gateway.channels.webform import InvalidSubmission, Submission, nest_fields, validate_submission
+from gateway.channels.webform import (
+    InvalidSubmission,
+    Submission,
+    nest_fields,
+    raw_message,
+    validate_submission,
+)
 from gateway.dates import long_date
-from gateway.errors import InvalidReference
+from gateway.errors import ClaimStoreError, InvalidReference, KafkaUnavailable
 from gateway.normalizers.contacts import normalise_email, normalise_phone
 from gateway.reference import parse_reference
 from gateway.web.context import WebContext
@@ -30,8 +38,10 @@ from gateway.web.submissions import Accepted, accept_submission
 from gateway.web.uploads import SpooledBody, form_parts, parse_multipart, spool_body
 
 TEMPLATES = Path(__file__).with_name("templates")
+log = structlog.get_logger(__name__)
 REFERENCE_FORM = "reference-form"
 DOCUMENTS_FORM = "documents-form"
+UNMATCHED_DOCUMENTS = "documents_unmatched"
 _PAGE_ONLY_FIELDS = ("consent", "on_behalf", "submission_id")
 _FIELD_MESSAGES = {"email": "error_email", "phone": "error_phone", "body": "error_required"}
 
@@ -297,13 +307,52 @@ async def _send_documents(
     region = ctx.settings.normalizer.default_region
     normalised = normalise_email(contact) or normalise_phone(contact, region) or contact
     files = [upload.filename or "" for upload in uploads]
+    submission = Submission(
+        body=values.get("message", "").strip() or t["documents_default_body"],
+        reference=reference,
+    )
+    outcome: Accepted | HTMLResponse | None
     if await ctx.state.contact_matches(reference, normalised):
-        submission = Submission(
-            body=values.get("message", "").strip() or t["documents_default_body"],
-            reference=reference,
-        )
         outcome = await _accept_once(ctx, DOCUMENTS_FORM, submission, values, body, uploads, lang)
-        if isinstance(outcome, HTMLResponse):
-            return outcome
+    else:
+        outcome = await _keep_unmatched(ctx, submission, values, body, files, lang)
+    if isinstance(outcome, HTMLResponse):
+        return outcome
     # The same answer whether or not the pair matched: it reveals nothing about the file.
     return render("documents_done.html", lang, files=files)
+
+
+async def _keep_unmatched(
+    ctx: WebContext,
+    submission: Submission,
+    values: dict[str, str],
+    body: SpooledBody,
+    files: list[str],
+    lang: str,
+) -> HTMLResponse | None:
+    """Documents whose reference and contact match no complaint (a mistyped address, an old
+    phone number, or someone trying): the person is told the same as for a match, and the
+    office gets the raw copy (files and contact included) on ``intake.dlq.v1`` to match by
+    hand. Nothing is dropped; a failure to keep them is a 503, as for a match."""
+    try:
+        raw_copy = await ctx.claims.put_stream(body.chunks())
+        raw = raw_message(
+            submission,
+            form_id=DOCUMENTS_FORM,
+            submission_key=_submission_key(values, body),
+            received_at=datetime.now(UTC),
+            attachments=[],
+            raw_uri=raw_copy.uri,
+        )
+        await ctx.intake.reject(
+            raw,
+            UNMATCHED_DOCUMENTS,
+            "documents sent for a reference with a contact that is not the one given with it; "
+            "kept (raw copy) for the office to match by hand",
+            details={"reference": submission.reference or "", "files": ", ".join(files)},
+        )
+    except (ClaimStoreError, KafkaUnavailable):
+        t = MESSAGES[lang]
+        return _form_again("documents.html", lang, values, {"body": t["error_unavailable"]}, 503)
+    log.info("documents.unmatched", reference=submission.reference, files=len(files))
+    return None

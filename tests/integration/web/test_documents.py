@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -68,6 +70,22 @@ async def test_a_wrong_pair_gets_the_same_answer_and_adds_nothing(
     assert right.text == wrong.text  # reveals nothing
     records = await reader.read(2, timeout_s=5)
     assert len(records) == 1
+
+
+async def test_a_wrong_pair_keeps_the_documents_for_the_office_on_the_dlq(
+    gateway_url: str, web_settings: GatewaySettings
+) -> None:
+    reference = await file_complaint(gateway_url, "owner3@example.org")
+    dlq = TopicReader(web_settings.kafka.bootstrap, topics.DLQ)
+    await dlq.mark()
+    response = await send_documents(gateway_url, reference, "0wner3@example.org")
+    assert response.status_code == 200
+    record = json.loads((await dlq.read(1))[0].value)["data"]
+    assert record["reason_code"] == "documents_unmatched"
+    assert record["details"] == {"reference": reference, "files": "letter.pdf"}
+    raw_copy = Path(urlparse(record["source_message"]["uri"]).path).read_bytes()
+    assert b"%PDF-1.4 letter" in raw_copy  # the file itself,
+    assert b"0wner3@example.org" in raw_copy  # and the contact the office will compare
 
 
 async def test_a_mistyped_reference_is_said_so(gateway_url: str) -> None:
