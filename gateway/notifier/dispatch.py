@@ -116,7 +116,7 @@ class Dispatcher:
             return True
         if done is not None and done.status == "failed":
             return False
-        if done is None:
+        if done is None and not planned.requested_elsewhere:
             await self._publish(self._requested(planned))
         await self._record(planned, "sending", values=planned.values)
         return await self._attempt(planned)

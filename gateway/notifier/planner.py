@@ -80,6 +80,9 @@ class PlannedNotification:
     in_reply_to: str | None = None
     fallbacks: tuple[tuple[Medium, str], ...] = ()
     trigger_id: str = ""
+    # True when the trigger is this notification's own ``notification.requested`` (another
+    # service asked for it): it is not announced a second time
+    requested_elsewhere: bool = False
 
     def fallback(self) -> PlannedNotification | None:
         """The same message by the next medium, with its own id."""
@@ -92,6 +95,7 @@ class PlannedNotification:
             medium=medium,
             recipient=recipient,
             fallbacks=rest,
+            requested_elsewhere=False,  # a new notification: announced by the notifier
         )
 
 

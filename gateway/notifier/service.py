@@ -194,6 +194,7 @@ class NotifierService:
             language=data.language,
             values={"reference": data.reference},
             trigger_id=event.id,
+            requested_elsewhere=True,
         )
         await self._dispatcher.deliver(planned)
 

@@ -125,9 +125,10 @@ def _email_routes(router: APIRouter, ctx: WebContext) -> None:
             status = 400 if refused.reason == "invalid" else 410
             renew = token if refused.claim is not None else None
             return render("verify.html", lang, status, outcome=refused.reason, renew_token=renew)
-        used_key = f"email-link:{claim.token_id}"
+        used_key = _used_key(claim)
         if await ctx.state.processed_event(used_key) is not None:
-            return render("verify.html", lang, 410, outcome="used", renew_token=token)
+            # a used link confirmed the address: nothing to renew
+            return render("verify.html", lang, 410, outcome="used", reference=claim.reference)
         event = make_event(_verified_email(claim), source_key=used_key, source=SOURCE)
         await ctx.publisher.publish(event)
         await ctx.state.mark_processed(used_key, event.id)
@@ -154,8 +155,15 @@ def _email_routes(router: APIRouter, ctx: WebContext) -> None:
             if not isinstance(refused.claim, EmailClaim):  # forged: nothing to renew
                 return render("verify.html", lang, 400, outcome="invalid")
             claim = refused.claim
+        if await ctx.state.processed_event(_used_key(claim)) is not None:
+            # opened before it expired: the address is confirmed, a new link would only puzzle
+            return render("verify.html", lang, 410, outcome="used", reference=claim.reference)
         await ctx.publisher.publish(make_event(_renewal(claim), source_key=claim.token_id))
         return render("verify.html", lang, 202, outcome="renewed")
+
+
+def _used_key(claim: EmailClaim) -> str:
+    return f"email-link:{claim.token_id}"
 
 
 def _verified_email(claim: EmailClaim) -> ContactVerified:

@@ -187,3 +187,21 @@ async def test_a_renewal_of_an_expired_link_asks_the_notifier_for_a_new_one(
     assert {event.id for event in requests} == {requests[0].id}  # one request a day per link
     assert requests[0].data.purpose == "email_verification"
     assert requests[0].data.recipient == "marie@example.org"
+
+
+async def test_a_used_link_is_not_renewed_the_address_is_confirmed_already(
+    sms_gateway: tuple[str, GatewaySettings], kafka_settings: KafkaSettings
+) -> None:
+    url, settings = sms_gateway
+    tokens = EmailTokens(token_key(None, settings.data_dir), valid_days=5)
+    token = tokens.issue("PL-HP69-9MYG-AHW6", "jean@example.org", "fr")
+    notifications = TopicReader(kafka_settings.bootstrap, topics.NOTIFICATIONS)
+    await notifications.mark()
+    async with httpx.AsyncClient(base_url=url) as client:
+        used = await client.get("/v1/verify/email", params={"token": token})
+        renewed = await client.post("/v1/verify/email/renew", data={"token": token})
+    assert used.status_code == 200
+    assert renewed.status_code == 410
+    assert "PL-HP69-9MYG-AHW6" in renewed.text
+    assert 'action="/v1/verify/email/renew' not in renewed.text
+    assert await notifications.read(1, timeout_s=3) == []  # no new link asked for

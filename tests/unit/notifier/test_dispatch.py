@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,6 +101,37 @@ async def test_a_notification_is_sent_once_even_when_its_event_comes_again(
     sent = publisher.events[1].data
     assert sent.provider_message_id == "email-1"
     assert sent.receipt_sha256 is not None
+
+
+async def test_a_notification_another_service_requested_is_not_requested_a_second_time(
+    complaint: ComplaintFactory, ledger: NotificationLedger
+) -> None:
+    """A new validation link asked for by the web service: its ``notification.requested`` is on
+    the topic already, so the notifier publishes only the outcome (one request, one outcome)."""
+    publisher, email = RecordingPublisher(), ScriptedSender(Medium.EMAIL)
+    planned = replace(acknowledgement(complaint), requested_elsewhere=True)
+    await dispatcher(ledger, publisher, email).deliver(planned)
+    assert len(email.sent) == 1
+    assert publisher.types() == [("notification.sent", "email")]
+
+
+async def test_a_fallback_of_a_requested_notification_is_announced_as_a_new_one(
+    complaint: ComplaintFactory, ledger: NotificationLedger
+) -> None:
+    publisher = RecordingPublisher()
+    email = ScriptedSender(Medium.EMAIL, PermanentSendError("550 no such user"))
+    sms = ScriptedSender(Medium.SMS)
+    planned = replace(
+        acknowledgement(complaint),
+        requested_elsewhere=True,
+        fallbacks=((Medium.SMS, "+15145550123"),),
+    )
+    await dispatcher(ledger, publisher, email, sms).deliver(planned)
+    assert publisher.types() == [
+        ("notification.failed", "email"),
+        ("notification.requested", "sms"),
+        ("notification.sent", "sms"),
+    ]
 
 
 async def test_a_send_not_yet_announced_when_the_process_stopped_is_announced_again(
