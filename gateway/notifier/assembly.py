@@ -3,15 +3,18 @@ the ledger, the link tokens and its Kafka consumer."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 from gateway.components import Components
 from gateway.errors import ConfigurationError
 from gateway.events.notification import Medium
+from gateway.normalizers.due import load_policies
 from gateway.notifier import Sender
 from gateway.notifier.dispatch import Dispatcher
 from gateway.notifier.letters import LetterPrinter
 from gateway.notifier.outbox import FolderOutbox
+from gateway.notifier.planner import AcknowledgementRule
 from gateway.notifier.service import NotifierService, notifier_consumer
 from gateway.notifier.smtp import SmtpSender
 from gateway.notifier.templates import TemplateLibrary
@@ -51,6 +54,8 @@ def notifier_service(components: Components, outbox: bool = False) -> NotifierSe
         templates,
         components.tokens,
     )
+    policies = load_policies(settings.normalizer.due_policies_file)
+    zones = {name: ZoneInfo(policy.timezone) for name, policy in policies.items()}
     consumer = notifier_consumer(
         settings.kafka.bootstrap, notifier.group_id, settings.kafka.client_id
     )
@@ -59,6 +64,10 @@ def notifier_service(components: Components, outbox: bool = False) -> NotifierSe
         dispatcher,
         components.ledger,
         concurrency=notifier.concurrency,
-        max_age=timedelta(days=notifier.max_age_days),
+        acknowledgements=AcknowledgementRule(
+            max_age=timedelta(days=notifier.max_age_days),
+            zones=zones,
+            default_zone=zones.get(settings.normalizer.due_policy, UTC),
+        ),
         batch_size=notifier.batch_size,
     )

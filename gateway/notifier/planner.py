@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from gateway.events.complaint import ComplaintReceived, Flag, StatusChanged
@@ -146,9 +147,28 @@ def _letter_address(contact: Contact) -> str | None:
     return "\n".join(part for part in (contact.name, contact.postal_address) if part)
 
 
+@dataclass(frozen=True)
+class AcknowledgementRule:
+    """No acknowledgement for an input older than ``max_age`` (a backlog imported after
+    downtime); the day of receipt told in the time zone of the complaint's due-date policy (the
+    day its due dates count from: a letter posted at 21:30 in Montréal is not "received" the
+    next day because it is 02:30 in UTC)."""
+
+    max_age: timedelta = timedelta(days=14)
+    zones: Mapping[str, tzinfo] = field(default_factory=dict)  # due-date policy -> its zone
+    default_zone: tzinfo = UTC
+
+    def plan(self, event: CloudEvent[Any], now: datetime) -> PlannedNotification | Skipped:
+        due = event.data.due
+        zone = self.zones.get(due.policy, self.default_zone) if due else self.default_zone
+        return plan_acknowledgement(event, now, self.max_age, zone)
+
+
 def plan_acknowledgement(
-    event: CloudEvent[Any], now: datetime, max_age: timedelta
+    event: CloudEvent[Any], now: datetime, max_age: timedelta, zone: tzinfo = UTC
 ) -> PlannedNotification | Skipped:
+    """``zone``: the office's, where the day of receipt (from which the due dates count) is told;
+    the receipt's time is the same instant, written with that zone's offset."""
     complaint: ComplaintReceived = event.data
     if reason := _no_acknowledgement(complaint, now, max_age):
         return Skipped(reason)
@@ -159,8 +179,8 @@ def plan_acknowledgement(
     represented = complaint.represented_person
     values = {
         "reference": complaint.reference,
-        "received_at": complaint.received_at,
-        "received_at_iso": complaint.received_at.isoformat(),
+        "received_at": complaint.received_at.astimezone(zone),
+        "received_at_iso": complaint.received_at.astimezone(zone).isoformat(),
         "due": complaint.due,
         "kind": str(complaint.kind),
         "name": complaint.complainant.name,

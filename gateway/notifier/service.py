@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
@@ -26,11 +26,11 @@ from gateway.events.notification import Medium, NotificationRequested, Purpose
 from gateway.notifier.dispatch import Dispatcher
 from gateway.notifier.ledger import NotificationLedger
 from gateway.notifier.planner import (
+    AcknowledgementRule,
     PlannedNotification,
     Skipped,
     contact_of,
     notification_id,
-    plan_acknowledgement,
     plan_status_update,
     routes,
 )
@@ -58,7 +58,7 @@ class NotifierService:
         ledger: NotificationLedger,
         *,
         concurrency: int = 32,
-        max_age: timedelta = timedelta(days=14),
+        acknowledgements: AcknowledgementRule | None = None,
         drain_s: float = 30.0,
         batch_size: int = 100,
     ) -> None:
@@ -66,7 +66,7 @@ class NotifierService:
         self._dispatcher = dispatcher
         self._ledger = ledger
         self._slots = asyncio.Semaphore(concurrency)
-        self._max_age = max_age
+        self._acknowledgements = acknowledgements or AcknowledgementRule()
         self._drain_s = drain_s
         self._batch_size = batch_size
 
@@ -139,7 +139,7 @@ class NotifierService:
         data = event.data
         if isinstance(data, ComplaintReceived):
             await self._ledger.remember_contact(contact_of(data))
-            await self._run(plan_acknowledgement(event, datetime.now(UTC), self._max_age), event)
+            await self._run(self._acknowledgements.plan(event, datetime.now(UTC)), event)
         elif isinstance(data, StatusChanged):
             contact = await self._ledger.contact(data.reference)
             await self._run(plan_status_update(event, contact), event)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from gateway.events.complaint import Status, StatusChanged
 from gateway.events.envelope import make_event
 from gateway.events.notification import Medium, Purpose
 from gateway.notifier.ledger import Contact
 from gateway.notifier.planner import (
+    AcknowledgementRule,
     PlannedNotification,
     Skipped,
+    labels,
     plan_acknowledgement,
     plan_status_update,
     receipt_sha256,
 )
+from gateway.notifier.templates import TemplateLibrary
 from tests.unit.notifier.conftest import ComplaintFactory
 
 NOW = datetime.now(UTC)
@@ -115,3 +119,22 @@ def test_a_status_change_goes_to_the_contact_on_record_in_their_language() -> No
     assert (plan.purpose, plan.medium, plan.language) == (Purpose.STATUS_UPDATE, Medium.SMS, "en")
     assert plan.values["transferred_to"] == "Collège des médecins du Québec"
     assert plan_status_update(event, None) == Skipped("no contact on record")
+
+
+def test_the_day_of_receipt_is_the_offices_not_utcs(complaint: ComplaintFactory) -> None:
+    """Filed at 21:30 in Montréal on 3 December, 02:30 on the 4th in UTC: the person is told the
+    3rd (the day the due dates count from), and the receipt gives the same instant in local time."""
+    filed = complaint(received_at="2026-12-04T02:30:00Z")
+    rule = AcknowledgementRule(
+        max_age=timedelta(days=36_500), zones={"ramq": ZoneInfo("America/Montreal")}
+    )
+    plan = rule.plan(filed, NOW)
+    assert isinstance(plan, PlannedNotification)
+    assert plan.values["received_at"].date() == date(2026, 12, 3)
+    assert plan.values["received_at_iso"] == "2026-12-03T21:30:00-05:00"
+    page = {**labels(plan.values, "fr"), "office_name": "RAMQ", "verify_url": None}
+    message = TemplateLibrary().render("acknowledgement", "fr", page)
+    assert "bien reçu votre plainte le 3 décembre 2026" in message.text
+    in_utc = AcknowledgementRule(max_age=timedelta(days=36_500)).plan(filed, NOW)
+    assert isinstance(in_utc, PlannedNotification)
+    assert in_utc.values["received_at"].date() == date(2026, 12, 4)  # no zone known: UTC's
