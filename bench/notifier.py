@@ -35,6 +35,7 @@ import aiosmtplib
 from bench.common import percentile, private_broker, write_section
 from gateway.admin import create_topics
 from gateway.components import Components
+from gateway.logs import configure_logging
 from gateway.notifier import OutgoingMessage
 from gateway.notifier.assembly import notifier_service
 from gateway.notifier.dispatch import Dispatcher
@@ -333,6 +334,7 @@ def main() -> None:
     parser.add_argument("--paced", type=int, default=300, help="complaints of the latency run")
     parser.add_argument("--paced-rate", type=float, default=100.0, help="... offered per second")
     args = parser.parse_args()
+    configure_logging()  # JSON lines, as in production (structlog's default renders for a console)
     notifier = {"concurrency": args.concurrency, "batch_size": args.batch}
     paced = (args.paced, args.paced_rate)
     with smtp_sink() as sink, private_broker() as bootstrap:

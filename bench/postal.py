@@ -30,6 +30,7 @@ from bench.common import percentile, private_broker, write_section
 from gateway.admin import create_topics
 from gateway.channels.postal import PostalChannel
 from gateway.components import Components
+from gateway.logs import configure_logging
 from gateway.normalizers.language import warm_up
 from gateway.ocr.tesseract import TesseractEngine
 from gateway.publisher import KafkaPublisher
@@ -217,6 +218,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
+    configure_logging()  # JSON lines, as in production (structlog's default renders for a console)
     with private_broker() as bootstrap:
         result = run_loop(measure(bootstrap, args.copies, args.runs))
     text = table(result, args.runs)
