@@ -111,7 +111,17 @@ def test_given_a_fraud_report_with_dissatisfaction_then_denunciation_wins_the_ti
         ),
         ("J'ai eu des effets indésirables graves", "pharmacovigilance", "adverse_drug_effect"),
         ("Severe side effects from the new drug", "pharmacovigilance", "adverse_drug_effect"),
-        ("Le remboursement de mes lunettes", "reimbursement", "reimbursement_or_tariff"),
+        ("Ma mutuelle refuse de payer", "complementary-insurer", "complementary_insurance"),
+        (
+            "Mon assurance collective ne couvre pas ce médicament",
+            "complementary-insurer",
+            "complementary_insurance",
+        ),
+        (
+            "My private insurer says it is your job",
+            "complementary-insurer",
+            "complementary_insurance",
+        ),
         ("Attente de 14 heures aux urgences", "health-establishment", "health_establishment"),
     ],
 )
@@ -121,8 +131,17 @@ def test_given_a_text_for_another_body_then_a_routing_hint_names_the_rule(
     assert (body, rule) in [(hint.body, hint.rule) for hint in RULES.routing(fold(text))]
 
 
-def test_given_a_text_about_our_own_service_then_no_routing_hint() -> None:
-    assert RULES.routing(fold("Ma carte n'est jamais arrivée")) == []
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ma carte n'est jamais arrivée",
+        "Le remboursement de mes lunettes se fait attendre",  # reimbursements are ours
+        "Your fee schedule changed and my refund is late",
+        "Le tarif de la consultation",
+    ],
+)
+def test_given_a_text_about_our_own_service_then_no_routing_hint(text: str) -> None:
+    assert RULES.routing(fold(text)) == []
 
 
 @pytest.mark.parametrize(
