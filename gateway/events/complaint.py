@@ -49,7 +49,9 @@ class Flag(StrEnum):
 class RoutingHint(Frozen):
     """The text seems to belong to another body; ``rule`` names the rule that fired."""
 
-    body: str = Field(description="e.g. professional-order, pharmacovigilance, complementary-insurer")
+    body: str = Field(
+        description="e.g. professional-order, pharmacovigilance, complementary-insurer"
+    )
     rule: str
 
 

@@ -23,7 +23,8 @@ class OutgoingMessage:
     reference: str
     recipient: str
     content: RenderedMessage
-    in_reply_to: str | None = None
+    in_reply_to: str | None = None  # the person's message this answers
+    follows: str | None = None  # our earlier message about the same complaint (mail threads)
 
 
 class Sender(Protocol):

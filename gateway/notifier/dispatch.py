@@ -169,6 +169,7 @@ class Dispatcher:
             recipient=planned.recipient,
             content=self.render(planned),
             in_reply_to=planned.in_reply_to if planned.medium == Medium.EMAIL else None,
+            follows=planned.follows if planned.medium == Medium.EMAIL else None,
         )
 
     def render(self, planned: PlannedNotification) -> RenderedMessage:

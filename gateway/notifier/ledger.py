@@ -126,6 +126,17 @@ class NotificationLedger:
         )
         return str(row[0]) if row else None
 
+    async def acknowledgement_message_id(self, reference: str) -> str | None:
+        """The Message-ID of the acknowledgement mailed for a complaint, if one was."""
+        row = await self._file.one(
+            "SELECT provider_message_id FROM notifications WHERE reference = ?"
+            " AND medium = 'email' AND purpose = 'acknowledgement'"
+            " AND status IN ('sent', 'announced') ORDER BY updated DESC LIMIT 1",
+            (reference,),
+        )
+        found = str(row[0] or "") if row else ""
+        return found if found.startswith("<") and found.endswith(">") else None  # not a file
+
     async def latest_email(self, reference: str) -> SentEmail | None:
         """The last email sent about a complaint (to act on its bounce)."""
         row = await self._file.one(

@@ -79,6 +79,7 @@ class PlannedNotification:
     language: str | None
     values: dict[str, Any] = field(default_factory=dict)
     in_reply_to: str | None = None
+    follows: str | None = None  # the Message-ID of our acknowledgement, for a status update
     fallbacks: tuple[tuple[Medium, str], ...] = ()
     trigger_id: str = ""
     # True when the trigger is this notification's own ``notification.requested`` (another
@@ -220,8 +221,10 @@ def _answered_message_id(complaint: ComplaintReceived) -> str | None:
 
 
 def plan_status_update(
-    event: CloudEvent[Any], contact: Contact | None
+    event: CloudEvent[Any], contact: Contact | None, follows: str | None = None
 ) -> PlannedNotification | Skipped:
+    """``follows``: the Message-ID of the acknowledgement we mailed, so that the update is in
+    the same thread of the person's mailbox."""
     change: StatusChanged = event.data
     reachable = routes(contact) if contact else []
     if contact is None or not reachable:
@@ -233,7 +236,8 @@ def plan_status_update(
         "message": change.message,
         "transferred_to": change.transferred_to,
     }
-    return _by_best_route(event.id, Purpose.STATUS_UPDATE, contact, reachable, values)
+    planned = _by_best_route(event.id, Purpose.STATUS_UPDATE, contact, reachable, values)
+    return replace(planned, follows=follows)
 
 
 def _by_best_route(

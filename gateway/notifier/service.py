@@ -142,7 +142,8 @@ class NotifierService:
             await self._run(self._acknowledgements.plan(event, datetime.now(UTC)), event)
         elif isinstance(data, StatusChanged):
             contact = await self._ledger.contact(data.reference)
-            await self._run(plan_status_update(event, contact), event)
+            follows = await self._ledger.acknowledgement_message_id(data.reference)
+            await self._run(plan_status_update(event, contact, follows), event)
         elif isinstance(data, DocumentAdded) and Flag.BOUNCE in data.flags:
             await self._bounced(event, data)
         elif isinstance(data, NotificationRequested):

@@ -47,8 +47,8 @@ def compose(message: OutgoingMessage, sender: str) -> bytes:
         ("X-Gateway-Reference", message.reference),
         ("Content-Language", message.content.language),
     ]
-    if message.in_reply_to:
-        headers += [("In-Reply-To", message.in_reply_to), ("References", message.in_reply_to)]
+    if thread := message.in_reply_to or message.follows:
+        headers += [("In-Reply-To", thread), ("References", thread)]
     return alternative_message(
         headers, message.content.text, message.content.html, message.notification_id
     )

@@ -139,6 +139,9 @@ async def test_given_a_status_change_then_the_person_is_told(
         acknowledgement, update = await smtp_server.wait_for(2)
     assert event.subject in acknowledgement["Subject"]
     assert "transmis à l'organisme compétent" in update["Subject"]
+    # in the acknowledgement's thread of the person's mailbox, though it answers no mail of theirs
+    assert update["In-Reply-To"] == update["References"] == acknowledgement["Message-ID"]
+    assert update["Auto-Submitted"] == "auto-generated"
     body = update.get_body(("plain",)).get_content()
     assert "Collège des médecins du Québec" in body
     assert "Votre plainte relève du Collège." in body

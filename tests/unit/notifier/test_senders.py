@@ -57,6 +57,15 @@ def test_a_new_message_is_auto_generated_not_a_reply() -> None:
     assert mail["In-Reply-To"] is None
 
 
+def test_a_status_update_follows_our_acknowledgement_without_being_a_reply() -> None:
+    update = OutgoingMessage(
+        **{**MESSAGE.__dict__, "in_reply_to": None, "follows": "<PL-HP69.ack@ramq.example>"}
+    )
+    mail = email.message_from_bytes(compose(update, "plaintes@ramq.example"))
+    assert mail["In-Reply-To"] == mail["References"] == "<PL-HP69.ack@ramq.example>"
+    assert mail["Auto-Submitted"] == "auto-generated"  # RFC 3834: it answers no mail
+
+
 async def test_a_letter_is_a_pdf_in_the_folder_of_the_day(tmp_path: Path) -> None:
     letter = OutgoingMessage(
         **{**MESSAGE.__dict__, "recipient": "Marie Tremblay\n123 rue Principale\nMontréal"}
