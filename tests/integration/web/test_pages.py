@@ -49,3 +49,23 @@ async def test_a_named_complaint_is_given_its_due_dates_and_the_documents_page(
     assert "Réponse au plus tard" in page.text
     assert "/complaints/documents" in page.text
     assert "nous ne pourrons pas vous répondre" not in page.text
+
+
+async def test_the_reference_is_introduced_as_each_language_writes_it(gateway_url: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway_url) as client:
+        pages = {
+            lang: await client.post(
+                f"/complaints/new?lang={lang}",
+                data={
+                    "submission_id": str(uuid.uuid4()),
+                    "consent": "true",
+                    "kind": "comment",
+                    "email": f"ponctuation-{lang}@example.org",
+                    "body": "Merci pour votre accueil.",
+                },
+                files=[("attachments", ("", b"", "application/octet-stream"))],
+            )
+            for lang in ("fr", "en")
+        }
+    assert "Votre numéro de dossier : <strong" in pages["fr"].text  # French: space, colon
+    assert "Your file number: <strong" in pages["en"].text  # English: no space before it
