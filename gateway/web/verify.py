@@ -196,7 +196,7 @@ def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
     @router.post("/v1/verify/sms/start", status_code=202, responses=errors)
     async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
         """Send a code by SMS to the phone number given with the complaint."""
-        reference, phone = await _checked_contact(ctx, body)
+        reference, phone = await _checked_contact(ctx, request, body, limits)
         within_limits(
             [
                 (limits.per_client, f"client:{ctx.client_address(request)}"),
@@ -218,7 +218,7 @@ def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
     async def check_sms(request: Request, body: SmsCheck) -> SmsChecked:
         """Check the code the person typed; success publishes ``complaint.contact_verified``."""
         ctx.limit(request)
-        reference, phone = await _checked_contact(ctx, body)
+        reference, phone = await _checked_contact(ctx, request, body, limits)
         key = f"{reference}\n{phone}"
         wrong = limits.wrong_codes.get(key, 0)
         if wrong >= limits.max_checks:
@@ -244,14 +244,27 @@ def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
         return SmsChecked(verified=True, attempts_left=limits.max_checks - wrong)
 
 
-async def _checked_contact(ctx: WebContext, body: SmsStart) -> tuple[str, str]:
-    """The reference and the E.164 number, if the number is the one given with the complaint."""
+async def _checked_contact(
+    ctx: WebContext, request: Request, body: SmsStart, limits: SmsLimits
+) -> tuple[str, str]:
+    """The reference and the E.164 number, if the number is the one given with the complaint.
+
+    A number that is not is counted against the client's and the complaint's limits before it is
+    refused: otherwise anyone holding a reference could try numbers until the refusal stopped,
+    and so learn the person's phone number."""
     try:
         reference = parse_reference(body.reference.strip().upper())
     except InvalidReference:
         raise _field_problem("reference", "not a valid reference (check each character)") from None
     phone = _e164(body.phone, ctx.settings.notifier.sms_countries)
     if not await ctx.state.contact_matches(reference, phone):
+        within_limits(
+            [
+                (limits.per_client, f"client:{ctx.client_address(request)}"),
+                (limits.per_complaint, f"complaint:{reference}"),
+            ],
+            "Too many attempts",
+        )
         raise _field_problem("phone", "not the phone number given with this complaint")
     return reference, phone
 

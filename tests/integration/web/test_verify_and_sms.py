@@ -38,7 +38,7 @@ async def sms_gateway(
             "webhook_secrets": {"contact-form": ["s3cret"]},
             "public_url": PUBLIC_URL,
             "twilio": twilio.settings(),
-            "notifier": {"sms_per_number_per_hour": 2},
+            "notifier": {"sms_per_number_per_hour": 2, "sms_per_client_per_hour": 50},
         }
     )
     async with running_gateway(settings) as (url, _):
@@ -205,3 +205,30 @@ async def test_a_used_link_is_not_renewed_the_address_is_confirmed_already(
     assert "PL-HP69-9MYG-AHW6" in renewed.text
     assert 'action="/v1/verify/email/renew' not in renewed.text
     assert await notifications.read(1, timeout_s=3) == []  # no new link asked for
+
+
+async def test_guessing_the_number_of_a_complaint_is_stopped_by_its_limit(
+    sms_gateway: tuple[str, GatewaySettings], twilio: TwilioMock
+) -> None:
+    """Five wrong numbers a day for one complaint (the default): the sixth guess, and even the
+    right number then, gets 429, so a reference alone does not lead to the person's phone."""
+    url, _ = sms_gateway
+    before = len(twilio.requests("/Verifications"))
+    async with httpx.AsyncClient(base_url=url) as client:
+        reference = await filed_with_phone(client, "+15145550150")
+        guesses = [
+            await client.post(
+                "/v1/verify/sms/start", json={"reference": reference, "phone": f"+1514555016{n}"}
+            )
+            for n in range(6)
+        ]
+        right = await client.post(
+            "/v1/verify/sms/start", json={"reference": reference, "phone": "+15145550150"}
+        )
+        checked = await client.post(
+            "/v1/verify/sms/check",
+            json={"reference": reference, "phone": "+15145550199", "code": "123456"},
+        )
+    assert [guess.status_code for guess in guesses] == [422] * 5 + [429]
+    assert right.status_code == checked.status_code == 429
+    assert len(twilio.requests("/Verifications")) == before
