@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +23,16 @@ from gateway.channels.webform import (
     InvalidSubmission,
     Submission,
     nest_fields,
-    raw_message,
     validate_submission,
 )
 from gateway.dates import long_date
-from gateway.errors import ClaimStoreError, InvalidReference, KafkaUnavailable
+from gateway.errors import InvalidReference
 from gateway.normalizers.contacts import normalise_email, normalise_phone
 from gateway.reference import parse_reference
 from gateway.web.context import WebContext
 from gateway.web.i18n import LANGUAGES, MESSAGES, choose_language
 from gateway.web.problems import ProblemError, problem_responses
-from gateway.web.submissions import Accepted, accept_submission
+from gateway.web.submissions import Accepted, Refusal, accept_submission, reject_submission
 from gateway.web.uploads import SpooledBody, form_parts, parse_multipart, spool_body
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -262,17 +260,24 @@ async def _accept_once(
                 uploads=uploads,
             )
         except ProblemError as exc:
-            t = MESSAGES[lang]
             page = "new.html" if form_id == REFERENCE_FORM else "documents.html"
-            if exc.problem.status == 413:
-                return _form_again(page, lang, values, {"attachments": t["error_file"]})
-            if exc.problem.status == 503:
-                return _form_again(page, lang, values, {"body": t["error_unavailable"]}, 503)
-            raise
+            return _form_after(exc, page, lang, values)
         await ctx.state.store_response(
             f"page:{form_id}", key, body.sha256, accepted.model_dump(mode="json")
         )
         return accepted
+
+
+def _form_after(
+    problem: ProblemError, page: str, lang: str, values: dict[str, str]
+) -> HTMLResponse:
+    """The form again for a refusal the person can act on (files too large, retry later)."""
+    t = MESSAGES[lang]
+    if problem.problem.status == 413:
+        return _form_again(page, lang, values, {"attachments": t["error_file"]})
+    if problem.problem.status == 503:
+        return _form_again(page, lang, values, {"body": t["error_unavailable"]}, 503)
+    raise problem
 
 
 def _form_again(
@@ -335,24 +340,20 @@ async def _keep_unmatched(
     office gets the raw copy (files and contact included) on ``intake.dlq.v1`` to match by
     hand. Nothing is dropped; a failure to keep them is a 503, as for a match."""
     try:
-        raw_copy = await ctx.claims.put_stream(body.chunks())
-        raw = raw_message(
-            submission,
+        await reject_submission(
+            ctx,
             form_id=DOCUMENTS_FORM,
+            submission=submission,
             submission_key=_submission_key(values, body),
-            received_at=datetime.now(UTC),
-            attachments=[],
-            raw_uri=raw_copy.uri,
+            body=body,
+            refusal=Refusal(
+                UNMATCHED_DOCUMENTS,
+                "documents sent for a reference with a contact that is not the one given with "
+                "it; kept (raw copy) for the office to match by hand",
+                {"reference": submission.reference or "", "files": ", ".join(files)},
+            ),
         )
-        await ctx.intake.reject(
-            raw,
-            UNMATCHED_DOCUMENTS,
-            "documents sent for a reference with a contact that is not the one given with it; "
-            "kept (raw copy) for the office to match by hand",
-            details={"reference": submission.reference or "", "files": ", ".join(files)},
-        )
-    except (ClaimStoreError, KafkaUnavailable):
-        t = MESSAGES[lang]
-        return _form_again("documents.html", lang, values, {"body": t["error_unavailable"]}, 503)
+    except ProblemError as exc:
+        return _form_after(exc, "documents.html", lang, values)
     log.info("documents.unmatched", reference=submission.reference, files=len(files))
     return None

@@ -7,6 +7,9 @@ unavailable, so the caller retries and nothing is lost; 422 when the input canno
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -33,6 +36,15 @@ class Accepted(BaseModel):
     respond_by: date | None = None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a submission is kept aside for the office (``intake.dlq.v1``) instead of accepted."""
+
+    code: str
+    reason: str
+    details: dict[str, str] = field(default_factory=dict)
+
+
 def unavailable(detail: str) -> ProblemError:
     return ProblemError(
         503,
@@ -53,16 +65,12 @@ async def accept_submission(
     uploads: list[UploadFile],
 ) -> Accepted:
     check_upload_sizes(uploads, ctx.settings.http.max_file_bytes)  # before storing anything
-    try:
+    with _storage_unavailable():
         raw_copy = await ctx.claims.put_stream(body.chunks())
         attachments = [
             await store_upload(ctx.claims, upload, ctx.settings.http.max_file_bytes)
             for upload in uploads
         ]
-    except ClaimStoreFull:
-        raise unavailable("storage is full; nothing was kept, retry later") from None
-    except ClaimStoreError as exc:
-        raise unavailable(f"storage error: {exc}") from None
     raw = raw_message(
         submission,
         form_id=form_id,
@@ -84,6 +92,44 @@ async def accept_submission(
             errors=[FieldError(field="body", message=exc.reason)],
         ) from None
     return accepted(event)
+
+
+async def reject_submission(
+    ctx: WebContext,
+    *,
+    form_id: str,
+    submission: Submission,
+    submission_key: str,
+    body: SpooledBody,
+    refusal: Refusal,
+) -> None:
+    """Keep a submission that cannot be accepted (its raw copy, files included) and report it
+    on ``intake.dlq.v1``; 503 + Retry-After, as for an accepted one, when it cannot be kept."""
+    with _storage_unavailable():
+        raw_copy = await ctx.claims.put_stream(body.chunks())
+    raw = raw_message(
+        submission,
+        form_id=form_id,
+        submission_key=submission_key,
+        received_at=datetime.now(UTC),
+        attachments=[],
+        raw_uri=raw_copy.uri,
+    )
+    try:
+        await ctx.intake.reject(raw, refusal.code, refusal.reason, refusal.details)
+    except KafkaUnavailable:
+        raise unavailable("the complaint stream is unavailable; nothing was kept, retry") from None
+
+
+@contextlib.contextmanager
+def _storage_unavailable() -> Iterator[None]:
+    """The claim store's failures as 503: nothing was kept, the caller retries."""
+    try:
+        yield
+    except ClaimStoreFull:
+        raise unavailable("storage is full; nothing was kept, retry later") from None
+    except ClaimStoreError as exc:
+        raise unavailable(f"storage error: {exc}") from None
 
 
 def accepted(event: CloudEvent[Any]) -> Accepted:

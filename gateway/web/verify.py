@@ -77,6 +77,18 @@ class SmsLimits:
     max_checks: int
     wrong_codes: dict[str, int] = field(default_factory=dict)
 
+    def counted(
+        self, client: str, reference: str, phone: str | None = None
+    ) -> list[tuple[RateLimiter, str]]:
+        """What a request counts against: the client's and the complaint's limits, and the
+        number's when it is the complaint's (a code is then sent to it)."""
+        number = [(self.per_number, f"number:{phone}")] if phone else []
+        return [
+            (self.per_client, f"client:{client}"),
+            *number,
+            (self.per_complaint, f"complaint:{reference}"),
+        ]
+
     @classmethod
     def from_settings(cls, ctx: WebContext) -> SmsLimits:
         notifier = ctx.settings.notifier
@@ -198,11 +210,7 @@ def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
         """Send a code by SMS to the phone number given with the complaint."""
         reference, phone = await _checked_contact(ctx, request, body, limits)
         within_limits(
-            [
-                (limits.per_client, f"client:{ctx.client_address(request)}"),
-                (limits.per_number, f"number:{phone}"),
-                (limits.per_complaint, f"complaint:{reference}"),
-            ],
+            limits.counted(ctx.client_address(request), reference, phone),
             "Too many codes requested",
         )
         verify = _verify_client(ctx)
@@ -258,13 +266,7 @@ async def _checked_contact(
         raise _field_problem("reference", "not a valid reference (check each character)") from None
     phone = _e164(body.phone, ctx.settings.notifier.sms_countries)
     if not await ctx.state.contact_matches(reference, phone):
-        within_limits(
-            [
-                (limits.per_client, f"client:{ctx.client_address(request)}"),
-                (limits.per_complaint, f"complaint:{reference}"),
-            ],
-            "Too many attempts",
-        )
+        within_limits(limits.counted(ctx.client_address(request), reference), "Too many attempts")
         raise _field_problem("phone", "not the phone number given with this complaint")
     return reference, phone
 

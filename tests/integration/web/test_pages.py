@@ -10,11 +10,11 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-async def file_on_the_page(gateway_url: str, **fields: str) -> httpx.Response:
-    form = {"submission_id": str(uuid.uuid4()), "consent": "true", "language": "fr", **fields}
+async def file_on_the_page(gateway_url: str, lang: str = "fr", **fields: str) -> httpx.Response:
+    form = {"submission_id": str(uuid.uuid4()), "consent": "true", "language": lang, **fields}
     async with httpx.AsyncClient(base_url=gateway_url) as client:
         return await client.post(
-            "/complaints/new?lang=fr",
+            f"/complaints/new?lang={lang}",
             data=form,
             files=[("attachments", ("", b"", "application/octet-stream"))],  # none chosen
         )
@@ -52,20 +52,15 @@ async def test_a_named_complaint_is_given_its_due_dates_and_the_documents_page(
 
 
 async def test_the_reference_is_introduced_as_each_language_writes_it(gateway_url: str) -> None:
-    async with httpx.AsyncClient(base_url=gateway_url) as client:
-        pages = {
-            lang: await client.post(
-                f"/complaints/new?lang={lang}",
-                data={
-                    "submission_id": str(uuid.uuid4()),
-                    "consent": "true",
-                    "kind": "comment",
-                    "email": f"ponctuation-{lang}@example.org",
-                    "body": "Merci pour votre accueil.",
-                },
-                files=[("attachments", ("", b"", "application/octet-stream"))],
-            )
-            for lang in ("fr", "en")
-        }
+    pages = {
+        lang: await file_on_the_page(
+            gateway_url,
+            lang,
+            kind="comment",
+            email=f"ponctuation-{lang}@example.org",
+            body="Merci pour votre accueil.",
+        )
+        for lang in ("fr", "en")
+    }
     assert "Votre numéro de dossier : <strong" in pages["fr"].text  # French: space, colon
     assert "Your file number: <strong" in pages["en"].text  # English: no space before it
