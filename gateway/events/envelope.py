@@ -183,7 +183,12 @@ def make_event(
 def event_type(raw: bytes | str) -> str:
     """The ``type`` of a structured-mode CloudEvent, without validating the rest (a consumer
     that handles a few types skips the others for the price of this)."""
-    return _EventHeader.model_validate_json(raw).type
+    return event_header(raw).type
+
+
+def event_header(raw: bytes | str) -> EventHeader:
+    """The ``type`` and ``source`` of a structured-mode CloudEvent, the rest not validated."""
+    return EventHeader.model_validate_json(raw)
 
 
 def parse_event(raw: bytes | str) -> CloudEvent[Any]:
@@ -196,5 +201,6 @@ def parse_event(raw: bytes | str) -> CloudEvent[Any]:
     return spec.envelope.model_validate_json(raw)
 
 
-class _EventHeader(BaseModel):
+class EventHeader(BaseModel):
     type: str
+    source: str = ""

@@ -1,28 +1,34 @@
 """The notifier service: its own consumer group on ``complaints.v1`` and ``notifications.v1``.
 
 Each batch from Kafka is split by key (the reference): one complaint's events are handled in
-order, different complaints at once (up to ``GATEWAY_NOTIFIER_CONCURRENCY``). Offsets are
-committed only when every notification of the batch has its outcome in the ledger; after a
-crash the batch comes again and the ledger skips what was already sent.
+order (within a batch and across batches), different complaints at once (up to
+``GATEWAY_NOTIFIER_CONCURRENCY``). The next batches are read while one ends (up to
+``BATCHES_IN_FLIGHT``). A batch's offsets are committed only when every notification of it and
+of the batches before it has its outcome in the ledger; after a crash the batches come again
+and the ledger skips what was already sent. When Kafka cannot take an event, the batches under
+way end, nothing more is committed, and the consumer reads again from the last commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import contextlib
+from collections import defaultdict, deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from gateway.errors import PublishError
 from gateway.events import topics
 from gateway.events.complaint import ComplaintReceived, DocumentAdded, Flag, StatusChanged
-from gateway.events.envelope import CloudEvent, event_type, parse_event
+from gateway.events.envelope import CloudEvent, event_header, parse_event
 from gateway.events.notification import Medium, NotificationRequested, Purpose
+from gateway.notifier.dispatch import SOURCE as OWN_SOURCE
 from gateway.notifier.dispatch import Dispatcher
 from gateway.notifier.ledger import NotificationLedger
 from gateway.notifier.planner import (
@@ -37,6 +43,8 @@ from gateway.notifier.planner import (
 
 log = structlog.get_logger(__name__)
 
+BATCHES_IN_FLIGHT = 4  # read ahead while earlier batches end; each commits after those before
+
 
 class Record(Protocol):
     """What the notifier reads of a Kafka record."""
@@ -46,6 +54,15 @@ class Record(Protocol):
     offset: int
     key: bytes | None
     value: bytes | None
+
+
+@dataclass
+class _Batch:
+    """Records read at once, their work under way, and the offsets to commit when it is done."""
+
+    task: asyncio.Task[list[BaseException | None]]
+    chains: list[asyncio.Task[None]]
+    offsets: dict[TopicPartition, int]
 
 
 class NotifierService:
@@ -69,46 +86,108 @@ class NotifierService:
         self._acknowledgements = acknowledgements or AcknowledgementRule()
         self._drain_s = drain_s
         self._batch_size = batch_size
+        self._batches: deque[_Batch] = deque()
+        self._last_of_key: dict[bytes | None, asyncio.Task[None]] = {}
+        self._stopping = False
 
     async def run(self) -> None:
         try:
             await self._consumer.start()
-            while True:
-                batches = await self._consumer.getmany(
-                    timeout_ms=1000, max_records=self._batch_size
-                )
-                records = [record for batch in batches.values() for record in batch]
-                if records:
-                    await self._finish_on_stop(asyncio.ensure_future(self._handle_batch(records)))
+            try:
+                await self._read_and_handle()
+            except asyncio.CancelledError:
+                await self._drain()
+                raise
         finally:
             await self._consumer.stop()
             await self._dispatcher.close()
 
-    async def _finish_on_stop(self, work: asyncio.Future[None]) -> None:
-        """On shutdown, a batch under way is finished (sends recorded, offsets committed) within
-        ``drain_s``: a message cut mid-transaction could arrive without being recorded."""
-        try:
-            await asyncio.shield(work)
-        except asyncio.CancelledError:
-            log.info("notifier.draining", within_s=self._drain_s)
-            try:
-                await asyncio.wait_for(work, timeout=self._drain_s)
-            except TimeoutError:
-                log.warning("notifier.drain_timeout")
-            raise
+    async def _read_and_handle(self) -> None:
+        """Reads the next batch while earlier ones are under way (up to ``BATCHES_IN_FLIGHT``),
+        so a batch's slowest notifications do not leave the others idle; offsets are
+        committed in the order the batches were read, each once its work and the work of those
+        before it is done."""
+        while True:
+            await self._settle_finished()
+            if len(self._batches) >= BATCHES_IN_FLIGHT:
+                await asyncio.wait({self._batches[0].task})
+                continue
+            batches = await self._consumer.getmany(
+                timeout_ms=100 if self._batches else 1000, max_records=self._batch_size
+            )
+            records = [record for batch in batches.values() for record in batch]
+            if records:
+                self._batches.append(self._start(records))
 
-    async def _handle_batch(self, records: Sequence[Record]) -> None:
-        try:
-            await self.handle(records)
-        except PublishError as exc:
-            log.warning("notifier.kafka_unavailable", error=str(exc))
+    def _start(self, records: Sequence[Record]) -> _Batch:
+        by_key: dict[bytes | None, list[Record]] = defaultdict(list)
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            by_key[record.key].append(record)
+            partition = TopicPartition(record.topic, record.partition)
+            offsets[partition] = max(offsets.get(partition, 0), record.offset + 1)
+        chains = [self._chain(key, same_key) for key, same_key in by_key.items()]
+        return _Batch(asyncio.ensure_future(_outcomes(chains)), chains, offsets)
+
+    def _chain(self, key: bytes | None, records: list[Record]) -> asyncio.Task[None]:
+        """One complaint's records, after those of the same complaint in earlier batches."""
+        task = asyncio.create_task(self._handle_in_order(records, self._last_of_key.get(key)))
+        self._last_of_key[key] = task
+        task.add_done_callback(lambda done: self._forget_chain(key, done))
+        return task
+
+    def _forget_chain(self, key: bytes | None, task: asyncio.Task[None]) -> None:
+        if self._last_of_key.get(key) is task:
+            del self._last_of_key[key]
+
+    async def _settle_finished(self) -> None:
+        while self._batches and self._batches[0].task.done():
+            await self._settle(self._batches.popleft())
+
+    async def _settle(self, batch: _Batch) -> None:
+        """Commit a finished batch; after a Kafka outage, read again what was not committed."""
+        errors = [error for error in batch.task.result() if error is not None]
+        unavailable = [error for error in errors if isinstance(error, PublishError)]
+        if len(unavailable) < len(errors):
+            raise next(error for error in errors if not isinstance(error, PublishError))
+        if unavailable:
+            log.warning("notifier.kafka_unavailable", error=str(unavailable[0]))
+            await self._abandon_batches()
             await asyncio.sleep(5)
             await self._rewind()
             return
         try:
-            await self._consumer.commit()
+            await self._consumer.commit(batch.offsets)
         except (CommitFailedError, KafkaError) as exc:  # the batch comes again; the ledger dedupes
             log.warning("notifier.commit_failed", error=str(exc))
+
+    async def _abandon_batches(self) -> None:
+        """Let the batches read after a failed one end, and commit none of them: they are read
+        again from the last commit, and the ledger skips what they already sent."""
+        if self._batches:
+            await asyncio.wait([batch.task for batch in self._batches])
+        self._batches.clear()
+
+    async def _drain(self) -> None:
+        """On shutdown, the notifications under way are finished (sends recorded) within
+        ``drain_s``: a message cut mid-transaction could arrive without being recorded. Events
+        not begun are left for the next start; the batches done are committed."""
+        self._stopping = True
+        if not self._batches:
+            return
+        log.info("notifier.draining", within_s=self._drain_s, batches=len(self._batches))
+        tasks = [batch.task for batch in self._batches]
+        _, late = await asyncio.wait(tasks, timeout=self._drain_s)
+        if late:
+            log.warning("notifier.drain_timeout", batches=len(late))
+        while self._batches and self._batches[0].task.done():
+            batch = self._batches.popleft()
+            if all(error is None for error in batch.task.result()):
+                with contextlib.suppress(CommitFailedError, KafkaError):
+                    await self._consumer.commit(batch.offsets)
+        for batch in self._batches:
+            for chain in batch.chains:
+                chain.cancel()
 
     async def _rewind(self) -> None:
         """Read the uncommitted records again (nothing after the last commit is lost)."""
@@ -120,17 +199,23 @@ class NotifierService:
                 self._consumer.seek(partition, committed)
 
     async def handle(self, records: Sequence[Record]) -> None:
-        """Every notification these records call for, one complaint's in order."""
-        by_key: dict[bytes | None, list[Record]] = defaultdict(list)
-        for record in records:
-            by_key[record.key].append(record)
-        async with asyncio.TaskGroup() as group:
-            for same_key in by_key.values():
-                group.create_task(self._handle_in_order(same_key))
+        """Every notification these records call for, one complaint's in order (no commit)."""
+        errors = [error for error in await self._start(records).task if error is not None]
+        if errors:
+            raise errors[0]
 
-    async def _handle_in_order(self, records: list[Record]) -> None:
+    async def _handle_in_order(
+        self, records: list[Record], earlier: asyncio.Task[None] | None
+    ) -> None:
+        if earlier is not None:
+            await asyncio.wait({earlier})
+            if not earlier.cancelled() and earlier.exception() is not None:
+                msg = "an earlier event of this complaint is not handled yet"
+                raise PublishError(msg)  # this batch is read again with it
         async with self._slots:
             for record in records:
+                if self._stopping:
+                    raise _Stopped
                 event = _event(record)
                 if event is not None:
                     await self.on_event(event)
@@ -181,7 +266,10 @@ class NotifierService:
     async def _requested_elsewhere(
         self, event: CloudEvent[Any], data: NotificationRequested
     ) -> None:
-        """A ``notification.requested`` another service published (a new validation link)."""
+        """A ``notification.requested`` another service published (a new validation link).
+        Our own come back too and are skipped unread: one whose send did not begin (the process
+        stopped between the event and the ledger) is sent when its complaint's event is read
+        again, not as a bare link."""
         if data.purpose != Purpose.EMAIL_VERIFICATION or data.medium != Medium.EMAIL:
             return
         if await self._ledger.outcome(data.notification_id) is not None:
@@ -200,8 +288,8 @@ class NotifierService:
         await self._dispatcher.deliver(planned)
 
 
-# what ``on_event`` acts on; the rest (most of notifications.v1: our own sent/failed events)
-# is skipped after reading its type alone
+# what ``on_event`` acts on; the rest, and our own events (most of notifications.v1), is skipped
+# after reading the type and source alone
 HANDLED_TYPES = frozenset(
     {
         "complaint.received",
@@ -212,10 +300,24 @@ HANDLED_TYPES = frozenset(
 )
 
 
+class _Stopped(Exception):
+    """The service is stopping: this event is left for the next start."""
+
+
+async def _outcomes(chains: list[asyncio.Task[None]]) -> list[BaseException | None]:
+    """What became of each chain (None: done), once all ended."""
+    if chains:
+        await asyncio.wait(chains)
+    return [None if chain.cancelled() else chain.exception() for chain in chains]
+
+
 def _event(record: Record) -> CloudEvent[Any] | None:
     try:
         raw = record.value or b""
-        return parse_event(raw) if event_type(raw) in HANDLED_TYPES else None
+        header = event_header(raw)
+        if header.type not in HANDLED_TYPES or header.source == OWN_SOURCE:
+            return None  # our own notification events come back on notifications.v1
+        return parse_event(raw)
     except ValueError as exc:
         log.warning(
             "notifier.unreadable_event",

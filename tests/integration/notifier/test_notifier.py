@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import re
 import uuid
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.admin import create_topics
 from gateway.events import topics
 from gateway.events.complaint import DocumentAdded, Flag, Status, StatusChanged
 from gateway.events.envelope import make_event, parse_event
@@ -19,6 +21,7 @@ from gateway.notifier.planner import receipt_sha256
 from gateway.settings import KafkaSettings
 from tests.support.consumer import TopicReader
 from tests.support.http import running_gateway
+from tests.support.kafka import LocalBroker
 from tests.support.notifier import (
     complaint_event,
     notifier_settings,
@@ -189,6 +192,35 @@ async def test_given_smtp_drops_its_connections_mid_batch_then_every_mail_goes_o
         by_reference.setdefault(mail["X-Gateway-Reference"], set()).add(mail["Message-ID"])
     assert set(by_reference) == {event.subject for event in events}
     assert all(len(ids) == 1 for ids in by_reference.values())
+
+
+@pytest.mark.fault
+@pytest.mark.slow
+async def test_given_the_broker_stops_mid_batch_then_after_it_returns_each_mail_goes_out_once(
+    private_broker: LocalBroker, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """Kafka cannot take the notifier's events for a while: the batches under way end, nothing
+    more is committed, the consumer reads again from the last commit once the broker is back,
+    and the ledger keeps a mail already sent from going twice (found: the service stopped)."""
+    kafka = KafkaSettings(
+        bootstrap=private_broker.bootstrap, publish_timeout_s=3.0, request_timeout_s=2.0
+    )
+    await create_topics(kafka)
+    smtp_server.sink.delay_s = 0.05
+    settings = await notifier_settings(kafka, tmp_path, smtp=smtp_server.settings())
+    events = [complaint_event() for _ in range(60)]
+    async with running_notifier(settings) as components:
+        await asyncio.gather(*(components.publisher.publish(event) for event in events))
+        await smtp_server.wait_for(10)
+        await asyncio.to_thread(private_broker.stop)
+        assert len(smtp_server.messages) < len(events), "the stop came too late to test"
+        await asyncio.sleep(5)  # the notifier's events time out meanwhile
+        await asyncio.to_thread(private_broker.start)
+        await smtp_server.wait_for(len(events), timeout_s=120)
+        await asyncio.sleep(2)  # anything sent twice would arrive now
+    mails = collections.Counter(mail["X-Gateway-Reference"] for mail in smtp_server.messages)
+    assert set(mails) == {event.subject for event in events}
+    assert max(mails.values()) == 1
 
 
 async def test_given_only_a_phone_then_the_acknowledgement_is_an_sms_twilio_accepts(
