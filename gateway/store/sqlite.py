@@ -4,8 +4,9 @@ WAL journal with ``synchronous=NORMAL``: a commit survives the process being kil
 it) without an fsync each; a power cut may forget the last commits, which the callers tolerate
 (a retry republishes the same event id, a notification is sent again).
 
-Reads run in a thread. Writes are group-committed: those that arrive while a transaction runs
-share the next one, one thread hop and one commit for all of them. Under load a thread per write
+Reads and writes run in a thread, grouped: reads that arrive while others run share the next
+thread hop, and writes that arrive while a transaction runs share the next one (one thread hop
+and one commit for all of them). Under load a thread per write
 queued on one lock, and each holder waited for the GIL before it could let go (a convoy that
 held the web service near 145 requests/s while the disk sat idle).
 """
@@ -40,13 +41,47 @@ class SqliteFile:
         self._lock = threading.Lock()
         self._pending: list[tuple[Statement, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._pending_reads: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
+        self._pending_reads = []
+        self._reader: asyncio.Task[None] | None = None
 
     def close(self) -> None:
         self._db.close()
 
     async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        """``query(connection)`` in a thread, alone on the connection."""
-        return await asyncio.to_thread(self._locked, query)
+        """``query(connection)`` in a thread, alone on the connection (with the reads waiting
+        then, one after the other)."""
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending_reads.append((query, done))
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_pending())
+        return await done
+
+    async def _read_pending(self) -> None:
+        while self._pending_reads:
+            batch, self._pending_reads = self._pending_reads, []
+            outcomes = await asyncio.to_thread(self._run_reads, [query for query, _ in batch])
+            for (_, done), (value, error) in zip(batch, outcomes, strict=True):
+                if done.done():
+                    continue
+                if error is None:
+                    done.set_result(value)
+                else:
+                    done.set_exception(error)
+
+    def _run_reads(
+        self, queries: list[Callable[[sqlite3.Connection], Any]]
+    ) -> list[tuple[Any, Exception | None]]:
+        outcomes: list[tuple[Any, Exception | None]] = []
+        with self._lock:
+            for query in queries:
+                try:
+                    outcomes.append((query(self._db), None))
+                except sqlite3.Error as exc:
+                    outcomes.append((None, StateStoreError(f"state store: {exc}")))
+                except Exception as exc:  # noqa: BLE001 (its caller gets it, the others their rows)
+                    outcomes.append((None, exc))
+        return outcomes
 
     async def one(self, sql: str, parameters: Sequence[Any]) -> tuple[Any, ...] | None:
         """The first row ``sql`` selects, or None."""
@@ -83,11 +118,4 @@ class SqliteFile:
                 for sql, rows in statements:
                     self._db.executemany(sql, rows)
         except sqlite3.Error as exc:  # "database or disk is full", I/O errors...
-            raise StateStoreError(f"state store: {exc}") from exc
-
-    def _locked(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            with self._lock:
-                return query(self._db)
-        except sqlite3.Error as exc:
             raise StateStoreError(f"state store: {exc}") from exc

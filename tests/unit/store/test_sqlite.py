@@ -34,3 +34,30 @@ async def test_a_failed_write_or_read_is_a_state_store_error_for_every_waiter() 
         await database.write("INSERT INTO t VALUES (?)", (1,))  # the file is still usable
     finally:
         database.close()
+
+
+async def test_reads_arriving_together_share_a_thread_hop_and_each_gets_its_own_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    database = SqliteFile(None, "CREATE TABLE t (n INTEGER)")
+    hops = 0
+    to_thread = asyncio.to_thread
+
+    async def counting(function: object, *args: object) -> object:
+        nonlocal hops
+        hops += 1
+        return await to_thread(function, *args)  # type: ignore[arg-type]
+
+    try:
+        await database.write("INSERT INTO t VALUES (?)", *[(n,) for n in range(50)])
+        monkeypatch.setattr(asyncio, "to_thread", counting)
+        answers = await asyncio.gather(
+            *(database.one("SELECT n FROM t WHERE n = ?", (n,)) for n in range(50)),
+            database.read(lambda db: db.execute("SELECT * FROM missing").fetchall()),
+            return_exceptions=True,
+        )
+    finally:
+        database.close()
+    assert answers[:50] == [(n,) for n in range(50)]
+    assert isinstance(answers[50], StateStoreError)
+    assert hops <= 2  # the first read alone, then all that came meanwhile
