@@ -135,7 +135,7 @@ class NotificationLedger:
             (reference,),
         )
         found = str(row[0] or "") if row else ""
-        return found if found.startswith("<") and found.endswith(">") else None  # not a file
+        return found if found.startswith("<") and found.endswith(">") else None
 
     async def latest_email(self, reference: str) -> SentEmail | None:
         """The last email sent about a complaint (to act on its bounce)."""

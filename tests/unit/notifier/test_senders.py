@@ -82,9 +82,11 @@ async def test_the_dev_outbox_keeps_the_exact_mime_an_smtp_server_would_get(
     tmp_path: Path,
 ) -> None:
     outbox = FolderOutbox(tmp_path, Medium.EMAIL, "plaintes@ramq.example")
-    path = Path(await outbox.send(MESSAGE))
-    assert path.suffix == ".eml"
+    sent_id = await outbox.send(MESSAGE)
+    [path] = tmp_path.glob("*.eml")
     mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert mail["Message-ID"] == sent_id  # a status update's In-Reply-To finds it
+    assert sent_id.startswith("<PL-HP69-9MYG-AHW6.")
     assert mail["To"] == MESSAGE.recipient
     assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == CONTENT.text
     sms = Path(await FolderOutbox(tmp_path, Medium.SMS, "").send(MESSAGE))
