@@ -157,9 +157,17 @@ class NotifierService:
             await self._rewind()
             return
         try:
-            await self._consumer.commit(batch.offsets)
+            await self._commit(batch)
         except (CommitFailedError, KafkaError) as exc:  # the batch comes again; the ledger dedupes
             log.warning("notifier.commit_failed", error=str(exc))
+
+    async def _commit(self, batch: _Batch) -> None:
+        """The batch's offsets of the partitions still ours (a rebalance may have moved some:
+        their new reader starts from the last commit)."""
+        assigned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in batch.offsets.items() if tp in assigned}
+        if offsets:
+            await self._consumer.commit(offsets)
 
     async def _abandon_batches(self) -> None:
         """Let the batches read after a failed one end, and commit none of them: they are read
@@ -184,7 +192,7 @@ class NotifierService:
             batch = self._batches.popleft()
             if all(error is None for error in batch.task.result()):
                 with contextlib.suppress(CommitFailedError, KafkaError):
-                    await self._consumer.commit(batch.offsets)
+                    await self._commit(batch)
         for batch in self._batches:
             for chain in batch.chains:
                 chain.cancel()
