@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 
 from gateway.events.envelope import CloudEvent, parse_event
 from gateway.events.notification import Medium, Purpose
@@ -58,7 +59,7 @@ def ledger() -> Iterator[NotificationLedger]:
 
 def service(ledger: NotificationLedger, *senders: Any) -> NotifierService:
     notifier = dispatcher(ledger, RecordingPublisher(), *senders)
-    return NotifierService(None, notifier, ledger)  # type: ignore[arg-type] (no consumer used)
+    return NotifierService(None, notifier, ledger)  # no consumer: handle() alone
 
 
 async def test_our_own_link_request_read_back_is_not_sent_again_as_a_bare_link(
@@ -107,3 +108,41 @@ async def test_a_complaints_events_in_two_batches_are_handled_in_their_order(
     assert len(subjects) == 2
     assert "transmis" not in subjects[0]
     assert "transmis à l'organisme compétent" in subjects[1]
+
+
+class CommittingConsumer:
+    """What the service asks of its consumer when it commits a batch."""
+
+    def __init__(self, *assigned: TopicPartition) -> None:
+        self.assigned = set(assigned)
+        self.commits: list[dict[TopicPartition, int]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(offsets)
+
+
+async def test_a_batch_commits_the_next_offset_of_each_partition_still_assigned(
+    ledger: NotificationLedger,
+) -> None:
+    """After a rebalance moved a partition away, its offsets are left to its new reader (a
+    commit naming it is refused whole, which left the others uncommitted too)."""
+    kept = TopicPartition("notifications.v1", 0)  # partition 1 moved away
+    consumer = CommittingConsumer(kept)
+    notifier = NotifierService(
+        consumer,  # a stand-in: assignment() and commit() alone
+        dispatcher(ledger, RecordingPublisher(), ScriptedSender(Medium.EMAIL)),
+        ledger,
+    )
+    ours = record(link_requested(SOURCE))  # skipped unread: nothing to send
+    records = [
+        FakeRecord(ours.topic, 0, 7, ours.key, ours.value),
+        FakeRecord(ours.topic, 0, 9, ours.key, ours.value),
+        FakeRecord(ours.topic, 1, 4, ours.key, ours.value),
+    ]
+    batch = notifier._start(records)
+    await batch.task
+    await notifier._settle(batch)
+    assert consumer.commits == [{kept: 10}]
