@@ -191,9 +191,10 @@ def event_header(raw: bytes | str) -> EventHeader:
     return EventHeader.model_validate_json(raw)
 
 
-def parse_event(raw: bytes | str) -> CloudEvent[Any]:
-    """Parse a structured-mode CloudEvent into its typed envelope (by its ``type``)."""
-    kind = event_type(raw)
+def parse_event(raw: bytes | str, kind: str | None = None) -> CloudEvent[Any]:
+    """Parse a structured-mode CloudEvent into its typed envelope (by its ``type``; ``kind``:
+    the type when the caller has read it already)."""
+    kind = kind or event_type(raw)
     spec = SPEC_BY_TYPE.get(kind)
     if spec is None:
         msg = f"unknown event type {kind!r}"

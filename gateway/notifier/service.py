@@ -281,7 +281,7 @@ class NotifierService:
         if data.purpose != Purpose.EMAIL_VERIFICATION or data.medium != Medium.EMAIL:
             return
         if await self._ledger.outcome(data.notification_id) is not None:
-            return  # one of ours, or already handled
+            return  # already handled (its event read again)
         planned = PlannedNotification(
             notification_id=data.notification_id,
             reference=data.reference,
@@ -325,7 +325,7 @@ def _event(record: Record) -> CloudEvent[Any] | None:
         header = event_header(raw)
         if header.type not in HANDLED_TYPES or header.source == OWN_SOURCE:
             return None  # our own notification events come back on notifications.v1
-        return parse_event(raw)
+        return parse_event(raw, header.type)
     except ValueError as exc:
         log.warning(
             "notifier.unreadable_event",

@@ -4,9 +4,8 @@ WAL journal with ``synchronous=NORMAL``: a commit survives the process being kil
 it) without an fsync each; a power cut may forget the last commits, which the callers tolerate
 (a retry republishes the same event id, a notification is sent again).
 
-Reads and writes run in a thread, grouped: reads that arrive while others run share the next
-thread hop, and writes that arrive while a transaction runs share the next one (one thread hop
-and one commit for all of them). Under load a thread per write
+Reads and writes run in a thread, grouped: those that arrive while others run share the next
+thread hop (writes: one hop and one commit for all of them). Under load a thread per write
 queued on one lock, and each holder waited for the GIL before it could let go (a convoy that
 held the web service near 145 requests/s while the disk sat idle).
 """
@@ -18,12 +17,47 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from gateway.errors import StateStoreError
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 Statement = tuple[str, Sequence[Sequence[Any]]]  # SQL and the rows it runs for
+Query = Callable[[sqlite3.Connection], Any]
+Outcome = tuple[Any, Exception | None]  # a value, or the error its caller gets
+
+
+class _Grouped(Generic[Item]):
+    """Items that arrive while a group runs share the next call of ``run`` in a thread, which
+    returns one outcome per item; if it raises, every item of the group gets the error."""
+
+    def __init__(self, run: Callable[[list[Item]], list[Outcome]]) -> None:
+        self._run = run
+        self._pending: list[tuple[Item, asyncio.Future[Any]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Item) -> Any:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, done))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run_pending())
+        return await done
+
+    async def _run_pending(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending, []
+            try:
+                outcomes = await asyncio.to_thread(self._run, [item for item, _ in group])
+            except Exception as exc:  # noqa: BLE001 (every waiter gets it: none is left hanging)
+                outcomes = [(None, exc)] * len(group)
+            for (_, done), (value, error) in zip(group, outcomes, strict=True):
+                if done.done():
+                    continue
+                if error is None:
+                    done.set_result(value)
+                else:
+                    done.set_exception(error)
 
 
 class SqliteFile:
@@ -39,11 +73,8 @@ class SqliteFile:
         if path is not None and private:
             path.chmod(0o600)
         self._lock = threading.Lock()
-        self._pending: list[tuple[Statement, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-        self._pending_reads: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
-        self._pending_reads = []
-        self._reader: asyncio.Task[None] | None = None
+        self._reads: _Grouped[Query] = _Grouped(self._run_reads)
+        self._writes: _Grouped[Statement] = _Grouped(self._commit)
 
     def close(self) -> None:
         self._db.close()
@@ -51,28 +82,11 @@ class SqliteFile:
     async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         """``query(connection)`` in a thread, alone on the connection (with the reads waiting
         then, one after the other)."""
-        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending_reads.append((query, done))
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read_pending())
-        return await done
+        value: T = await self._reads.submit(query)
+        return value
 
-    async def _read_pending(self) -> None:
-        while self._pending_reads:
-            batch, self._pending_reads = self._pending_reads, []
-            outcomes = await asyncio.to_thread(self._run_reads, [query for query, _ in batch])
-            for (_, done), (value, error) in zip(batch, outcomes, strict=True):
-                if done.done():
-                    continue
-                if error is None:
-                    done.set_result(value)
-                else:
-                    done.set_exception(error)
-
-    def _run_reads(
-        self, queries: list[Callable[[sqlite3.Connection], Any]]
-    ) -> list[tuple[Any, Exception | None]]:
-        outcomes: list[tuple[Any, Exception | None]] = []
+    def _run_reads(self, queries: list[Query]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         with self._lock:
             for query in queries:
                 try:
@@ -92,30 +106,14 @@ class SqliteFile:
 
     async def write(self, sql: str, *rows: Sequence[Any]) -> None:
         """Run ``sql`` for each row; returns once committed (with the writes waiting then)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(((sql, rows), done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_pending())
-        await done
+        await self._writes.submit((sql, rows))
 
-    async def _write_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                await asyncio.to_thread(self._commit, [statement for statement, _ in batch])
-            except Exception as exc:  # noqa: BLE001 (every waiter gets it: none is left hanging)
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-
-    def _commit(self, statements: list[Statement]) -> None:
+    def _commit(self, statements: list[Statement]) -> list[Outcome]:
+        """One transaction for all ``statements``: all land, or all get its error."""
         try:
             with self._lock, self._db:
                 for sql, rows in statements:
                     self._db.executemany(sql, rows)
         except sqlite3.Error as exc:  # "database or disk is full", I/O errors...
             raise StateStoreError(f"state store: {exc}") from exc
+        return [(None, None)] * len(statements)

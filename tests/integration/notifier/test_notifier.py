@@ -6,16 +6,20 @@ import asyncio
 import collections
 import re
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from gateway.admin import create_topics
+from gateway.components import Components
 from gateway.events import topics
 from gateway.events.complaint import DocumentAdded, Flag, Status, StatusChanged
-from gateway.events.envelope import make_event, parse_event
+from gateway.events.envelope import CloudEvent, make_event, parse_event
 from gateway.events.notification import Medium, NotificationRequested, Purpose
 from gateway.notifier.planner import receipt_sha256
 from gateway.settings import KafkaSettings
@@ -40,6 +44,37 @@ async def notification_events(reader: TopicReader, count: int) -> list[tuple[str
     records = await reader.read(count, timeout_s=30)
     events = [parse_event(record.value) for record in records]
     return [(event.type, str(event.data.medium), event.data.reference) for event in events]
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A server the notifier needs, stopped once ``after`` mails went out, started again after
+    ``down_s``."""
+
+    stop: Callable[[], None]
+    start: Callable[[], None]
+    after: int
+    down_s: float
+
+    async def mid_batch(
+        self,
+        components: Components,
+        smtp: SmtpServer,
+        events: list[CloudEvent[Any]],
+        *,
+        back_within_s: float,
+        settle_s: float,
+    ) -> None:
+        """Publish ``events``, cause the outage, and wait for a mail per event, then
+        ``settle_s`` more (anything sent twice would arrive then)."""
+        await asyncio.gather(*(components.publisher.publish(event) for event in events))
+        await smtp.wait_for(self.after)
+        await asyncio.to_thread(self.stop)
+        assert len(smtp.messages) < len(events), "the outage came too late to test"
+        await asyncio.sleep(self.down_s)
+        await asyncio.to_thread(self.start)
+        await smtp.wait_for(len(events), timeout_s=back_within_s)
+        await asyncio.sleep(settle_s)
 
 
 async def test_given_a_web_complaint_then_one_acknowledgement_email_with_receipt_and_link(
@@ -179,14 +214,9 @@ async def test_given_smtp_drops_its_connections_mid_batch_then_every_mail_goes_o
     settings = await notifier_settings(kafka_settings, tmp_path, smtp=smtp_server.settings())
     events = [complaint_event() for _ in range(60)]
     async with running_notifier(settings) as components:
-        await asyncio.gather(*(components.publisher.publish(event) for event in events))
-        await smtp_server.wait_for(15)
-        await asyncio.to_thread(smtp_server.stop)  # drops every open session
-        assert len(smtp_server.messages) < len(events), "the drop came too late to test"
-        await asyncio.sleep(1)
-        await asyncio.to_thread(smtp_server.start)
-        await smtp_server.wait_for(len(events), timeout_s=60)
-        await asyncio.sleep(1)
+        # the restart on the same port drops every open session
+        outage = Outage(smtp_server.stop, smtp_server.start, after=15, down_s=1)
+        await outage.mid_batch(components, smtp_server, events, back_within_s=60, settle_s=1)
     by_reference: dict[str, set[str]] = {}
     for mail in smtp_server.messages:
         by_reference.setdefault(mail["X-Gateway-Reference"], set()).add(mail["Message-ID"])
@@ -210,14 +240,9 @@ async def test_given_the_broker_stops_mid_batch_then_after_it_returns_each_mail_
     settings = await notifier_settings(kafka, tmp_path, smtp=smtp_server.settings())
     events = [complaint_event() for _ in range(60)]
     async with running_notifier(settings) as components:
-        await asyncio.gather(*(components.publisher.publish(event) for event in events))
-        await smtp_server.wait_for(10)
-        await asyncio.to_thread(private_broker.stop)
-        assert len(smtp_server.messages) < len(events), "the stop came too late to test"
-        await asyncio.sleep(5)  # the notifier's events time out meanwhile
-        await asyncio.to_thread(private_broker.start)
-        await smtp_server.wait_for(len(events), timeout_s=120)
-        await asyncio.sleep(2)  # anything sent twice would arrive now
+        # down long enough for the notifier's events to time out
+        outage = Outage(private_broker.stop, private_broker.start, after=10, down_s=5)
+        await outage.mid_batch(components, smtp_server, events, back_within_s=120, settle_s=2)
     mails = collections.Counter(mail["X-Gateway-Reference"] for mail in smtp_server.messages)
     assert set(mails) == {event.subject for event in events}
     assert max(mails.values()) == 1
