@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -41,13 +42,26 @@ async def create_topics(settings: KafkaSettings) -> list[TopicState]:
         missing = [name for name in topics.ALL if name not in existing]
         if missing:
             await admin.create_topics([_new_topic(name, settings) for name in missing])
-        described = await admin.describe_topics(list(topics.ALL))
+        partitions = await _partitions(admin, settings.request_timeout_s)
     except (KafkaError, OSError) as exc:
         raise KafkaUnavailable(f"cannot administer topics at {settings.bootstrap}: {exc}") from exc
     finally:
         await admin.close()
-    partitions = {entry["topic"]: len(entry["partitions"]) for entry in described}
     return [TopicState(name, partitions.get(name, 0), name in missing) for name in topics.ALL]
+
+
+async def _partitions(admin: AIOKafkaAdminClient, timeout_s: float) -> dict[str, int]:
+    """Each topic's partitions; a topic just created has none in the metadata until its leaders
+    are elected (a fraction of a second): asked again until then, within ``timeout_s``."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        described = await admin.describe_topics(list(topics.ALL))
+        partitions = {entry["topic"]: len(entry["partitions"]) for entry in described}
+        if all(partitions.get(name) for name in topics.ALL):
+            return partitions
+        if asyncio.get_running_loop().time() > deadline:
+            return partitions
+        await asyncio.sleep(0.1)
 
 
 def _new_topic(name: str, settings: KafkaSettings) -> NewTopic:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -15,16 +17,25 @@ from gateway.errors import ConfigurationError, GatewayError
 from gateway.events import topics
 from gateway.events.schemas import export_schemas
 from gateway.http_workers import prepare_shared_metrics
-from gateway.local_kafka import broker_answers, local_port, run_script
+from gateway.local_kafka import DevBroker, broker_answers, local_port, port_in_use
+from gateway.local_mailbox import local_mailbox, require_dovecot
 from gateway.logs import configure_logging
 from gateway.runtime import KNOWN_SERVICES, run_loop, run_services
-from gateway.settings import GatewaySettings, load_settings
+from gateway.settings import GatewaySettings, explicitly_set, load_settings
 from gateway.tail import tail
 
 log = structlog.get_logger(__name__)
 
 EXIT_CONFIGURATION = 2
 EXIT_UNAVAILABLE = 3
+EXAMPLE_FORM, EXAMPLE_SECRET = "contact-form", "s3cret"  # the README's signing example
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        msg = f"{text!r} is not a port (1-65535)"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="everything on one machine, with a local Kafka broker")
     dev.add_argument(
         "--keep-kafka", action="store_true", help="leave the local broker running on exit"
+    )
+    dev.add_argument(
+        "--http-port", type=_port, metavar="PORT", help="serve HTTP here (GATEWAY_HTTP_PORT)"
+    )
+    dev.add_argument(
+        "--kafka-port",
+        type=_port,
+        metavar="PORT",
+        help="run the local Kafka broker here (and its controller on PORT+1)",
+    )
+    dev.add_argument(
+        "--mailbox",
+        action="store_true",
+        help="also start a local mailbox (Dovecot) and a mail drop to send complaints to",
     )
 
     run = commands.add_parser("run", help="production mode: connect to the configured Kafka")
@@ -76,46 +101,108 @@ async def _topics_create(settings: GatewaySettings) -> None:
         print(f"{state.name}\t{verb}\tpartitions={state.partitions}")
 
 
-async def _dev(settings: GatewaySettings, keep_kafka: bool) -> None:
-    if settings.postal.inbox is None:  # dev runs every channel: scans go to a folder of data/
-        inbox = settings.data_dir / "postal-inbox"
-        settings = settings.model_copy(
-            update={"postal": settings.postal.model_copy(update={"inbox": inbox})}
-        )
-        print(f"intake-gateway dev: drop scans into {inbox}", file=sys.stderr)
-    started_port = await _ensure_local_broker(settings)
+async def _dev(settings: GatewaySettings, args: argparse.Namespace) -> None:
+    _check_http_port(settings)
+    if args.mailbox:
+        require_dovecot()
+    broker = DevBroker.of(settings.data_dir)
+    started_port = await _ensure_local_broker(settings, broker, args.kafka_port is not None)
     try:
         await _topics_create(settings)
-        print(
-            f"intake-gateway dev: http://{settings.http.host}:{settings.http.port}  "
-            "(Ctrl-C stops everything)",
-            file=sys.stderr,
-        )
-        await run_services(settings, dev=True)
+        async with contextlib.AsyncExitStack() as stack:
+            if args.mailbox:
+                settings = await stack.enter_async_context(local_mailbox(settings))
+            _say(f"{settings.public_url}  (Ctrl-C stops everything)")
+            await run_services(settings, dev=True)
     finally:
-        if started_port is not None and not keep_kafka:
-            await run_script("stop", started_port)
+        if started_port is not None and not args.keep_kafka:
+            await broker.stop(started_port)
 
 
-async def _ensure_local_broker(settings: GatewaySettings) -> int | None:
-    """Start the local broker if none answers; returns its port when this call started it."""
-    if await broker_answers(settings.kafka.bootstrap):
+def dev_settings(settings: GatewaySettings, args: argparse.Namespace) -> GatewaySettings:
+    """``dev``'s own defaults over the settings: its ports, a folder for scans, the example form
+    of the README (only when no form is configured: ``run`` never has it)."""
+    overrides: dict[str, Any] = {}
+    if args.http_port is not None:
+        overrides["http"] = {"port": args.http_port}
+    if args.kafka_port is not None:
+        overrides["kafka"] = {"bootstrap": f"127.0.0.1:{args.kafka_port}"}
+    elif not explicitly_set(settings, "kafka", "bootstrap"):
+        running = DevBroker.of(settings.data_dir).bootstrap()
+        overrides["kafka"] = {"bootstrap": running or settings.kafka.bootstrap}
+    if settings.postal.inbox is None:  # dev runs every channel: scans go to a folder of data/
+        overrides["postal"] = {"inbox": settings.data_dir / "postal-inbox"}
+    if not settings.webhook_secrets:
+        overrides["webhook_secrets"] = {EXAMPLE_FORM: [EXAMPLE_SECRET]}
+    settings = load_settings(**overrides) if overrides else settings
+    if "postal" in overrides:
+        _say(f"drop scans into {settings.postal.inbox}")
+    if "webhook_secrets" in overrides:
+        _say(
+            f"example form {EXAMPLE_FORM!r} signed with secret {EXAMPLE_SECRET!r} "
+            "(GATEWAY_WEBHOOK_SECRETS is not set; dev only)"
+        )
+    return settings
+
+
+def _say(line: str) -> None:
+    print(f"intake-gateway dev: {line}", file=sys.stderr)
+
+
+def _check_http_port(settings: GatewaySettings) -> None:
+    http = settings.http
+    if http.port and port_in_use(http.host, http.port):
+        msg = f"port {http.port} (HTTP) is in use by another program; choose one with --http-port"
+        raise ConfigurationError(msg)
+
+
+async def _ensure_local_broker(
+    settings: GatewaySettings, broker: DevBroker, port_chosen: bool
+) -> int | None:
+    """Reuse the broker dev started before for this data dir, or start it; returns its port
+    when this call started it. A broker that ``GATEWAY_KAFKA_BOOTSTRAP`` names is used as it is;
+    anything else on dev's port is somebody else's, and dev says so rather than use it."""
+    bootstrap = settings.kafka.bootstrap
+    port = local_port(bootstrap)
+    named = explicitly_set(settings, "kafka", "bootstrap") and not port_chosen
+    if named and await broker_answers(bootstrap):
         return None
-    port = local_port(settings.kafka.bootstrap)
     if port is None:
         msg = (
-            f"GATEWAY_KAFKA_BOOTSTRAP={settings.kafka.bootstrap} does not answer and is not "
+            f"GATEWAY_KAFKA_BOOTSTRAP={bootstrap} does not answer and is not "
             "a local address that dev could start a broker on"
         )
         raise ConfigurationError(msg)
-    await run_script("start", port)
+    if await broker.answers_at(port):
+        _say(f"reusing the Kafka broker it started on 127.0.0.1:{port}")
+        return None
+    for held, role in ((port, "Kafka"), (port + 1, "Kafka's controller")):
+        if port_in_use("127.0.0.1", held):
+            msg = (
+                f"port {held} ({role}) is in use by another program, not the broker dev started "
+                f"for {settings.data_dir}; choose another with --kafka-port"
+            )
+            raise ConfigurationError(msg)
+    await broker.start(port)
     return port
+
+
+def with_dev_broker(settings: GatewaySettings) -> GatewaySettings:
+    """Commands other than dev: without a bootstrap set, the broker dev runs for this data dir."""
+    if explicitly_set(settings, "kafka", "bootstrap"):
+        return settings
+    running = DevBroker.of(settings.data_dir).bootstrap()
+    if running is None:
+        return settings
+    return settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"bootstrap": running})}
+    )
 
 
 def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> None:
     match args.command:
         case "dev":
-            run_loop(_dev(settings, args.keep_kafka))
+            run_loop(_dev(settings, args))
         case "run":
             run_loop(run_services(settings, args.only))
         case "topics":
@@ -143,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("run", "dev") and (environment := prepare_shared_metrics(settings)):
             arguments = list(sys.argv[1:] if argv is None else argv)
             os.execve(sys.executable, [sys.executable, "-m", "gateway", *arguments], environment)  # noqa: S606 (the same command again)
+        if args.command == "dev":
+            settings = dev_settings(settings, args)
+        else:
+            settings = with_dev_broker(settings)
         _dispatch(args, settings)
     except ConfigurationError as exc:
         print(f"intake-gateway: configuration error: {exc}", file=sys.stderr)

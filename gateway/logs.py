@@ -75,6 +75,41 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+TRANSIENT_BOUND_S = 60.0
+
+
+class TransientFilter(logging.Filter):
+    """A library's error about a condition its client retries by itself (an exception whose
+    ``retriable`` is true: the group coordinator not yet elected on a fresh broker, a partition
+    leader moving) is a warning, saying it is retried; it stays an error when the same condition
+    has lasted ``bound_s`` (a broker that does not come back is worth a page, a start-up is not).
+    """
+
+    def __init__(self, bound_s: float = TRANSIENT_BOUND_S) -> None:
+        super().__init__()
+        self._bound_s = bound_s
+        self._since: dict[tuple[str, str], tuple[float, float]] = {}  # first and last seen
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.ERROR or not _retriable(record):
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        first, last = self._since.get(key, (now, now))
+        if now - last > self._bound_s:  # it went away meanwhile: a new occurrence
+            first = now
+        self._since[key] = (first, now)
+        if now - first < self._bound_s:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = f"{record.msg} (transient: retrying)"
+        return True
+
+
+def _retriable(record: logging.LogRecord) -> bool:
+    arguments = record.args if isinstance(record.args, tuple) else (record.args,)
+    return any(getattr(argument, "retriable", False) is True for argument in arguments)
+
+
 def configure_logging(level: str = "INFO") -> None:
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -98,6 +133,7 @@ def configure_logging(level: str = "INFO") -> None:
 def _route_library_logs(level: str, shared: list[structlog.typing.Processor]) -> None:
     """The standard ``logging`` records of libraries, rendered as our own JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(TransientFilter())  # before: the repeats are counted at the final level
     handler.addFilter(RepeatFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -232,7 +232,10 @@ class GatewaySettings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     http: HttpSettings = HttpSettings()
-    public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080")
+    public_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8080"),
+        description="base of the links sent to people; default: the HTTP host and port served",
+    )
     data_dir: Path = Path("./data")
     reference_prefix: str = Field(default="PL", pattern=r"^[A-Z]{2,4}$")
     webhook_secrets: Annotated[dict[str, list[SecretStr]], NoDecode] = Field(default_factory=dict)
@@ -247,6 +250,13 @@ class GatewaySettings(BaseSettings):
     normalizer: NormalizerSettings = NormalizerSettings()
     notifier: NotifierSettings = NotifierSettings()
 
+    @model_validator(mode="after")
+    def _links_point_at_the_server(self) -> GatewaySettings:
+        """Without ``GATEWAY_PUBLIC_URL``, links go to the address the server listens on."""
+        if "public_url" not in self.model_fields_set:
+            self.public_url = AnyHttpUrl(served_url(self.http.host, self.http.port))
+        return self
+
     @field_validator("webhook_secrets", mode="before")
     @classmethod
     def _secrets_from_json(cls, value: Any) -> Any:
@@ -256,6 +266,20 @@ class GatewaySettings(BaseSettings):
         if isinstance(value, dict):
             return {form: [s] if isinstance(s, str) else s for form, s in value.items()}
         return value
+
+
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 (names, not a bind)
+
+
+def served_url(host: str, port: int) -> str:
+    """The URL a browser on this machine reaches the server at (a wildcard bind: localhost)."""
+    shown = "localhost" if host in WILDCARD_HOSTS else f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def explicitly_set(settings: GatewaySettings, section: str, name: str) -> bool:
+    """Whether ``GATEWAY_<SECTION>_<NAME>`` (or an override) gave this setting."""
+    return name in getattr(settings, section).model_fields_set
 
 
 def env_name(location: tuple[int | str, ...]) -> str:

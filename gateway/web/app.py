@@ -27,8 +27,15 @@ from gateway.errors import EventRejected, PublishError, StateStoreError
 from gateway.http_workers import METRICS_ENV
 from gateway.publisher import KafkaPublisher
 from gateway.web.context import WebContext
+from gateway.web.http_metrics import HttpMetrics, count_refusal
 from gateway.web.pages import pages_router
-from gateway.web.problems import FieldError, Problem, ProblemError, handle_problem, problem_response
+from gateway.web.problems import (
+    PROBLEM_TYPE_BASE,
+    FieldError,
+    Problem,
+    ProblemError,
+    problem_response,
+)
 from gateway.web.twilio_sms import twilio_router
 from gateway.web.verify import verify_router
 from gateway.web.webhooks import webhook_router
@@ -45,7 +52,7 @@ def create_app(components: Components) -> FastAPI:
     ctx = WebContext.of(components)
     publisher = components.publisher
     app = FastAPI(title="intake-gateway", version=__version__, lifespan=_lifespan(ctx))
-    app.add_exception_handler(ProblemError, handle_problem)
+    app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(PublishError, _kafka_unavailable)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(StateStoreError, _state_unavailable)
@@ -57,6 +64,7 @@ def create_app(components: Components) -> FastAPI:
         app.router.routes.extend(router.routes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _operations(app, publisher)
+    app.add_middleware(HttpMetrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -108,9 +116,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+async def _problem(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, ProblemError):
+        raise exc
+    count_refusal(exc.problem.type.removeprefix(PROBLEM_TYPE_BASE))
+    return problem_response(exc.problem, exc.headers)
+
+
 async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):
         raise exc
+    count_refusal("invalid-request")
     errors = [
         FieldError(field=".".join(str(p) for p in error["loc"]), message=error["msg"])
         for error in exc.errors()

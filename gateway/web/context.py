@@ -93,11 +93,28 @@ class WebContext:
         return peer
 
     def limit(self, request: Request, form_id: str | None = None) -> None:
-        """429 with Retry-After when this client (or this form) sends too much."""
+        """429 with Retry-After when this client (or this form) sends too much: the unsigned
+        entry points (the reference form, documents, SMS codes)."""
         checks = [(self.per_client, f"client:{self.client_address(request)}")]
         if form_id is not None:
             checks.append((self.per_form, f"form:{form_id}"))
         within_limits(checks, "Too many requests")
+
+    def limit_form(self, form_id: str) -> None:
+        """A signed webhook, once its signature is checked: the form's own allowance, whatever
+        address it comes from (a form platform posts for many people from one server)."""
+        within_limits([(self.per_form, f"form:{form_id}")], "Too many requests for this form")
+
+    def refuse_known_offender(self, request: Request) -> None:
+        """Before a signed webhook's body is read: 429 for an address whose refused attempts
+        (bad signatures, unknown forms) used up the per-client allowance."""
+        wait = self.per_client.exhausted(f"refused:{self.client_address(request)}")
+        if wait is not None:
+            raise too_many(wait, "Too many refused requests from this address")
+
+    def count_refused(self, request: Request) -> None:
+        """One refused attempt (bad signature, unknown form) against the sender's address."""
+        self.per_client.retry_after(f"refused:{self.client_address(request)}")
 
 
 def within_limits(checks: list[tuple[RateLimiter, str]], title: str) -> None:
@@ -105,10 +122,14 @@ def within_limits(checks: list[tuple[RateLimiter, str]], title: str) -> None:
     for limiter, key in checks:
         wait = limiter.retry_after(key)
         if wait is not None:
-            raise ProblemError(
-                429,
-                "rate-limited",
-                title,
-                f"retry in {wait:.0f} s",
-                headers={"Retry-After": str(max(1, round(wait)))},
-            )
+            raise too_many(wait, title)
+
+
+def too_many(wait: float, title: str) -> ProblemError:
+    return ProblemError(
+        429,
+        "rate-limited",
+        title,
+        f"retry in {wait:.0f} s",
+        headers={"Retry-After": str(max(1, round(wait)))},
+    )

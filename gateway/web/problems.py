@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -57,12 +56,6 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
         media_type=MEDIA_TYPE,
         headers=headers,
     )
-
-
-async def handle_problem(_request: Request, exc: Exception) -> JSONResponse:
-    if not isinstance(exc, ProblemError):
-        raise exc
-    return problem_response(exc.problem, exc.headers)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

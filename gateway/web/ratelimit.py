@@ -49,16 +49,20 @@ class SharedBuckets:
         self._map.close()
         os.close(self._descriptor)
 
-    def take(self, key: str, rate: float, burst: float, now: float) -> float | None:
-        """``RateLimiter.retry_after`` on the shared bucket of ``key``."""
+    def take(
+        self, key: str, rate: float, burst: float, now: float, *, count: bool = True
+    ) -> float | None:
+        """``RateLimiter.retry_after`` on the shared bucket of ``key`` (``count``: take a token
+        when there is one; else only look)."""
         digest = hashlib.blake2b(key.encode(), key=self._salt, digest_size=8).digest()
         wanted = int.from_bytes(digest, "little") or 1
         with self._locked_file():
             offset, tokens, last = self._slot_for(wanted, burst, now)
             tokens = min(burst, tokens + max(0.0, now - last) * rate)
             wait = None if tokens >= 1.0 else (1.0 - tokens) / rate
-            left = tokens - 1.0 if wait is None else tokens
-            _SLOT.pack_into(self._map, offset, wanted, left, now)
+            if count:
+                left = tokens - 1.0 if wait is None else tokens
+                _SLOT.pack_into(self._map, offset, wanted, left, now)
         return wait
 
     def _slot_for(self, wanted: int, burst: float, now: float) -> tuple[int, float, float]:
@@ -106,16 +110,24 @@ class RateLimiter:
 
     def retry_after(self, key: str, now: float | None = None) -> float | None:
         """None when the request may go on (and counts it), else seconds to wait."""
+        return self._take(key, now, count=True)
+
+    def exhausted(self, key: str, now: float | None = None) -> float | None:
+        """Seconds to wait when ``key`` has no allowance left, else None; counts nothing."""
+        return self._take(key, now, count=False)
+
+    def _take(self, key: str, now: float | None, *, count: bool) -> float | None:
         moment = time.monotonic() if now is None else now  # one clock for every process
         if self._shared is not None:
-            return self._shared.take(f"{self._name}\n{key}", self._rate, self._burst, moment)
-        tokens, last = self._buckets.pop(key, (self._burst, moment))
+            shared_key = f"{self._name}\n{key}"
+            return self._shared.take(shared_key, self._rate, self._burst, moment, count=count)
+        tokens, last = self._buckets.get(key, (self._burst, moment))
         tokens = min(self._burst, tokens + (moment - last) * self._rate)
-        if tokens >= 1.0:
-            self._remember(key, tokens - 1.0, moment)
-            return None
-        self._remember(key, tokens, moment)
-        return (1.0 - tokens) / self._rate
+        wait = None if tokens >= 1.0 else (1.0 - tokens) / self._rate
+        if count:
+            self._buckets.pop(key, None)
+            self._remember(key, tokens - 1.0 if wait is None else tokens, moment)
+        return wait
 
     def _remember(self, key: str, tokens: float, moment: float) -> None:
         self._buckets[key] = (tokens, moment)

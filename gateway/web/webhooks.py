@@ -77,16 +77,24 @@ def webhook_router(ctx: WebContext) -> APIRouter:
         ] = None,
     ) -> Any:
         """Accepted (202) only once the event is in Kafka. Sign the raw body with the form's
-        secret; send the same ``Idempotency-Key`` when retrying."""
-        ctx.limit(request, form_id)
-        verifier = _verifier(ctx, form_id, x_gateway_signature)
+        secret; send the same ``Idempotency-Key`` when retrying. Limited per form (the
+        signature says who sends), not per address; an address whose attempts are refused
+        (bad signature, unknown form) is limited as an unsigned client is."""
+        ctx.refuse_known_offender(request)
+        try:
+            verifier = _verifier(ctx, form_id, x_gateway_signature)
+        except ProblemError:
+            ctx.count_refused(request)
+            raise
         media_type = _media_type(request)
         body = await spool_body(request, ctx.settings.http.max_request_bytes, verifier)
         try:
             try:
                 verifier.verify()
             except SignatureError as exc:
+                ctx.count_refused(request)
                 raise _unauthorized(str(exc)) from None
+            ctx.limit_form(form_id)
             return await _receive(ctx, request, form_id, idempotency_key, media_type, body)
         finally:
             await body.close()
