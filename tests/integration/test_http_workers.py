@@ -60,7 +60,7 @@ def started_lines(log: Path) -> int:
 
 
 async def two_workers(
-    kafka_settings: KafkaSettings, tmp_path: Path, per_client_per_minute: int
+    kafka_settings: KafkaSettings, tmp_path: Path, per_form_per_minute: int
 ) -> GatewayProcess:
     process = GatewayProcess(
         kafka_settings.bootstrap,
@@ -68,7 +68,7 @@ async def two_workers(
         log=tmp_path / "gateway.log",
         GATEWAY_HTTP_WORKERS="2",
         GATEWAY_WEBHOOK_SECRETS=json.dumps(SECRETS),
-        GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE=str(per_client_per_minute),
+        GATEWAY_HTTP_RATE_PER_FORM_PER_MINUTE=str(per_form_per_minute),
     )
     await asyncio.to_thread(process.start)
     assert process.log is not None
@@ -181,10 +181,10 @@ async def test_given_sigterm_then_the_gateway_and_its_workers_stop(gateway: Gate
     assert not alive(worker)
 
 
-async def test_given_two_workers_then_a_client_gets_one_allowance_not_two(
+async def test_given_two_workers_then_a_form_gets_one_allowance_not_two(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
-    gateway = await two_workers(kafka_settings, tmp_path, per_client_per_minute=10)
+    gateway = await two_workers(kafka_settings, tmp_path, per_form_per_minute=10)
     try:
         answers = [await post(gateway.url, submission(n), f"limit-{n}") for n in range(20)]
     finally:

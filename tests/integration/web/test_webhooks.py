@@ -224,15 +224,42 @@ async def test_oversized_requests_and_files_are_413(
     assert stored == []  # a refused request keeps nothing
 
 
-async def test_too_many_requests_from_one_client_are_429_with_retry_after(
+async def test_too_many_submissions_of_one_form_are_429_with_retry_after(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
-    settings = gateway_settings(kafka_settings, tmp_path, rate_per_client_per_minute=3)
+    settings = gateway_settings(kafka_settings, tmp_path, rate_per_form_per_minute=3)
     async with running_gateway(settings) as (url, _):
         answers = [await post(url, URL, **signed_json(COMPLAINT)) for _ in range(4)]
     assert [a.status_code for a in answers[:3]] == [202, 202, 202]
     assert answers[3].status_code == 429
     assert int(answers[3].headers["retry-after"]) >= 1
+
+
+async def test_signed_submissions_are_not_limited_by_the_senders_address(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """A form platform posts for many people from one server: its signature says who it is."""
+    settings = gateway_settings(kafka_settings, tmp_path, rate_per_client_per_minute=3)
+    async with running_gateway(settings) as (url, _):
+        answers = [await post(url, URL, **signed_json(COMPLAINT)) for _ in range(8)]
+    assert [a.status_code for a in answers] == [202] * 8
+
+
+async def test_an_address_sending_bad_signatures_is_limited_as_an_unsigned_client(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    settings = gateway_settings(kafka_settings, tmp_path, rate_per_client_per_minute=3)
+    forged = signed_json(COMPLAINT, secret="not-the-secret")
+    async with running_gateway(settings) as (url, _):
+        refused = [await post(url, URL, **forged) for _ in range(2)]
+        unknown = await post(url, "/v1/webhooks/forms/no-such-form", **forged)
+        limited = await post(url, URL, **forged)
+        genuine = await post(url, URL, **signed_json(COMPLAINT))
+    assert [a.status_code for a in refused] == [401, 401]
+    assert unknown.status_code == 404  # counted too: probing form ids costs allowance
+    assert limited.status_code == 429
+    assert genuine.status_code == 429  # the address, not the request, is held back
+    assert int(limited.headers["retry-after"]) >= 1
 
 
 @pytest.mark.fault
