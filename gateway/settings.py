@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from gateway.errors import ConfigurationError
+from gateway.jsondepth import DEFAULT_MAX_DEPTH
 
 ENV_PREFIX = "GATEWAY_"
 
@@ -48,6 +49,9 @@ class HttpSettings(BaseModel):
     max_request_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
     max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_files: int = Field(default=10, ge=0)
+    max_json_depth: int = Field(
+        default=DEFAULT_MAX_DEPTH, ge=1, le=500, description="arrays and objects nested, at most"
+    )
     workers: int = Field(
         default=1, ge=1, le=64, description="processes serving HTTP on the one port (SO_REUSEPORT)"
     )

@@ -27,6 +27,7 @@ import structlog
 from prometheus_client import Counter
 
 from gateway.errors import PermanentSendError, ProviderUnavailable, SendError
+from gateway.events.dlq import IntakeRejected
 from gateway.events.envelope import make_event
 from gateway.events.notification import (
     Medium,
@@ -281,6 +282,11 @@ class Dispatcher:
             "language": planned.language,
             "attempt": attempt,
         }
+
+    async def dead_letter(self, rejected: IntakeRejected, source_key: str) -> None:
+        """Publish a record the notifier cannot read on the DLQ (before its offset is committed:
+        if Kafka does not take it, the batch is read again)."""
+        await self._publisher.publish(make_event(rejected, source_key=source_key, source=SOURCE))
 
     async def _publish(
         self, data: NotificationRequested | NotificationSent | NotificationFailed

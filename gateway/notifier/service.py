@@ -40,6 +40,7 @@ from gateway.notifier.planner import (
     plan_status_update,
     routes,
 )
+from gateway.notifier.unreadable import unreadable_record
 
 log = structlog.get_logger(__name__)
 
@@ -224,9 +225,28 @@ class NotifierService:
             for record in records:
                 if self._stopping:
                     raise _Stopped
-                event = _event(record)
+                event = await self._readable(record)
                 if event is not None:
                     await self.on_event(event)
+
+    async def _readable(self, record: Record) -> CloudEvent[Any] | None:
+        """The event, or None: skipped (not ours to act on), or unreadable and reported on the
+        DLQ. One poisoned record never stops the consumer; the DLQ has it before its offset is
+        committed."""
+        try:
+            return _event(record)
+        except ValueError as exc:
+            rejected = unreadable_record(record, exc)
+            log.warning(
+                "notifier.unreadable_event",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason_code=rejected.reason_code,
+                error=str(exc)[:300],
+            )
+            await self._dispatcher.dead_letter(rejected, rejected.source_message.id)
+            return None
 
     async def on_event(self, event: CloudEvent[Any]) -> None:
         data = event.data
@@ -320,21 +340,13 @@ async def _outcomes(chains: list[asyncio.Task[None]]) -> list[BaseException | No
 
 
 def _event(record: Record) -> CloudEvent[Any] | None:
-    try:
-        raw = record.value or b""
-        header = event_header(raw)
-        if header.type not in HANDLED_TYPES or header.source == OWN_SOURCE:
-            return None  # our own notification events come back on notifications.v1
-        return parse_event(raw, header.type)
-    except ValueError as exc:
-        log.warning(
-            "notifier.unreadable_event",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            error=str(exc)[:300],
-        )
-        return None
+    """The event, None when it is not one to act on; ``ValueError`` when unreadable. Pydantic's
+    JSON parser bounds its own nesting (it refuses past 200 levels, no recursion error)."""
+    raw = record.value or b""
+    header = event_header(raw)
+    if header.type not in HANDLED_TYPES or header.source == OWN_SOURCE:
+        return None  # our own notification events come back on notifications.v1
+    return parse_event(raw, header.type)
 
 
 def notifier_consumer(bootstrap: str, group_id: str, client_id: str) -> AIOKafkaConsumer:

@@ -88,10 +88,22 @@ def _pdf_pages_locked(path: Path) -> list[PageSource]:
                 "too_many_pages", f"{len(document)} pages (at most {MAX_PAGES})"
             )
         return [
-            PageSource(index + 1, _text_layer(document[index])) for index in range(len(document))
+            PageSource(index + 1, _text_layer(_page(document, index)))
+            for index in range(len(document))
         ]
     finally:
         document.close()
+
+
+def _page(document: pdfium.PdfDocument, index: int) -> pdfium.PdfPage:
+    """PDFium bounds the structures it reads (objects nested past its limit read as null; a page
+    tree too deep or looping gives no page): the latter is refused by name."""
+    try:
+        return document[index]
+    except pdfium.PdfiumError:
+        raise UnreadableDocument(
+            "corrupt_pdf", f"page {index + 1} cannot be loaded (a broken or looping page tree)"
+        ) from None
 
 
 def _text_layer(page: pdfium.PdfPage) -> str | None:

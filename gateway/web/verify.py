@@ -37,6 +37,7 @@ from gateway.notifier.tokens import EmailClaim
 from gateway.notifier.twilio import TwilioVerify
 from gateway.reference import parse_reference
 from gateway.web.context import WebContext, within_limits
+from gateway.web.depth import depth_checked_route
 from gateway.web.pages import language_of, render
 from gateway.web.problems import FieldError, ProblemError, problem_responses
 from gateway.web.ratelimit import RateLimiter
@@ -101,7 +102,8 @@ class SmsLimits:
 
 
 def verify_router(ctx: WebContext) -> APIRouter:
-    router = APIRouter(tags=["verification"])
+    depth_checked = depth_checked_route(ctx.settings.http.max_json_depth)
+    router = APIRouter(tags=["verification"], route_class=depth_checked)
     _email_routes(router, ctx)
     _sms_routes(router, ctx, SmsLimits.from_settings(ctx))
     return router
@@ -203,7 +205,7 @@ def _renewal(claim: EmailClaim) -> NotificationRequested:
 
 
 def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
-    errors = problem_responses(404, 422, 429, 503)
+    errors = problem_responses(400, 404, 422, 429, 503)
 
     @router.post("/v1/verify/sms/start", status_code=202, responses=errors)
     async def start_sms(request: Request, body: SmsStart) -> SmsStarted:

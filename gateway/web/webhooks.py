@@ -87,7 +87,8 @@ def webhook_router(ctx: WebContext) -> APIRouter:
             ctx.count_refused(request)
             raise
         media_type = _media_type(request)
-        body = await spool_body(request, ctx.settings.http.max_request_bytes, verifier)
+        depth = ctx.settings.http.max_json_depth if media_type == JSON else None
+        body = await spool_body(request, ctx.settings.http.max_request_bytes, verifier, depth)
         try:
             try:
                 verifier.verify()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from gateway.events.envelope import CloudEvent, parse_event
+from gateway.notifier.ledger import NotificationLedger
 from tests.conftest import FIXTURES
 
 ComplaintFactory = Callable[..., CloudEvent[Any]]
@@ -31,3 +32,11 @@ def complaint() -> ComplaintFactory:
         return parse_event(json.dumps(event))
 
     return build
+
+
+@pytest.fixture
+def ledger() -> Iterator[NotificationLedger]:
+    """An in-memory ledger."""
+    ledger = NotificationLedger(None)
+    yield ledger
+    ledger.close()

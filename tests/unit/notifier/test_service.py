@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from aiokafka import TopicPartition
 
 from gateway.events.envelope import CloudEvent, parse_event
@@ -48,13 +46,6 @@ def link_requested(source: str) -> CloudEvent[Any]:
     event = fixture_event("notification.requested", source=source)
     data = event.data.model_copy(update={"purpose": Purpose.EMAIL_VERIFICATION})
     return event.model_copy(update={"data": data})
-
-
-@pytest.fixture
-def ledger() -> Iterator[NotificationLedger]:
-    ledger = NotificationLedger(None)
-    yield ledger
-    ledger.close()
 
 
 def service(ledger: NotificationLedger, *senders: Any) -> NotifierService:

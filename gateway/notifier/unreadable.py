@@ -1,0 +1,50 @@
+"""A Kafka record the notifier cannot read, as the DLQ reports it.
+
+The notifier parses records with pydantic, whose JSON parser bounds its own nesting; a record
+that fails is not skipped in silence but published on ``intake.dlq.v1`` (``channel``:
+``notifier``, ``source_message``: the record's place), then its offset is committed with its
+batch, and the consumer goes on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+from gateway.events.common import SourceMessage
+from gateway.events.dlq import IntakeRejected, Reader
+from gateway.jsondepth import DEFAULT_MAX_DEPTH, TooDeep, check_depth
+
+
+class Readable(Protocol):
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+def unreadable_record(record: Readable, error: ValueError) -> IntakeRejected:
+    """The DLQ's account of a record that is not a readable event: ``too_deep`` when its JSON
+    nests past ``DEFAULT_MAX_DEPTH`` (64) (scanned only once parsing failed, off the common path),
+    else ``unreadable_event``."""
+    place = f"{record.topic}/{record.partition}/{record.offset}"
+    try:
+        check_depth(record.value or b"", DEFAULT_MAX_DEPTH)
+    except TooDeep:
+        code = "too_deep"
+        reason = f"the record's JSON nests deeper than {DEFAULT_MAX_DEPTH} levels; it was skipped"
+    else:
+        code = "unreadable_event"
+        reason = f"the record is not a readable event ({str(error)[:500]}); it was skipped"
+    return IntakeRejected(
+        channel=Reader.NOTIFIER,
+        reason_code=code,
+        reason=reason,
+        source_message=SourceMessage(id=f"kafka:{place}", uri=f"kafka://{place}"),
+        received_at=datetime.now(UTC),
+        details={
+            "topic": record.topic,
+            "partition": str(record.partition),
+            "offset": str(record.offset),
+        },
+    )
