@@ -108,6 +108,7 @@ async def _dev(settings: GatewaySettings, args: argparse.Namespace) -> None:
     broker = DevBroker.of(settings.data_dir)
     started_port = await _ensure_local_broker(settings, broker, args.kafka_port is not None)
     try:
+        _say_what_dev_chose(settings)
         await _topics_create(settings)
         async with contextlib.AsyncExitStack() as stack:
             if args.mailbox:
@@ -134,15 +135,19 @@ def dev_settings(settings: GatewaySettings, args: argparse.Namespace) -> Gateway
         overrides["postal"] = {"inbox": settings.data_dir / "postal-inbox"}
     if not settings.webhook_secrets:
         overrides["webhook_secrets"] = {EXAMPLE_FORM: [EXAMPLE_SECRET]}
-    settings = load_settings(**overrides) if overrides else settings
-    if "postal" in overrides:
+    return load_settings(**overrides) if overrides else settings
+
+
+def _say_what_dev_chose(settings: GatewaySettings) -> None:
+    if settings.postal.inbox == settings.data_dir / "postal-inbox":
         _say(f"drop scans into {settings.postal.inbox}")
-    if "webhook_secrets" in overrides:
-        _say(
-            f"example form {EXAMPLE_FORM!r} signed with secret {EXAMPLE_SECRET!r} "
-            "(GATEWAY_WEBHOOK_SECRETS is not set; dev only)"
-        )
-    return settings
+    if list(settings.webhook_secrets) == [EXAMPLE_FORM]:
+        secrets = [secret.get_secret_value() for secret in settings.webhook_secrets[EXAMPLE_FORM]]
+        if secrets == [EXAMPLE_SECRET]:
+            _say(
+                f"example form {EXAMPLE_FORM!r} signed with secret {EXAMPLE_SECRET!r} "
+                "(GATEWAY_WEBHOOK_SECRETS is not set; dev only)"
+            )
 
 
 def _say(line: str) -> None:

@@ -1,9 +1,9 @@
 """Real servers for the integration tests, started once per session on loopback.
 
-Kafka: the broker named by ``GATEWAY_TEST_KAFKA_BOOTSTRAP`` when set (``scripts/test`` starts one
-with ``kafka-local``), else a broker this session starts and stops itself. Tests that stop a
-broker on purpose start a private one (``private_broker``). SMTP: aiosmtpd on a free port, one
-per test. Twilio: Prism serving Twilio's own OpenAPI specs, one per session.
+Kafka: a broker this session (each pytest-xdist worker) starts and stops itself with
+``kafka-local``, or, in a run without workers, the broker ``GATEWAY_TEST_KAFKA_BOOTSTRAP`` names.
+Tests that stop a broker on purpose start a private one (``private_broker``). SMTP: aiosmtpd on a
+free port, one per test. Twilio: Prism serving Twilio's own OpenAPI specs, one per session.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
+    """This session's broker: under pytest-xdist each worker starts its own (tests read what
+    was written to a topic after a mark, and another worker's records would be among them)."""
     given = os.environ.get("GATEWAY_TEST_KAFKA_BOOTSTRAP")
-    if given:
+    if given and "PYTEST_XDIST_WORKER" not in os.environ:
         yield given
         return
     broker = LocalBroker.create()

@@ -55,9 +55,11 @@ async def test_tail_prints_published_events_one_json_per_line(
         kafka_settings.bootstrap, "tail", "--from-beginning", "--idle-timeout", "3"
     )
     assert code == 0
-    printed = [json.loads(line) for line in out.splitlines()]
-    assert event.id in {entry["id"] for entry in printed}
-    assert all(entry["specversion"] == "1.0" for entry in printed)
+    # only our line is parsed: other tests publish poisoned records on purpose (JSON nested
+    # too deep for json.loads, garbage), which tail prints as they are
+    ours = [json.loads(line) for line in out.splitlines() if event.id in line]
+    assert [entry["id"] for entry in ours] == [event.id]
+    assert ours[0]["specversion"] == "1.0"
 
 
 async def test_given_no_broker_then_topics_create_fails_with_a_clear_message() -> None:

@@ -55,8 +55,9 @@ async def until(condition: object, timeout_s: float = 30.0, what: str = "") -> N
     raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
-def started_lines(log: Path) -> int:
-    return log.read_text().count('"event": "gateway.started"') if log.exists() else 0
+def serving_lines(log: Path) -> int:
+    """HTTP servers accepting connections (the parent's and each worker's)."""
+    return log.read_text().count('"event": "http.serving"') if log.exists() else 0
 
 
 async def two_workers(
@@ -73,7 +74,7 @@ async def two_workers(
     await asyncio.to_thread(process.start)
     assert process.log is not None
     log = process.log
-    await until(lambda: started_lines(log) >= 2, what="the second worker started")
+    await until(lambda: serving_lines(log) >= 2, what="both workers serving")
     return process
 
 
@@ -159,7 +160,7 @@ async def test_given_a_worker_killed_then_another_takes_its_place(gateway: Gatew
     await until(lambda: worker_pids(gateway.pid) not in ([], [first]), what="a new worker")
     assert gateway.log is not None
     log = gateway.log
-    await until(lambda: started_lines(log) >= 3, what="the new worker serving")
+    await until(lambda: serving_lines(log) >= 3, what="the new worker serving")
     answers = await asyncio.gather(*(post(gateway.url, submission(n), f"k{n}") for n in range(10)))
     assert {answer.status_code for answer in answers} == {202}
     assert '"event": "http.worker_exited"' in log.read_text()
