@@ -136,12 +136,16 @@ class Dovecot:
         return server
 
     async def start(self) -> None:
-        process = await asyncio.create_subprocess_exec(
-            "dovecot", "-c", str(self.folder / "dovecot.conf"), stderr=asyncio.subprocess.PIPE
-        )
-        _, errors = await process.communicate()
+        # Its errors go to a file: the daemon it forks keeps its standard error open, so a
+        # pipe would never reach its end.
+        errors_path = self.folder / "start-errors.log"
+        with errors_path.open("wb") as errors:
+            process = await asyncio.create_subprocess_exec(
+                "dovecot", "-c", str(self.folder / "dovecot.conf"), stderr=errors
+            )
+            await process.wait()
         if process.returncode != 0:
-            first = errors.decode(errors="replace").strip().splitlines()[:1]
+            first = errors_path.read_text(errors="replace").strip().splitlines()[:1]
             msg = f"dovecot did not start: {first[0] if first else process.returncode}"
             raise ConfigurationError(msg)
         async with asyncio.timeout(START_TIMEOUT_S):
