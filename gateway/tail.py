@@ -46,10 +46,12 @@ async def tail(
                 if idle_timeout_s is not None:
                     break
                 continue
-            for records in batch.values():
-                for record in records:
-                    out.write((record.value or b"").decode("utf-8", "replace") + "\n")
-                    printed += 1
+            records = [record for records in batch.values() for record in records]
+            if max_events is not None:  # a batch may hold more than are still wanted
+                records = records[: max_events - printed]
+            for record in records:
+                out.write((record.value or b"").decode("utf-8", "replace") + "\n")
+            printed += len(records)
             out.flush()
     finally:
         await consumer.stop()

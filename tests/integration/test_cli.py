@@ -62,6 +62,19 @@ async def test_tail_prints_published_events_one_json_per_line(
     assert ours[0]["specversion"] == "1.0"
 
 
+async def test_tail_max_events_prints_that_many_even_when_one_batch_holds_more(
+    kafka_settings: KafkaSettings,
+) -> None:
+    async with KafkaPublisher(kafka_settings) as publisher:
+        for number in range(3):
+            await publisher.publish(complaint(f"webform:tail-max-{number}-{time.time_ns()}"))
+    code, out, _ = await cli(
+        kafka_settings.bootstrap, "tail", "--from-beginning", "--max-events", "2"
+    )
+    assert code == 0
+    assert len(out.splitlines()) == 2
+
+
 async def test_given_no_broker_then_topics_create_fails_with_a_clear_message() -> None:
     code, _, err = await cli("127.0.0.1:1", "topics", "create")
     assert code == 3
