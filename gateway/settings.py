@@ -41,6 +41,11 @@ class KafkaSettings(BaseModel):
     max_batch_bytes: int = Field(default=512 * 1024, ge=1024, le=1_000_000)
     topic_partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1, description="3 in production clusters")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ca_file: Path | None = Field(default=None, description="CA certificates that sign the broker's")
 
 
 class HttpSettings(BaseModel):
@@ -60,6 +65,20 @@ class HttpSettings(BaseModel):
     signature_tolerance_s: int = Field(default=300, ge=1, description="replay window")
     trusted_proxies: list[str] = Field(
         default_factory=list, description="addresses whose X-Forwarded-For is believed"
+    )
+
+
+class S3Settings(BaseModel):
+    """The S3-compatible object store of ``GATEWAY_OBJECT_STORE_URL=s3://bucket[/prefix]``."""
+
+    endpoint_url: AnyHttpUrl | None = Field(
+        default=None, description="the server's URL (unset: AWS's own, from the region)"
+    )
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    server_side_encryption: str | None = Field(
+        default=None, description="x-amz-server-side-encryption of each put: AES256 or aws:kms"
     )
 
 
@@ -241,6 +260,23 @@ class GatewaySettings(BaseSettings):
         description="base of the links sent to people; default: the HTTP host and port served",
     )
     data_dir: Path = Path("./data")
+    state_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/db shared by every replica; "
+        "unset: SQLite under data_dir",
+    )
+    object_store_url: str | None = Field(
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="s3://bucket[/prefix]; unset: files under data_dir/objects",
+    )
+    s3: S3Settings = S3Settings()
+    consumer_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict, description="case system -> bearer token for /v1/objects"
+    )
+    admin_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict, description="operator -> bearer token for /v1/admin"
+    )
     reference_prefix: str = Field(default="PL", pattern=r"^[A-Z]{2,4}$")
     webhook_secrets: Annotated[dict[str, list[SecretStr]], NoDecode] = Field(default_factory=dict)
     form_fields: dict[str, dict[str, str]] = Field(
