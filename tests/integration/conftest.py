@@ -4,11 +4,15 @@ Kafka: a broker this session (each pytest-xdist worker) starts and stops itself 
 ``kafka-local``, or, in a run without workers, the broker ``GATEWAY_TEST_KAFKA_BOOTSTRAP`` names.
 Tests that stop a broker on purpose start a private one (``private_broker``). SMTP: aiosmtpd on a
 free port, one per test. Twilio: Prism serving Twilio's own OpenAPI specs, one per session.
+PostgreSQL: a throw-away cluster per session (each xdist worker has its own), a fresh empty
+database per test (``postgres_url``).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +20,7 @@ import pytest
 from gateway.admin import create_topics
 from gateway.settings import KafkaSettings
 from tests.support.kafka import LocalBroker
+from tests.support.postgres import PostgresServer
 from tests.support.prism import TwilioMock, twilio_mock
 from tests.support.smtp import SmtpServer
 
@@ -70,3 +75,29 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """This session's PostgreSQL cluster (under pytest-xdist, one per worker, on its own port).
+    Tests may ``stop``/``restart`` it; ``postgres_url`` starts it again if a test left it down."""
+    server = PostgresServer.create()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL (password over TCP) of a new empty database of this test's own, dropped after."""
+    postgres_server.start()
+    test_name = re.sub(r"[^a-z0-9_]+", "_", request.node.name.lower())
+    name = f"t{next(_database_numbers)}_{test_name}"[:63]
+    url = postgres_server.create_database(name)
+    yield url
+    if postgres_server.pid is not None:
+        postgres_server.drop_database(name)
