@@ -175,15 +175,8 @@ class PostgresServer:
         """Starts the postmaster on ``port`` and waits until it accepts connections."""
         if self.pid is not None:
             return
-        command = [
-            str(self.bin / "postgres"),
-            "-D",
-            str(self.data),
-            "-p",
-            str(self.port),
-            "-k",
-            str(self.socket_dir),
-        ]
+        command = [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port)]
+        command += ["-k", str(self.socket_dir)]
         for name, value in self.settings.items():
             command += ["-c", f"{name}={value}"]
         with self.log.open("ab") as log:
@@ -253,26 +246,10 @@ class PostgresServer:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Runs SQL as the superuser over the unix socket (trusted, no password); its output."""
+        options = "--no-psqlrc --quiet --tuples-only --no-align -v ON_ERROR_STOP=1"
+        server = ["-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user]
         done = subprocess.run(
-            [
-                str(self.bin / "psql"),
-                "--no-psqlrc",
-                "--quiet",
-                "--tuples-only",
-                "--no-align",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                str(self.socket_dir),
-                "-p",
-                str(self.port),
-                "-U",
-                self.user,
-                "-d",
-                database,
-                "-c",
-                sql,
-            ],
+            [str(self.bin / "psql"), *options.split(), *server, "-d", database, "-c", sql],
             capture_output=True,
             text=True,
             env=_clean_env(),
