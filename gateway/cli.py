@@ -15,6 +15,7 @@ import structlog
 from gateway.admin import create_topics
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.events import topics
+from gateway.events.asyncapi import export_asyncapi
 from gateway.events.schemas import export_schemas
 from gateway.http_workers import prepare_shared_metrics
 from gateway.local_kafka import DevBroker, broker_answers, local_port, port_in_use
@@ -82,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     schema_commands = commands.add_parser("schema", help="event JSON Schemas").add_subparsers(
         dest="schema_command", required=True
     )
-    export = schema_commands.add_parser("export", help="write the JSON Schema of every event")
+    export = schema_commands.add_parser(
+        "export", help="write the JSON Schema of every event and the AsyncAPI document"
+    )
     export.add_argument("directory", type=Path)
 
     tail_parser = commands.add_parser("tail", help="print events from a topic, one JSON a line")
@@ -213,7 +216,7 @@ def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> None:
         case "topics":
             run_loop(_topics_create(settings))
         case "schema":
-            for path in export_schemas(args.directory):
+            for path in [*export_schemas(args.directory), export_asyncapi(args.directory)]:
                 print(path)
         case "tail":
             run_loop(

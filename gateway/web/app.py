@@ -1,4 +1,5 @@
-"""The ASGI application: webhooks, the reference complaint form, health, readiness, metrics."""
+"""The ASGI application: webhooks, the reference complaint form, health, readiness, metrics,
+the AsyncAPI document of the topics."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from gateway import __version__
 from gateway.channels.webform import Submission
 from gateway.components import Components
 from gateway.errors import EventRejected, PublishError, StateStoreError
+from gateway.events.asyncapi import asyncapi_document
+from gateway.events.schemas import render
 from gateway.http_workers import METRICS_ENV
 from gateway.publisher import KafkaPublisher
 from gateway.web.context import WebContext
@@ -70,6 +73,8 @@ def create_app(components: Components) -> FastAPI:
 
 
 def _operations(app: FastAPI, publisher: KafkaPublisher) -> None:
+    asyncapi = render(asyncapi_document()).encode()  # generated once, at start
+
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> Health:
         """Liveness: the process answers."""
@@ -92,6 +97,11 @@ def _operations(app: FastAPI, publisher: KafkaPublisher) -> None:
     async def metrics() -> Response:
         """Prometheus metrics."""
         return Response(_latest_metrics(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/asyncapi.json", tags=["operations"], response_class=JSONResponse)
+    async def asyncapi_json() -> Response:
+        """AsyncAPI 3.0 document of the Kafka topics and event types (`schemas/asyncapi.json`)."""
+        return Response(asyncapi, media_type="application/json")
 
 
 def _latest_metrics() -> bytes:

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from gateway.events.asyncapi import FILE_NAME as ASYNCAPI_FILE
 from gateway.events.envelope import EVENT_SPECS, SPEC_BY_TYPE, parse_event
 from gateway.events.schemas import event_schemas, export_schemas, render
 from tests.conftest import FIXTURES, REPO
@@ -29,7 +30,8 @@ def checked_in(name: str) -> dict[str, Any]:
 
 def test_every_event_type_has_a_checked_in_schema_identical_to_the_models() -> None:
     generated = event_schemas()
-    assert sorted(generated) == sorted(path.name for path in SCHEMAS.glob("*.json"))
+    checked = [path.name for path in SCHEMAS.glob("*.json") if path.name != ASYNCAPI_FILE]
+    assert sorted(generated) == sorted(checked)
     for name, schema in generated.items():
         assert (SCHEMAS / name).read_text(encoding="utf-8") == render(schema), (
             f"schemas/{name} drifted from the models: run `intake-gateway schema export schemas`"
