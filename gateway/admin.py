@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaError
 
 from gateway.errors import KafkaUnavailable
 from gateway.events import topics
+from gateway.kafka_security import client_security
 from gateway.settings import KafkaSettings
 
 NEVER = "-1"
@@ -35,6 +36,7 @@ async def create_topics(settings: KafkaSettings) -> list[TopicState]:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap,
         request_timeout_ms=int(settings.request_timeout_s * 1000),
+        **client_security(settings),
     )
     try:
         await admin.start()

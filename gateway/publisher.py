@@ -49,6 +49,7 @@ from gateway.deadlines import DeadlineExceeded, DeadlineWatch
 from gateway.errors import EventRejected, KafkaUnavailable, PublishError
 from gateway.events import topics
 from gateway.events.envelope import CONTENT_TYPE, SPEC_BY_TYPE, CloudEvent
+from gateway.kafka_security import client_security
 from gateway.metrics import (
     EVENTS_PUBLISHED,
     PRODUCER_RETIREMENTS,
@@ -96,6 +97,7 @@ def producer_options(settings: KafkaSettings) -> dict[str, Any]:
         "max_batch_size": settings.max_batch_bytes,
         "request_timeout_ms": int(settings.request_timeout_s * 1000),
         "retry_backoff_ms": 200,
+        **client_security(settings),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,9 +19,11 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from gateway.errors import ConfigurationError
@@ -42,10 +45,49 @@ class KafkaSettings(BaseModel):
     topic_partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1, description="3 in production clusters")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, validate_default=True
+    )
+    sasl_username: str | None = Field(default=None, validate_default=True)
+    sasl_password: SecretStr | None = Field(default=None, validate_default=True)
     ca_file: Path | None = Field(default=None, description="CA certificates that sign the broker's")
+
+    @field_validator("sasl_mechanism", "sasl_username", "sasl_password")
+    @classmethod
+    def _sasl_with_a_sasl_protocol(cls, value: Any, info: ValidationInfo) -> Any:
+        """SASL_* protocols need all three; others none (credentials set beside PLAINTEXT or
+        SSL are a forgotten ``GATEWAY_KAFKA_SECURITY_PROTOCOL``, not something to ignore)."""
+        protocol = info.data.get("security_protocol")
+        given = bool(value.get_secret_value() if isinstance(value, SecretStr) else value)
+        if protocol in ("SASL_PLAINTEXT", "SASL_SSL") and not given:
+            msg = "needed with GATEWAY_KAFKA_SECURITY_PROTOCOL={protocol}"
+            raise PydanticCustomError("kafka_sasl_missing", msg, {"protocol": protocol})
+        if protocol in ("PLAINTEXT", "SSL") and given:
+            msg = (
+                "set, but GATEWAY_KAFKA_SECURITY_PROTOCOL={protocol} sends no SASL credentials "
+                "(SASL_SSL or SASL_PLAINTEXT do)"
+            )
+            raise PydanticCustomError("kafka_sasl_unused", msg, {"protocol": protocol})
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_with_tls(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """A readable PEM file of CA certificates, and TLS to check the broker with it."""
+        protocol = info.data.get("security_protocol")
+        if value is None:
+            return value
+        if protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
+            msg = "set, but GATEWAY_KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS (SSL, SASL_SSL)"
+            raise PydanticCustomError("kafka_ca_unused", msg, {"protocol": protocol})
+        try:
+            ssl.create_default_context(cafile=value)
+        except OSError as exc:  # ssl.SSLError is one too
+            reason = exc.strerror or str(exc)
+            msg = "{path}: not a readable PEM file of CA certificates ({reason})"
+            context = {"path": str(value), "reason": reason}
+            raise PydanticCustomError("kafka_ca_file", msg, context) from None
+        return value
 
 
 class HttpSettings(BaseModel):

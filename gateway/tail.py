@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from gateway.errors import KafkaUnavailable
+from gateway.kafka_security import client_security
 from gateway.settings import KafkaSettings
 
 
@@ -32,6 +33,7 @@ async def tail(
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         request_timeout_ms=int(settings.request_timeout_s * 1000),
+        **client_security(settings),
     )
     try:
         await consumer.start()

@@ -19,6 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from gateway.errors import ChannelUnavailable
+from gateway.kafka_security import client_security
+from gateway.settings import KafkaSettings
 
 SCRIPT = Path(__file__).with_name("kafka-local")
 _LISTENER = re.compile(r"^advertised\.listeners=PLAINTEXT://127\.0\.0\.1:(\d+)$", re.MULTILINE)
@@ -85,10 +87,15 @@ def _read(path: Path) -> str:
         return ""
 
 
-async def cluster_id(bootstrap: str, timeout_s: float = 5.0) -> str | None:
-    """The cluster id of the Kafka broker at ``bootstrap``; None if what answers is not Kafka."""
+async def cluster_id(
+    bootstrap: str, timeout_s: float = 5.0, security: KafkaSettings | None = None
+) -> str | None:
+    """The cluster id of the Kafka broker at ``bootstrap``; None if what answers is not Kafka.
+    ``security``: how to connect (default PLAINTEXT, as to the brokers ``kafka-local`` starts)."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=int(timeout_s * 1000),
+        **client_security(security or KafkaSettings(bootstrap=bootstrap)),
     )
     try:
         async with asyncio.timeout(timeout_s):

@@ -56,9 +56,7 @@ def notifier_service(components: Components, outbox: bool = False) -> NotifierSe
     )
     policies = load_policies(settings.normalizer.due_policies_file)
     zones = {name: ZoneInfo(policy.timezone) for name, policy in policies.items()}
-    consumer = notifier_consumer(
-        settings.kafka.bootstrap, notifier.group_id, settings.kafka.client_id
-    )
+    consumer = notifier_consumer(settings.kafka, notifier.group_id)
     return NotifierService(
         consumer,
         dispatcher,

@@ -28,6 +28,7 @@ from gateway.events import topics
 from gateway.events.complaint import ComplaintReceived, DocumentAdded, Flag, StatusChanged
 from gateway.events.envelope import CloudEvent, event_header, parse_event
 from gateway.events.notification import Medium, NotificationRequested, Purpose
+from gateway.kafka_security import client_security
 from gateway.notifier.dispatch import SOURCE as OWN_SOURCE
 from gateway.notifier.dispatch import Dispatcher
 from gateway.notifier.ledger import NotificationLedger
@@ -41,6 +42,7 @@ from gateway.notifier.planner import (
     routes,
 )
 from gateway.notifier.unreadable import unreadable_record
+from gateway.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
@@ -349,17 +351,18 @@ def _event(record: Record) -> CloudEvent[Any] | None:
     return parse_event(raw, header.type)
 
 
-def notifier_consumer(bootstrap: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+def notifier_consumer(settings: KafkaSettings, group_id: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         topics.COMPLAINTS,
         topics.NOTIFICATIONS,
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=settings.bootstrap,
         group_id=group_id,
-        client_id=f"{client_id}-notifier",
+        client_id=f"{settings.client_id}-notifier",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_interval_ms=30 * 60 * 1000,
+        **client_security(settings),
     )
 
 

@@ -3,6 +3,11 @@
 Each broker gets free loopback ports and its own state folder (``broker-<port>`` in the script's
 cache, beside the jars shared with ``intake-gateway dev``), and is stopped by its own process id
 (the script keeps it); ``destroy`` wipes its data.
+
+``SecuredBroker`` adds SASL_SSL, SASL_PLAINTEXT and SSL listeners to one (``kafka-local``'s
+``KAFKA_LOCAL_EXTRA_*`` variables): a throw-away CA signs its certificate (a PEM keystore), PLAIN
+users come from the listeners' JAAS configuration, SCRAM users are stored when its storage is
+formatted.
 """
 
 from __future__ import annotations
@@ -10,9 +15,13 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 from gateway.local_kafka import SCRIPT
+from gateway.settings import KafkaSettings
+from tests.support.tls import make_tls_files
 
 
 def free_port() -> int:
@@ -39,6 +48,7 @@ class LocalBroker:
     """One broker started by ``kafka-local`` on ``port``."""
 
     port: int
+    environment: dict[str, str] = field(default_factory=dict)  # more KAFKA_LOCAL_* variables
 
     @property
     def bootstrap(self) -> str:
@@ -49,6 +59,7 @@ class LocalBroker:
             **os.environ,
             "KAFKA_LOCAL_PORT": str(self.port),
             "KAFKA_LOCAL_HEAP": "384m",
+            **self.environment,
         }
         subprocess.run(["bash", str(SCRIPT), command], env=env, check=True, timeout=300)
 
@@ -66,3 +77,82 @@ class LocalBroker:
         broker = cls(port=free_port_pair())
         broker.start()
         return broker
+
+
+SecuredProtocol = Literal["SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SECURED_PROTOCOLS: tuple[SecuredProtocol, ...] = ("SASL_SSL", "SASL_PLAINTEXT", "SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class BrokerUser:
+    name: str
+    password: str
+
+
+SCRAM_USER = BrokerUser("gateway", "scram-secret-of-the-gateway")  # SCRAM-SHA-256 and -512
+PLAIN_USER = BrokerUser("office", "plain-secret-of-the-office")
+
+_PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+_SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+
+
+@dataclass
+class SecuredBroker:
+    """A local broker with a listener for each secured protocol, its certificate signed by
+    ``ca`` (for 127.0.0.1 and localhost)."""
+
+    broker: LocalBroker
+    listeners: dict[SecuredProtocol, int]
+    ca: Path
+
+    def bootstrap(self, protocol: SecuredProtocol) -> str:
+        return f"127.0.0.1:{self.listeners[protocol]}"
+
+    def settings(self, protocol: SecuredProtocol, **fields: Any) -> KafkaSettings:
+        """Client settings for ``protocol``'s listener, trusting the CA unless told otherwise."""
+        defaults: dict[str, Any] = {"bootstrap": self.bootstrap(protocol), "publish_timeout_s": 20}
+        if protocol != "SASL_PLAINTEXT":
+            defaults["ca_file"] = self.ca
+        return KafkaSettings(security_protocol=protocol, **(defaults | fields))
+
+    def destroy(self) -> None:
+        self.broker.destroy()
+
+    @classmethod
+    def create(cls, directory: Path) -> SecuredBroker:
+        tls = make_tls_files(directory, ca_name="Test Kafka CA")
+        keystore = directory / "broker-keystore.pem"  # Kafka's PEM keystore: key, then chain
+        keystore.write_bytes(tls.key.read_bytes() + tls.certificate.read_bytes())
+        listeners = {protocol: free_port() for protocol in SECURED_PROTOCOLS}
+        config = directory / "secured.properties"
+        config.write_text(_secured_config(keystore), encoding="utf-8")
+        scram = [
+            f"{mechanism}=[name={SCRAM_USER.name},password={SCRAM_USER.password}]"
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+        ]
+        environment = {
+            "KAFKA_LOCAL_EXTRA_LISTENERS": ",".join(
+                f"{protocol}://127.0.0.1:{port}" for protocol, port in listeners.items()
+            ),
+            "KAFKA_LOCAL_EXTRA_CONFIG": str(config),
+            "KAFKA_LOCAL_SCRAM_USERS": "\n".join(scram),
+        }
+        broker = LocalBroker(port=free_port_pair(), environment=environment)
+        broker.start()
+        return cls(broker, listeners, tls.ca)
+
+
+def _secured_config(keystore: Path) -> str:
+    lines = [
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={keystore}",
+        f"sasl.enabled.mechanisms={','.join(SASL_MECHANISMS)}",
+    ]
+    plain = f'{_PLAIN_MODULE} required user_{PLAIN_USER.name}="{PLAIN_USER.password}";'
+    for listener in ("sasl_ssl", "sasl_plaintext"):
+        lines.append(f"listener.name.{listener}.plain.sasl.jaas.config={plain}")
+        for mechanism in ("scram-sha-256", "scram-sha-512"):
+            jaas = f"{_SCRAM_MODULE} required;"
+            lines.append(f"listener.name.{listener}.{mechanism}.sasl.jaas.config={jaas}")
+    return "\n".join(lines) + "\n"

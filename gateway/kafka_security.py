@@ -1,0 +1,47 @@
+"""How every Kafka client of the gateway encrypts and authenticates (``GATEWAY_KAFKA_SECURITY_*``).
+
+The producer, the notifier's consumer, ``tail``, topic administration and the local broker's
+probes all build their aiokafka client with ``client_security(settings)``, so one setting
+secures every connection. TLS checks the broker's certificate and host name against
+``GATEWAY_KAFKA_CA_FILE`` (else the system's CAs); SASL sends ``GATEWAY_KAFKA_SASL_USERNAME`` and
+``GATEWAY_KAFKA_SASL_PASSWORD`` with PLAIN (RFC 4616) or SCRAM (RFC 5802, RFC 7677).
+"""
+
+from __future__ import annotations
+
+from ssl import SSLContext
+from typing import TypedDict
+
+from aiokafka.helpers import create_ssl_context
+
+from gateway.errors import ConfigurationError
+from gateway.settings import KafkaSettings
+
+
+class ClientSecurity(TypedDict, total=False):
+    """The security keyword arguments aiokafka's producer, consumer and admin client take."""
+
+    security_protocol: str
+    ssl_context: SSLContext
+    sasl_mechanism: str
+    sasl_plain_username: str
+    sasl_plain_password: str
+
+
+def client_security(settings: KafkaSettings) -> ClientSecurity:
+    """The keyword arguments that give an aiokafka client the configured protocol, TLS trust and
+    SASL credentials (KafkaSettings' validation ensures what each protocol needs is there)."""
+    security = ClientSecurity(security_protocol=settings.security_protocol)
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        security["ssl_context"] = create_ssl_context(cafile=settings.ca_file)
+    if settings.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        if settings.sasl_mechanism is None or settings.sasl_password is None:
+            msg = (
+                f"GATEWAY_KAFKA_SECURITY_PROTOCOL={settings.security_protocol} needs "
+                "GATEWAY_KAFKA_SASL_MECHANISM and GATEWAY_KAFKA_SASL_PASSWORD"
+            )
+            raise ConfigurationError(msg)
+        security["sasl_mechanism"] = settings.sasl_mechanism
+        security["sasl_plain_username"] = settings.sasl_username or ""
+        security["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    return security
