@@ -31,13 +31,14 @@ from gateway.channels.imap_claims import CLAIMED
 from gateway.events import topics
 from gateway.intake import Intake
 from gateway.logs import configure_logging
-from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.normalizers import ComplaintNormalizer, NormalizerConfig
 from gateway.normalizers.language import warm_up
 from gateway.publisher import KafkaPublisher
 from gateway.runtime import run_loop
 from gateway.settings import ImapSettings, KafkaSettings
 from gateway.store.claims import FileClaimStore
-from gateway.store.state import StateStore
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
+from gateway.store.sqlite_state import SqliteStateStore
 from tests.support.consumer import TopicReader
 from tests.support.dovecot import PASSWORD, USER, Dovecot, simple_mail
 
@@ -106,13 +107,19 @@ async def bare_fetch(server: Dovecot) -> tuple[int, float]:
 
 
 def mailbox_channel(
-    server: Dovecot, publisher: KafkaPublisher, state: StateStore, data: Path, shared: bool = False
+    server: Dovecot,
+    publisher: KafkaPublisher,
+    state: SqliteStateStore,
+    data: Path,
+    shared: bool = False,
 ) -> ImapChannel:
     """The gateway's email channel on the benchmark's mailbox, as the service builds it."""
     return ImapChannel(
         ImapSettings(host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, tls=False),
         Intake(
-            ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher, contacts=state
+            ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None)),
+            publisher,
+            contacts=state,
         ),
         FileClaimStore(data),
         state,
@@ -125,7 +132,7 @@ async def channel_import(
 ) -> tuple[int, float]:
     """The mailbox drained by one channel (``replicas=0``: not shared, with its checkpoint), or
     by that many replicas at once on the shared mailbox (claims), each with its own state."""
-    states = [StateStore(data / f"state-{n}") for n in range(max(replicas, 1))]
+    states = [SqliteStateStore(data / f"state-{n}") for n in range(max(replicas, 1))]
     async with KafkaPublisher(kafka) as publisher:
         channels = [
             mailbox_channel(server, publisher, state, data / f"r{n}", shared=replicas > 0)
@@ -179,7 +186,7 @@ async def channel_latency(
     event is on Kafka (the record's creation time)."""
     reader = TopicReader(kafka.bootstrap, topics.COMPLAINTS)
     await reader.mark()
-    state = StateStore(data / "live-state")
+    state = SqliteStateStore(data / "live-state")
     async with KafkaPublisher(kafka) as publisher:
         channel = mailbox_channel(server, publisher, state, data)
         running = asyncio.create_task(channel.run())

@@ -26,12 +26,13 @@ from pathlib import Path
 from bench.common import REPO, percentile, write_section
 from gateway.channels.raw import RawMessage, Sender
 from gateway.events.common import Channel
-from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.normalizers import ComplaintNormalizer, NormalizerConfig
 from gateway.normalizers.contacts import find_emails, find_phones
 from gateway.normalizers.identifiers import find_identifiers
 from gateway.normalizers.language import detect_language
 from gateway.normalizers.rules import fold
 from gateway.normalizers.text import clean_text, split_reply
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
 
 RECEIVED = datetime(2026, 11, 20, 15, tzinfo=UTC)
 OPENINGS = [
@@ -111,7 +112,7 @@ def baseline(text: str) -> object:
 
 def measure(texts: list[str], repeat: int, tmp: Path) -> dict[str, float]:
     config = NormalizerConfig()
-    chain = ComplaintNormalizer(config, DuplicateIndex(tmp / "duplicates.sqlite"))
+    chain = ComplaintNormalizer(config, SqliteDuplicateIndex(tmp / "duplicates.sqlite"))
     messages = {message.text: message for message in raw_messages(texts)}
     detect_language("warm up the language models once")
     stages: dict[str, Callable[[str], object]] = {

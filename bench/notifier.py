@@ -185,7 +185,7 @@ async def gateway_run(
     run_settings = await fresh_group(settings, data_dir, "bench")
     async with KafkaPublisher(settings.kafka) as publisher:
         await asyncio.gather(*(publisher.publish(complaint_event()) for _ in range(count)))
-        components = Components.build(run_settings, publisher)
+        components = await Components.open(run_settings, publisher)
         start_count = counter.value
         started = time.perf_counter()
         task = asyncio.create_task(notifier_service(components).run())
@@ -196,7 +196,7 @@ async def gateway_run(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            components.close()
+            await components.close()
     return count / elapsed
 
 
@@ -237,7 +237,7 @@ async def paced_gateway(
     run_settings = await fresh_group(settings, data_dir, "bench-paced")
     published: dict[str, float] = {}
     async with KafkaPublisher(settings.kafka) as publisher:
-        components = Components.build(run_settings, publisher)
+        components = await Components.open(run_settings, publisher)
         task = asyncio.create_task(notifier_service(components).run())
         await asyncio.sleep(3)  # joined its group
         sink.forget()
@@ -259,7 +259,7 @@ async def paced_gateway(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            components.close()
+            await components.close()
     return [arrived[reference] - published[reference] for reference in arrived]
 
 

@@ -91,7 +91,7 @@ async def channel_run(
         {"kafka": {"bootstrap": bootstrap}, "data_dir": data_dir, "postal": {"inbox": inbox}}
     )
     async with KafkaPublisher(settings.kafka) as publisher:
-        components = Components.build(settings, publisher)
+        components = await Components.open(settings, publisher)
         engine = TesseractEngine(CORES)
         channel = PostalChannel(
             settings.postal, components.intake, components.claims, components.state, engine
@@ -111,7 +111,7 @@ async def channel_run(
         await asyncio.gather(*(one(path) for path in files))
         elapsed = time.perf_counter() - started
         engine.close()
-        components.close()
+        await components.close()
     return Run(len(files) / elapsed * 60, times)
 
 

@@ -23,6 +23,7 @@ from gateway.local_mailbox import local_mailbox, require_dovecot
 from gateway.logs import configure_logging
 from gateway.runtime import KNOWN_SERVICES, run_loop, run_services
 from gateway.settings import GatewaySettings, explicitly_set, load_settings
+from gateway.store.postgres.database import Database, migrations
 from gateway.tail import tail
 
 log = structlog.get_logger(__name__)
@@ -88,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("directory", type=Path)
 
+    state_commands = commands.add_parser(
+        "state", help="the state store (GATEWAY_STATE_URL)"
+    ).add_subparsers(dest="state_command", required=True)
+    state_commands.add_parser(
+        "migrate", help="bring the shared database's schema up to date (each replica does at start)"
+    )
+
     tail_parser = commands.add_parser("tail", help="print events from a topic, one JSON a line")
     tail_parser.add_argument("--topic", default=topics.COMPLAINTS, choices=topics.ALL)
     tail_parser.add_argument("--from-beginning", action="store_true")
@@ -102,6 +110,23 @@ async def _topics_create(settings: GatewaySettings) -> None:
     for state in await create_topics(settings.kafka):
         verb = "created" if state.created else "exists"
         print(f"{state.name}\t{verb}\tpartitions={state.partitions}")
+
+
+async def _state_migrate(settings: GatewaySettings) -> None:
+    if settings.state_url is None:
+        print(
+            "embedded SQLite (no GATEWAY_STATE_URL): its files are brought up to date when opened"
+        )
+        return
+    database = await Database.open(settings.state_url.get_secret_value(), migrate=False)
+    try:
+        applied = await database.migrate()
+    finally:
+        await database.close()
+    for name in applied:
+        print(f"applied\t{name}")
+    if not applied:
+        print(f"up to date\t{migrations()[-1].version:04d}_{migrations()[-1].name}")
 
 
 async def _dev(settings: GatewaySettings, args: argparse.Namespace) -> None:
@@ -218,6 +243,8 @@ def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> None:
         case "schema":
             for path in [*export_schemas(args.directory), export_asyncapi(args.directory)]:
                 print(path)
+        case "state":
+            run_loop(_state_migrate(settings))
         case "tail":
             run_loop(
                 tail(

@@ -5,17 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.intake import Intake
-from gateway.normalizers import (
-    ComplaintNormalizer,
-    DuplicateIndex,
-    duplicate_index_path,
-    normalizer_config,
-)
+from gateway.normalizers import ComplaintNormalizer, normalizer_config
 from gateway.notifier.ledger import NotificationLedger
-from gateway.notifier.tokens import EmailTokens, token_key
+from gateway.notifier.tokens import EmailTokens, link_key
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
-from gateway.store.claims import FileClaimStore
+from gateway.store.backends import StateBackend, open_state_backend
+from gateway.store.buckets import BucketStore
+from gateway.store.claims import ClaimStore, FileClaimStore
 from gateway.store.keylocks import KeyLocks
 from gateway.store.state import StateStore
 
@@ -25,41 +22,56 @@ class Components:
     settings: GatewaySettings
     publisher: KafkaPublisher
     intake: Intake
-    claims: FileClaimStore
-    state: StateStore
-    ledger: NotificationLedger
+    claims: ClaimStore
+    backend: StateBackend
     tokens: EmailTokens
-    key_locks: KeyLocks
 
     @classmethod
-    def build(cls, settings: GatewaySettings, publisher: KafkaPublisher) -> Components:
-        state = StateStore(settings.data_dir / "state")
-        key = settings.notifier.token_key
-        tokens = EmailTokens(
-            token_key(key.get_secret_value() if key else None, settings.data_dir),
-            settings.notifier.link_valid_days,
-        )
-        normalizer = ComplaintNormalizer(
-            normalizer_config(
-                settings.normalizer, settings.reference_prefix, own_contacts(settings)
-            ),
-            DuplicateIndex(duplicate_index_path(settings.data_dir)),
-        )
-        return cls(
-            settings=settings,
-            publisher=publisher,
-            intake=Intake(normalizer, publisher, contacts=state),
-            claims=FileClaimStore(settings.data_dir),
-            state=state,
-            ledger=NotificationLedger(settings.data_dir / "state"),
-            tokens=tokens,
-            key_locks=KeyLocks(settings.data_dir / "state" / "keys.lock"),
-        )
+    async def open(cls, settings: GatewaySettings, publisher: KafkaPublisher) -> Components:
+        """The stores the settings name (ConfigurationError, one line, when one cannot be
+        used) and what is built on them; ``close`` closes them."""
+        backend = await open_state_backend(settings)
+        try:
+            configured = settings.notifier.token_key
+            key = await link_key(
+                configured.get_secret_value() if configured else None, backend.secrets
+            )
+            normalizer = ComplaintNormalizer(
+                normalizer_config(
+                    settings.normalizer, settings.reference_prefix, own_contacts(settings)
+                ),
+                backend.duplicates,
+            )
+            return cls(
+                settings=settings,
+                publisher=publisher,
+                intake=Intake(normalizer, publisher, contacts=backend.state),
+                claims=FileClaimStore(settings.data_dir),
+                backend=backend,
+                tokens=EmailTokens(key, settings.notifier.link_valid_days),
+            )
+        except BaseException:
+            await backend.close()
+            raise
 
-    def close(self) -> None:
-        self.state.close()
-        self.ledger.close()
-        self.key_locks.close()
+    @property
+    def state(self) -> StateStore:
+        return self.backend.state
+
+    @property
+    def ledger(self) -> NotificationLedger:
+        return self.backend.ledger
+
+    @property
+    def key_locks(self) -> KeyLocks:
+        return self.backend.key_locks
+
+    @property
+    def buckets(self) -> BucketStore:
+        return self.backend.buckets
+
+    async def close(self) -> None:
+        await self.backend.close()
 
 
 def own_contacts(settings: GatewaySettings) -> list[str]:

@@ -188,33 +188,43 @@ async def run_services(
     # cores + 4 threads capped the web service at what 6 fsyncs at a time allow.
     loop.set_default_executor(ThreadPoolExecutor(IO_THREADS, thread_name_prefix="io"))
     async with KafkaPublisher(settings.kafka) as publisher:
-        components = Components.build(settings, publisher)
-        services = build_services(components, only, dev)
-        if worker:
-            services.append(ParentWatch())
-        elif settings.http.workers > 1 and any(service.name == "http" for service in services):
-            services.append(HttpWorkers(settings, http_worker_main))
-        log.info("gateway.started", services=[service.name for service in services])
-        if any(service.name in NORMALIZING for service in services):
-            # in the background: the first complaint finds the models loaded, start-up waits not
-            warming = loop.run_in_executor(None, warm_up, settings.normalizer.languages)
-            warming.add_done_callback(_warmed_up)
-        stop = asyncio.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        components = await Components.open(settings, publisher)
         try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(service.run()) for service in services]
-                await stop.wait()
-                for task in tasks:
-                    task.cancel()
-        except ExceptionGroup as group:
-            raise _first_gateway_error(group) from group
+            await _serve(components, only, dev=dev, worker=worker)
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-            components.close()
+            await components.close()
         log.info("gateway.stopped")
+
+
+async def _serve(
+    components: Components, only: list[str] | None, *, dev: bool, worker: bool
+) -> None:
+    settings = components.settings
+    loop = asyncio.get_running_loop()
+    services = build_services(components, only, dev)
+    if worker:
+        services.append(ParentWatch())
+    elif settings.http.workers > 1 and any(service.name == "http" for service in services):
+        services.append(HttpWorkers(settings, http_worker_main))
+    log.info("gateway.started", services=[service.name for service in services])
+    if any(service.name in NORMALIZING for service in services):
+        # in the background: the first complaint finds the models loaded, start-up waits not
+        warming = loop.run_in_executor(None, warm_up, settings.normalizer.languages)
+        warming.add_done_callback(_warmed_up)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(service.run()) for service in services]
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+    except ExceptionGroup as group:
+        raise _first_gateway_error(group) from group
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def _warmed_up(warming: asyncio.Future[None]) -> None:

@@ -253,6 +253,12 @@ class NotifierSettings(BaseModel):
         default=100, ge=1, le=5000, description="events read at once; offsets committed after each"
     )
     max_attempts: int = Field(default=6, ge=1, description="tries before a send counts as failed")
+    claim_lease_s: float = Field(
+        default=60.0,
+        ge=1,
+        description="a notifier's claim on a notification it sends; another may take it over "
+        "once it ran out (the first was killed)",
+    )
     retry_base_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=300.0, gt=0)
     sms_per_number_per_hour: int = Field(default=3, ge=1)

@@ -1,10 +1,10 @@
 """Normalizers: pure functions from a ``RawMessage`` (and configuration) to a canonical event
-payload. No network I/O; the duplicate index is the one piece of state (SQLite, local)."""
+payload. No network I/O of their own; the duplicate index is the one piece of state (a
+``DuplicateIndex`` they are given: SQLite, or the shared database)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Protocol
 
 from gateway.channels.raw import RawMessage
@@ -23,7 +23,6 @@ __all__ = [
     "DuplicateIndex",
     "Normalizer",
     "NormalizerConfig",
-    "duplicate_index_path",
     "normalizer_config",
 ]
 
@@ -60,7 +59,3 @@ def normalizer_config(
             [*settings.own_contacts, *own_contacts], settings.default_region
         ),
     )
-
-
-def duplicate_index_path(data_dir: Path) -> Path:
-    return data_dir / "state" / "duplicates.sqlite"

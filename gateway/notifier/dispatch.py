@@ -16,7 +16,10 @@ permanent refusal fails at once and the next medium is tried.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,6 +88,10 @@ class Dispatcher:
         self._retry = RetryPolicy(
             notifier.max_attempts, notifier.retry_base_s, notifier.retry_max_s
         )
+        # This notifier's name on its claims: another process (or this one restarted) is
+        # another name, and waits for the claim's lease to run out before taking it over.
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lease_s = notifier.claim_lease_s
 
     async def close(self) -> None:
         for sender in self._senders.values():
@@ -119,8 +126,30 @@ class Dispatcher:
             return False
         if done is None and not planned.requested_elsewhere:
             await self._publish(self._requested(planned))
-        await self._record(planned, "sending", values=planned.values)
+        if not await self._claim(planned):
+            return await self._after_other_claim(planned)
         return await self._attempt(planned)
+
+    async def _claim(self, planned: PlannedNotification) -> bool:
+        """The notification is this notifier's to send (now recorded ``sending``), or not:
+        another holds it within its lease, or it was sent or failed meanwhile."""
+        entry = self._entry(planned, "sending", values=planned.values)
+        return await self._ledger.claim(entry, self._owner, self._lease_s)
+
+    async def _after_other_claim(self, planned: PlannedNotification) -> bool:
+        """Another notifier claimed it (a rebalance gave it the same event): wait for its
+        outcome, so the event's offset is not committed before the notification is sent, and
+        send it here only if that notifier's lease runs out first (it was killed)."""
+        log.info("notifier.claimed_elsewhere", notification_id=planned.notification_id)
+        while True:
+            await asyncio.sleep(min(1.0, self._lease_s / 4))
+            done = await self._ledger.outcome(planned.notification_id)
+            if done is not None and done.status in ("sent", "announced"):
+                return True
+            if done is not None and done.status == "failed":
+                return False
+            if await self._claim(planned):
+                return await self._attempt(planned)
 
     async def _attempt(self, planned: PlannedNotification) -> bool:
         try:
@@ -152,6 +181,7 @@ class Dispatcher:
 
     async def _wait(self, planned: PlannedNotification, error: Exception, attempt: int) -> None:
         delay = self._retry.delay(attempt)
+        await self._claim(planned)  # the claim lasts the wait (renewed: it is this owner's)
         log.warning(
             "notifier.retry",
             notification_id=planned.notification_id,
@@ -200,17 +230,24 @@ class Dispatcher:
         provider_id: str | None = None,
         values: dict[str, Any] | None = None,
     ) -> None:
-        await self._ledger.record(
-            LedgerEntry(
-                planned.notification_id,
-                reference=planned.reference,
-                purpose=str(planned.purpose),
-                medium=str(planned.medium),
-                status=status,
-                provider_message_id=provider_id,
-                recipient=planned.recipient,
-                values=values,
-            )
+        await self._ledger.record(self._entry(planned, status, provider_id, values))
+
+    @staticmethod
+    def _entry(
+        planned: PlannedNotification,
+        status: str,
+        provider_id: str | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> LedgerEntry:
+        return LedgerEntry(
+            planned.notification_id,
+            reference=planned.reference,
+            purpose=str(planned.purpose),
+            medium=str(planned.medium),
+            status=status,
+            provider_message_id=provider_id,
+            recipient=planned.recipient,
+            values=values,
         )
 
     async def _announce_sent(

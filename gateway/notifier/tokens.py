@@ -9,16 +9,14 @@ created once in the data folder, so the notifier and the HTTP service of one ins
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from gateway.errors import ConfigurationError, TokenRefused
+from gateway.store.secrets import LINK_KEY, InstallationSecrets
 
 DAY_S = 86_400
 
@@ -73,16 +71,9 @@ def _claim(plain: bytes) -> EmailClaim:
     )
 
 
-def token_key(configured: str | None, data_dir: Path) -> bytes:
-    """The configured key, else the installation's own (created once, readable by us only)."""
+async def link_key(configured: str | None, secrets: InstallationSecrets) -> bytes:
+    """The configured key, else the installation's own (created once, shared by every process
+    and replica)."""
     if configured:
         return configured.encode("ascii")
-    path = data_dir / "state" / "link-key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):  # two processes starting at once: one key wins
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(Fernet.generate_key())
-            file.flush()
-            os.fsync(file.fileno())
-    return path.read_bytes().strip()
+    return (await secrets.secret(LINK_KEY, Fernet.generate_key)).strip()

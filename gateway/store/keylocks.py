@@ -1,4 +1,5 @@
-"""One holder at a time per key, across the tasks of a process and across processes.
+"""One holder at a time per key: ``KeyLocks``. Here the embedded one, ``FileKeyLocks``, across
+the tasks and processes of one machine; across replicas, ``gateway.store.postgres.locks``.
 
 The HTTP workers (``GATEWAY_HTTP_WORKERS``) take requests for the same idempotency key at once
 when a client retries before its first request was answered: the second must wait for the
@@ -21,7 +22,9 @@ import fcntl
 import hashlib
 import os
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Protocol
 
 from gateway.errors import StateStoreError
 
@@ -29,7 +32,16 @@ LOCK_BYTES = 1 << 30  # byte offsets a key may hash to (a sparse file: nothing i
 POLL_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)  # waits between tries, then the last again
 
 
-class KeyLocks:
+class KeyLocks(Protocol):
+    def holding(self, key: str, timeout_s: float = 60.0) -> AbstractAsyncContextManager[None]:
+        """Hold ``key`` for the block; StateStoreError if another holder kept it past
+        ``timeout_s`` (a request never takes that long: something is stuck)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class FileKeyLocks:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Opened once for the process's life: closing any descriptor of the file would drop
@@ -38,7 +50,7 @@ class KeyLocks:
         self._tasks: dict[str, asyncio.Lock] = {}
         self._held: dict[int, int] = {}  # byte -> keys of this process holding it
 
-    def close(self) -> None:
+    async def close(self) -> None:
         os.close(self._descriptor)
 
     @contextlib.asynccontextmanager

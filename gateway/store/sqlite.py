@@ -24,6 +24,7 @@ from gateway.errors import StateStoreError
 T = TypeVar("T")
 Item = TypeVar("Item")
 Statement = tuple[str, Sequence[Sequence[Any]]]  # SQL and the rows it runs for
+Change = Callable[[sqlite3.Connection], Any]  # statements whose result its caller wants
 Query = Callable[[sqlite3.Connection], Any]
 Outcome = tuple[Any, Exception | None]  # a value, or the error its caller gets
 
@@ -74,10 +75,16 @@ class SqliteFile:
             path.chmod(0o600)
         self._lock = threading.Lock()
         self._reads: _Grouped[Query] = _Grouped(self._run_reads)
-        self._writes: _Grouped[Statement] = _Grouped(self._commit)
+        self._writes: _Grouped[Statement | Change] = _Grouped(self._commit)
 
     def close(self) -> None:
         self._db.close()
+
+    def upgrade(self, run: Callable[[sqlite3.Connection], None]) -> None:
+        """``run`` at opening, in one transaction (a file of an older version brought up to
+        date: a column added...)."""
+        with self._lock, self._db:
+            run(self._db)
 
     async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         """``query(connection)`` in a thread, alone on the connection (with the reads waiting
@@ -108,12 +115,25 @@ class SqliteFile:
         """Run ``sql`` for each row; returns once committed (with the writes waiting then)."""
         await self._writes.submit((sql, rows))
 
-    def _commit(self, statements: list[Statement]) -> list[Outcome]:
+    async def change(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        """``run(connection)`` inside the next committed transaction (with the writes waiting
+        then); its result once committed. For writes whose outcome decides what comes next
+        (``INSERT ... RETURNING``)."""
+        value: T = await self._writes.submit(run)
+        return value
+
+    def _commit(self, statements: list[Statement | Change]) -> list[Outcome]:
         """One transaction for all ``statements``: all land, or all get its error."""
+        values: list[Any] = []
         try:
             with self._lock, self._db:
-                for sql, rows in statements:
-                    self._db.executemany(sql, rows)
+                for statement in statements:
+                    if callable(statement):
+                        values.append(statement(self._db))
+                    else:
+                        sql, rows = statement
+                        self._db.executemany(sql, rows)
+                        values.append(None)
         except sqlite3.Error as exc:  # "database or disk is full", I/O errors...
             raise StateStoreError(f"state store: {exc}") from exc
-        return [(None, None)] * len(statements)
+        return [(value, None) for value in values]

@@ -16,7 +16,7 @@ from gateway.settings import GatewaySettings
 from gateway.store.claims import ClaimStore
 from gateway.store.state import StateStore
 from gateway.web.problems import ProblemError
-from gateway.web.ratelimit import RateLimiter, SharedBuckets
+from gateway.web.ratelimit import RateLimiter
 
 
 @dataclass
@@ -26,24 +26,21 @@ class WebContext:
     per_form: RateLimiter
     _verify: TwilioVerify | None = None
 
-    shared: SharedBuckets | None = None
-
     @classmethod
     def of(cls, components: Components) -> WebContext:
-        """With several HTTP workers, their rate limits are kept in one shared table."""
+        """Rate limits in the buckets of the state backend: shared by the HTTP workers of a
+        machine, and by every replica on the shared backend."""
         http = components.settings.http
-        path = components.settings.data_dir / "state" / "ratelimits.bin"
-        shared = SharedBuckets(path) if http.workers > 1 else None
+        buckets = components.buckets
         return cls(
             components,
-            per_client=RateLimiter(http.rate_per_client_per_minute, shared=shared, name="client"),
-            per_form=RateLimiter(http.rate_per_form_per_minute, shared=shared, name="form"),
-            shared=shared,
+            per_client=RateLimiter(http.rate_per_client_per_minute, store=buckets, name="client"),
+            per_form=RateLimiter(http.rate_per_form_per_minute, store=buckets, name="form"),
         )
 
     def rate_limiter(self, limit: int, window_s: float, name: str) -> RateLimiter:
-        """A limiter of these requests' own, shared by the workers as the others are."""
-        return RateLimiter(limit, window_s=window_s, shared=self.shared, name=name)
+        """A limiter of these requests' own, in the same buckets as the others."""
+        return RateLimiter(limit, window_s=window_s, store=self.components.buckets, name=name)
 
     @property
     def settings(self) -> GatewaySettings:
@@ -63,8 +60,6 @@ class WebContext:
     async def close(self) -> None:
         if self._verify is not None:
             await self._verify.close()
-        if self.shared is not None:
-            self.shared.close()
 
     @property
     def intake(self) -> Intake:
@@ -92,35 +87,35 @@ class WebContext:
             return forwarded.split(",")[0].strip()
         return peer
 
-    def limit(self, request: Request, form_id: str | None = None) -> None:
+    async def limit(self, request: Request, form_id: str | None = None) -> None:
         """429 with Retry-After when this client (or this form) sends too much: the unsigned
         entry points (the reference form, documents, SMS codes)."""
         checks = [(self.per_client, f"client:{self.client_address(request)}")]
         if form_id is not None:
             checks.append((self.per_form, f"form:{form_id}"))
-        within_limits(checks, "Too many requests")
+        await within_limits(checks, "Too many requests")
 
-    def limit_form(self, form_id: str) -> None:
+    async def limit_form(self, form_id: str) -> None:
         """A signed webhook, once its signature is checked: the form's own allowance, whatever
         address it comes from (a form platform posts for many people from one server)."""
-        within_limits([(self.per_form, f"form:{form_id}")], "Too many requests for this form")
+        await within_limits([(self.per_form, f"form:{form_id}")], "Too many requests for this form")
 
-    def refuse_known_offender(self, request: Request) -> None:
+    async def refuse_known_offender(self, request: Request) -> None:
         """Before a signed webhook's body is read: 429 for an address whose refused attempts
         (bad signatures, unknown forms) used up the per-client allowance."""
-        wait = self.per_client.exhausted(f"refused:{self.client_address(request)}")
+        wait = await self.per_client.exhausted(f"refused:{self.client_address(request)}")
         if wait is not None:
             raise too_many(wait, "Too many refused requests from this address")
 
-    def count_refused(self, request: Request) -> None:
+    async def count_refused(self, request: Request) -> None:
         """One refused attempt (bad signature, unknown form) against the sender's address."""
-        self.per_client.retry_after(f"refused:{self.client_address(request)}")
+        await self.per_client.retry_after(f"refused:{self.client_address(request)}")
 
 
-def within_limits(checks: list[tuple[RateLimiter, str]], title: str) -> None:
+async def within_limits(checks: list[tuple[RateLimiter, str]], title: str) -> None:
     """Counts one request against each (limiter, key); 429 with Retry-After past a limit."""
     for limiter, key in checks:
-        wait = limiter.retry_after(key)
+        wait = await limiter.retry_after(key)
         if wait is not None:
             raise too_many(wait, title)
 

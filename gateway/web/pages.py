@@ -158,7 +158,7 @@ async def _with_form(ctx: WebContext, request: Request, handle: FormHandler) -> 
 async def _read_form(
     ctx: WebContext, request: Request
 ) -> tuple[SpooledBody, dict[str, str], list[UploadFile]]:
-    ctx.limit(request)
+    await ctx.limit(request)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ProblemError(
             415,

@@ -161,7 +161,7 @@ def _email_routes(router: APIRouter, ctx: WebContext) -> None:
         request: Request, token: Annotated[str, Form(max_length=2000)]
     ) -> HTMLResponse:
         """Ask for a new link after an expired or used one (at most one a day per link)."""
-        ctx.limit(request)
+        await ctx.limit(request)
         lang = language_of(request)
         try:
             claim = ctx.components.tokens.read(token)
@@ -211,7 +211,7 @@ def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
     async def start_sms(request: Request, body: SmsStart) -> SmsStarted:
         """Send a code by SMS to the phone number given with the complaint."""
         reference, phone = await _checked_contact(ctx, request, body, limits)
-        within_limits(
+        await within_limits(
             limits.counted(ctx.client_address(request), reference, phone),
             "Too many codes requested",
         )
@@ -227,7 +227,7 @@ def _sms_routes(router: APIRouter, ctx: WebContext, limits: SmsLimits) -> None:
     @router.post("/v1/verify/sms/check", responses=errors)
     async def check_sms(request: Request, body: SmsCheck) -> SmsChecked:
         """Check the code the person typed; success publishes ``complaint.contact_verified``."""
-        ctx.limit(request)
+        await ctx.limit(request)
         reference, phone = await _checked_contact(ctx, request, body, limits)
         key = f"{reference}\n{phone}"
         wrong = limits.wrong_codes.get(key, 0)
@@ -268,7 +268,9 @@ async def _checked_contact(
         raise _field_problem("reference", "not a valid reference (check each character)") from None
     phone = _e164(body.phone, ctx.settings.notifier.sms_countries)
     if not await ctx.state.contact_matches(reference, phone):
-        within_limits(limits.counted(ctx.client_address(request), reference), "Too many attempts")
+        await within_limits(
+            limits.counted(ctx.client_address(request), reference), "Too many attempts"
+        )
         raise _field_problem("phone", "not the phone number given with this complaint")
     return reference, phone
 

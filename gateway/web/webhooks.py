@@ -80,11 +80,11 @@ def webhook_router(ctx: WebContext) -> APIRouter:
         secret; send the same ``Idempotency-Key`` when retrying. Limited per form (the
         signature says who sends), not per address; an address whose attempts are refused
         (bad signature, unknown form) is limited as an unsigned client is."""
-        ctx.refuse_known_offender(request)
+        await ctx.refuse_known_offender(request)
         try:
             verifier = _verifier(ctx, form_id, x_gateway_signature)
         except ProblemError:
-            ctx.count_refused(request)
+            await ctx.count_refused(request)
             raise
         media_type = _media_type(request)
         depth = ctx.settings.http.max_json_depth if media_type == JSON else None
@@ -93,9 +93,9 @@ def webhook_router(ctx: WebContext) -> APIRouter:
             try:
                 verifier.verify()
             except SignatureError as exc:
-                ctx.count_refused(request)
+                await ctx.count_refused(request)
                 raise _unauthorized(str(exc)) from None
-            ctx.limit_form(form_id)
+            await ctx.limit_form(form_id)
             return await _receive(ctx, request, form_id, idempotency_key, media_type, body)
         finally:
             await body.close()

@@ -26,11 +26,12 @@ from gateway.channels.imap import ImapChannel
 from gateway.errors import ClaimStoreFull
 from gateway.events import topics
 from gateway.intake import Intake
-from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.normalizers import ComplaintNormalizer, NormalizerConfig
 from gateway.publisher import KafkaPublisher
 from gateway.settings import KafkaSettings
 from gateway.store.claims import FileClaimStore
-from gateway.store.state import StateStore
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
+from gateway.store.sqlite_state import SqliteStateStore
 from tests.support.consumer import TopicReader
 from tests.support.dovecot import Dovecot, account, append, count, simple_mail
 from tests.support.forms import signed_multipart
@@ -129,14 +130,16 @@ async def test_mail_waits_in_the_inbox_while_the_disk_is_full(
     attachment = os.urandom(300 * 1024).hex()  # about 600 KB: no room for it
     mail = simple_mail(f"<{uuid.uuid4()}@example.org>", "Plainte", f"Pièce : {attachment}")
     await append(dovecot, mail)
-    state = StateStore(tmp_path / "state")
+    state = SqliteStateStore(tmp_path / "state")
     async with KafkaPublisher(kafka_settings) as publisher:
-        intake = Intake(ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher)
+        intake = Intake(
+            ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None)), publisher
+        )
         channel = ImapChannel(account(dovecot), intake, FileClaimStore(small_disk), state)
         with pytest.raises(ClaimStoreFull):
             await channel.drain()
         assert await count(dovecot, "INBOX") == 1  # not moved, not quarantined
         grow(small_disk)
         assert await channel.drain() == 1
-    state.close()
+    await state.close()
     assert (await count(dovecot, "INBOX"), await count(dovecot, "Processed")) == (0, 1)

@@ -13,17 +13,18 @@ from gateway.errors import InputRejected
 from gateway.events import topics
 from gateway.events.common import Channel
 from gateway.intake import Intake
-from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.normalizers import ComplaintNormalizer, NormalizerConfig
 from gateway.publisher import KafkaPublisher
 from gateway.reference import reference_for
 from gateway.settings import KafkaSettings
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
 from tests.support.consumer import TopicReader
 
 pytestmark = pytest.mark.integration
 
 
 def normalizer() -> ComplaintNormalizer:
-    return ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None))
+    return ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None))
 
 
 async def test_given_an_email_then_a_normalised_complaint_is_on_the_topic(

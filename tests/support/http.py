@@ -51,7 +51,7 @@ async def running_gateway(settings: GatewaySettings) -> AsyncIterator[tuple[str,
     """Serve the app with uvicorn; yields its base URL and the publisher it uses."""
     url = f"http://127.0.0.1:{settings.http.port}"
     async with KafkaPublisher(settings.kafka) as publisher:
-        components = Components.build(settings, publisher)
+        components = await Components.open(settings, publisher)
         task = asyncio.create_task(HttpService(components).run())
         try:
             await _wait_until_listening(url)
@@ -60,7 +60,7 @@ async def running_gateway(settings: GatewaySettings) -> AsyncIterator[tuple[str,
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            components.close()
+            await components.close()
 
 
 @contextlib.asynccontextmanager

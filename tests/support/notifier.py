@@ -71,7 +71,7 @@ async def notifier_settings(
 @contextlib.asynccontextmanager
 async def running_notifier(settings: GatewaySettings) -> AsyncIterator[Components]:
     async with KafkaPublisher(settings.kafka) as publisher:
-        components = Components.build(settings, publisher)
+        components = await Components.open(settings, publisher)
         task = asyncio.create_task(notifier_service(components).run())
         try:
             yield components
@@ -79,7 +79,7 @@ async def running_notifier(settings: GatewaySettings) -> AsyncIterator[Component
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            components.close()
+            await components.close()
 
 
 def complaint_event(key: str | None = None, **person: Any) -> CloudEvent[Any]:

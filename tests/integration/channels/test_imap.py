@@ -29,12 +29,13 @@ from gateway.errors import KafkaUnavailable
 from gateway.events import topics
 from gateway.events.complaint import ComplaintReceived, DocumentAdded
 from gateway.intake import Intake
-from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.normalizers import ComplaintNormalizer, NormalizerConfig
 from gateway.publisher import KafkaPublisher
 from gateway.reference import reference_for
 from gateway.settings import KafkaSettings
 from gateway.store.claims import FileClaimStore
-from gateway.store.state import StateStore
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
+from gateway.store.sqlite_state import SqliteStateStore
 from tests.conftest import SHARED
 from tests.support.consumer import TopicReader
 from tests.support.dovecot import (
@@ -61,17 +62,17 @@ def dovecot() -> Iterator[Dovecot]:
 @pytest.fixture
 async def channel_parts(
     kafka_settings: KafkaSettings, tmp_path: Path
-) -> AsyncIterator[tuple[Intake, FileClaimStore, StateStore]]:
-    state = StateStore(tmp_path / "state")
+) -> AsyncIterator[tuple[Intake, FileClaimStore, SqliteStateStore]]:
+    state = SqliteStateStore(tmp_path / "state")
     async with KafkaPublisher(kafka_settings) as publisher:
-        normalizer = ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None))
+        normalizer = ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None))
         yield Intake(normalizer, publisher, contacts=state), FileClaimStore(tmp_path), state
-    state.close()
+    await state.close()
 
 
 async def test_every_corpus_email_ends_as_an_event_or_in_quarantine(
     dovecot: Dovecot,
-    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+    channel_parts: tuple[Intake, FileClaimStore, SqliteStateStore],
     kafka_settings: KafkaSettings,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -109,7 +110,7 @@ async def test_every_corpus_email_ends_as_an_event_or_in_quarantine(
 
 async def test_nothing_twice_redelivery_restart_and_resume(
     dovecot: Dovecot,
-    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+    channel_parts: tuple[Intake, FileClaimStore, SqliteStateStore],
     kafka_settings: KafkaSettings,
 ) -> None:
     reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
@@ -130,7 +131,7 @@ async def test_nothing_twice_redelivery_restart_and_resume(
 
 async def test_a_reply_quoting_a_reference_adds_a_document(
     dovecot: Dovecot,
-    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+    channel_parts: tuple[Intake, FileClaimStore, SqliteStateStore],
     kafka_settings: KafkaSettings,
 ) -> None:
     reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
@@ -149,7 +150,7 @@ async def test_a_reply_quoting_a_reference_adds_a_document(
 
 async def test_a_french_auto_reply_is_flagged_and_gets_no_due_dates(
     dovecot: Dovecot,
-    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+    channel_parts: tuple[Intake, FileClaimStore, SqliteStateStore],
     kafka_settings: KafkaSettings,
 ) -> None:
     reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
@@ -171,7 +172,7 @@ async def test_a_french_auto_reply_is_flagged_and_gets_no_due_dates(
 @pytest.mark.fault
 async def test_the_channel_survives_the_server_going_away(
     dovecot: Dovecot,
-    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+    channel_parts: tuple[Intake, FileClaimStore, SqliteStateStore],
 ) -> None:
     policy = MailboxPolicy(poll_interval_s=0.2, idle_s=1.0, max_backoff_s=1.0)
     channel = ImapChannel(account(dovecot), *channel_parts, policy=policy)
@@ -191,7 +192,7 @@ async def test_the_channel_survives_the_server_going_away(
 
 async def test_mail_delivered_while_a_batch_is_published_is_not_left_waiting(
     dovecot: Dovecot,
-    channel_parts: tuple[Intake, FileClaimStore, StateStore],
+    channel_parts: tuple[Intake, FileClaimStore, SqliteStateStore],
 ) -> None:
     """The server announces it (EXISTS) in the middle of the channel's FETCH or MOVE, which
     aioimaplib drops: the channel must still see it, not wait for the next mail or the end of
@@ -243,9 +244,11 @@ async def test_kafka_down_mid_batch_then_every_message_once_and_moved(
     await create_topics(kafka)
     mails = [simple_mail(f"<k{n}@example.org>", "Plainte", f"Message {n}") for n in range(5)]
     await append(dovecot, *mails)
-    state = StateStore(tmp_path / "state")
+    state = SqliteStateStore(tmp_path / "state")
     async with KafkaPublisher(kafka) as publisher:
-        intake = Intake(ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher)
+        intake = Intake(
+            ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None)), publisher
+        )
         channel = ImapChannel(account(dovecot), intake, FileClaimStore(tmp_path), state)
         assert await channel.drain() == 5
         await asyncio.to_thread(private_broker.stop)
@@ -258,7 +261,7 @@ async def test_kafka_down_mid_batch_then_every_message_once_and_moved(
         assert await count(dovecot, "INBOX") == 3  # nothing moved that Kafka did not take
         await asyncio.to_thread(private_broker.start)
         assert await channel.drain() == 3
-    state.close()
+    await state.close()
     assert await count(dovecot, "INBOX") == 0
     assert await count(dovecot, "Processed") == 8
     reader = TopicReader(kafka.bootstrap, topics.COMPLAINTS)
@@ -271,7 +274,7 @@ class ExplodingNormalizer:
     """The real chain, except that it fails (as a bug would) on subjects saying 'explode'."""
 
     def __init__(self) -> None:
-        self._real = ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None))
+        self._real = ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None))
 
     def normalize(self, raw: RawMessage) -> ComplaintReceived | DocumentAdded:
         if raw.subject and "explode" in raw.subject:
@@ -289,7 +292,7 @@ async def test_a_message_that_breaks_the_chain_is_quarantined_and_the_next_goes_
         simple_mail("<bad@example.org>", "please explode", "x"),
         simple_mail("<good@example.org>", "Plainte", "Rien reçu."),
     )
-    state = StateStore(tmp_path / "state")
+    state = SqliteStateStore(tmp_path / "state")
     async with KafkaPublisher(kafka_settings) as publisher:
         channel = ImapChannel(
             account(dovecot),
@@ -298,7 +301,7 @@ async def test_a_message_that_breaks_the_chain_is_quarantined_and_the_next_goes_
             state,
         )
         assert await channel.drain() == 2
-    state.close()
+    await state.close()
     assert (await count(dovecot, "Quarantine"), await count(dovecot, "Processed")) == (1, 1)
     record = json.loads((await dlq.read(1))[0].value)
     assert record["data"]["reason_code"] == "unreadable_message"
@@ -316,12 +319,14 @@ async def test_a_message_nested_too_deep_is_quarantined_and_the_mailbox_goes_on(
     dlq = TopicReader(kafka_settings.bootstrap, topics.DLQ)
     await dlq.mark()
     await append(dovecot, deep, simple_mail("<after-deep@example.org>", "Plainte", "Rien."))
-    state = StateStore(tmp_path / "state")
+    state = SqliteStateStore(tmp_path / "state")
     async with KafkaPublisher(kafka_settings) as publisher:
-        intake = Intake(ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher)
+        intake = Intake(
+            ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None)), publisher
+        )
         channel = ImapChannel(account(dovecot), intake, FileClaimStore(tmp_path), state)
         assert await channel.drain() == 2
-    state.close()
+    await state.close()
     assert (await count(dovecot, "Quarantine"), await count(dovecot, "Processed")) == (1, 1)
     record = json.loads((await dlq.read(1))[0].value)
     assert record["data"]["reason_code"] == "too_deeply_nested"
@@ -336,15 +341,17 @@ async def test_a_very_long_mail_is_published_cut_with_the_whole_text_attached(
     reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
     await reader.mark()
     await append(dovecot, simple_mail("<long@example.org>", "Plainte", text))
-    state = StateStore(tmp_path / "state")
+    state = SqliteStateStore(tmp_path / "state")
     async with KafkaPublisher(kafka_settings) as publisher:
-        intake = Intake(ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher)
+        intake = Intake(
+            ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None)), publisher
+        )
         claims = FileClaimStore(tmp_path)
         assert await ImapChannel(account(dovecot), intake, claims, state).drain() == 1
         data = json.loads((await reader.read(1))[0].value)["data"]
         [whole] = [a for a in data["attachments"] if a["filename"] == "message-text.txt"]
         kept = (await claims.get(whole["sha256"])).decode()
-    state.close()
+    await state.close()
     assert await count(dovecot, "Processed") == 1
     assert len(data["body"]) <= 100_000
     assert "needs_review" in data["flags"]
@@ -353,7 +360,7 @@ async def test_a_very_long_mail_is_published_cut_with_the_whole_text_attached(
 
 @pytest.mark.fault
 async def test_a_failing_mailbox_never_stops_the_others(
-    dovecot: Dovecot, channel_parts: tuple[Intake, FileClaimStore, StateStore]
+    dovecot: Dovecot, channel_parts: tuple[Intake, FileClaimStore, SqliteStateStore]
 ) -> None:
     """GIVEN two mailboxes, one with a wrong password WHEN the email service runs THEN the
     good one is read all the same, and the bad one keeps retrying without stopping anything."""
@@ -388,10 +395,12 @@ async def test_a_mail_over_the_attachment_limit_is_never_held_whole(
     reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
     await reader.mark()
     await append(dovecot, raw)
-    state = StateStore(tmp_path / "state")
+    state = SqliteStateStore(tmp_path / "state")
     policy = MailboxPolicy(max_attachment_bytes=2 * 1024 * 1024)
     async with KafkaPublisher(kafka_settings) as publisher:
-        intake = Intake(ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)), publisher)
+        intake = Intake(
+            ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None)), publisher
+        )
         claims = FileClaimStore(tmp_path)
         channel = ImapChannel(account(dovecot), intake, claims, state, policy)
         tracemalloc.start()
@@ -402,7 +411,7 @@ async def test_a_mail_over_the_attachment_limit_is_never_held_whole(
             tracemalloc.stop()
         data = json.loads((await reader.read(1))[0].value)["data"]
         kept_raw = await claims.get(data["source_message"]["uri"].rsplit("/", 1)[-1])
-    state.close()
+    await state.close()
     assert await count(dovecot, "Processed") == 1
     assert peak < 8 * 1024 * 1024, f"peak {peak:,} bytes"
     assert kept_raw == raw  # the raw copy whole, though never in memory whole

@@ -20,12 +20,13 @@ from gateway.errors import KafkaUnavailable
 from gateway.events import topics
 from gateway.events.envelope import CloudEvent
 from gateway.intake import Intake
-from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.normalizers import ComplaintNormalizer, NormalizerConfig
 from gateway.publisher import KafkaPublisher
 from gateway.reference import reference_for
 from gateway.settings import KafkaSettings
 from gateway.store.claims import FileClaimStore
-from gateway.store.state import StateStore
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
+from gateway.store.sqlite_state import SqliteStateStore
 from tests.support.consumer import TopicReader
 from tests.support.dovecot import Dovecot, account, append, count, simple_mail, with_keyword
 
@@ -40,14 +41,14 @@ def dovecot() -> Iterator[Dovecot]:
 
 
 def _normalizer() -> ComplaintNormalizer:
-    return ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None))
+    return ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None))
 
 
 def _replica(
     dovecot: Dovecot, intake: Intake, directory: Path, timeout_s: float = 900.0
-) -> tuple[ImapChannel, StateStore]:
+) -> tuple[ImapChannel, SqliteStateStore]:
     """A gateway process of its own: its own state store and claim store."""
-    state = StateStore(directory / "state")
+    state = SqliteStateStore(directory / "state")
     policy = MailboxPolicy(batch=10, shared=True, claim_timeout_s=timeout_s)
     channel = ImapChannel(account(dovecot), intake, FileClaimStore(directory), state, policy)
     return channel, state
@@ -84,8 +85,8 @@ async def test_two_replicas_publish_each_message_once(
         one, one_state = _replica(dovecot, Intake(_normalizer(), first), tmp_path / "one")
         two, two_state = _replica(dovecot, Intake(_normalizer(), second), tmp_path / "two")
         handled = await asyncio.gather(one.drain(), two.drain())
-    one_state.close()
-    two_state.close()
+    await one_state.close()
+    await two_state.close()
     assert sum(handled) == 200
     assert min(handled) > 0, handled  # both took part: the claims were contended
     references = {reference_for(f"email:{i}") for i in ids}
@@ -113,13 +114,13 @@ async def test_claims_of_a_replica_that_died_are_finished_or_put_back(
         )
         with pytest.raises(KafkaUnavailable):
             await dying.drain()
-        dying_state.close()
+        await dying_state.close()
         assert await _claimed(dovecot) == 5  # claimed, not published, not lost
 
         # It comes back with its state: it finishes its own claims before anything else.
         back, back_state = _replica(dovecot, Intake(_normalizer(), publisher), tmp_path / "dying")
         assert await back.drain() == 5
-        back_state.close()
+        await back_state.close()
 
         await append(
             dovecot, *(simple_mail(f"<lost-{n}@example.org>", "Plainte", "y") for n in range(3))
@@ -129,7 +130,7 @@ async def test_claims_of_a_replica_that_died_are_finished_or_put_back(
         )
         with pytest.raises(KafkaUnavailable):
             await gone.drain()
-        gone_state.close()
+        await gone_state.close()
         assert await _claimed(dovecot) == 3  # this one never comes back
 
         other, other_state = _replica(
@@ -139,7 +140,7 @@ async def test_claims_of_a_replica_that_died_are_finished_or_put_back(
         assert await _claimed(dovecot) == 3
         await asyncio.sleep(0.6)
         assert await other.drain() == 3  # given up, claimed again, published
-        other_state.close()
+        await other_state.close()
     references = {reference_for(f"email:<died-{n}@example.org>") for n in range(5)} | {
         reference_for(f"email:<lost-{n}@example.org>") for n in range(3)
     }
@@ -163,11 +164,11 @@ async def test_a_second_copy_taken_by_another_replica_is_not_published_again(
         await append(dovecot, copy)
         one, one_state = _replica(dovecot, Intake(_normalizer(), publisher), tmp_path / "one")
         assert await one.drain() == 1
-        one_state.close()
+        await one_state.close()
         await append(dovecot, copy, other)
         two, two_state = _replica(dovecot, Intake(_normalizer(), publisher), tmp_path / "two")
         assert await two.drain() == 2
-        two_state.close()
+        await two_state.close()
     references = {
         reference_for("email:<twice@example.org>"),
         reference_for("email:<once@example.org>"),

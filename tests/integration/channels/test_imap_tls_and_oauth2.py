@@ -17,11 +17,12 @@ from gateway.channels.imap import ImapChannel
 from gateway.errors import ChannelUnavailable
 from gateway.events import topics
 from gateway.intake import Intake
-from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.normalizers import ComplaintNormalizer, NormalizerConfig
 from gateway.publisher import KafkaPublisher
 from gateway.settings import ImapAccount, KafkaSettings, OAuth2Client
 from gateway.store.claims import FileClaimStore
-from gateway.store.state import StateStore
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
+from gateway.store.sqlite_state import SqliteStateStore
 from tests.support.consumer import TopicReader
 from tests.support.dovecot import PASSWORD, USER, Dovecot, append, simple_mail
 from tests.support.oauth2 import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, Provider, oauth2_provider
@@ -29,16 +30,16 @@ from tests.support.tls import TlsFiles, make_tls_files
 
 pytestmark = pytest.mark.integration
 
-Parts = tuple[Intake, FileClaimStore, StateStore]
+Parts = tuple[Intake, FileClaimStore, SqliteStateStore]
 
 
 @pytest.fixture
 async def parts(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[Parts]:
-    state = StateStore(tmp_path / "state")
+    state = SqliteStateStore(tmp_path / "state")
     async with KafkaPublisher(kafka_settings) as publisher:
-        normalizer = ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None))
+        normalizer = ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None))
         yield Intake(normalizer, publisher, contacts=state), FileClaimStore(tmp_path), state
-    state.close()
+    await state.close()
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ async def postal_channel(
         }
     )
     async with KafkaPublisher(kafka_settings) as publisher:
-        components = Components.build(settings, publisher)
+        components = await Components.open(settings, publisher)
         channel = PostalChannel(
             settings.postal,
             components.intake,
@@ -68,7 +68,7 @@ async def postal_channel(
         try:
             yield channel, inbox
         finally:
-            components.close()
+            await components.close()
 
 
 def pdf_texts(uri: str | None) -> list[str]:

@@ -13,8 +13,9 @@ from twilio.request_validator import RequestValidator
 
 from gateway.events import topics
 from gateway.events.envelope import parse_event
-from gateway.notifier.tokens import EmailTokens, token_key
+from gateway.notifier.tokens import EmailTokens, link_key
 from gateway.settings import GatewaySettings, KafkaSettings
+from gateway.store.secrets import FileSecrets
 from tests.support.consumer import TopicReader
 from tests.support.forms import signed_json
 from tests.support.http import gateway_settings, running_gateway
@@ -170,7 +171,9 @@ async def test_a_renewal_of_an_expired_link_asks_the_notifier_for_a_new_one(
     sms_gateway: tuple[str, GatewaySettings], kafka_settings: KafkaSettings
 ) -> None:
     url, settings = sms_gateway
-    tokens = EmailTokens(token_key(None, settings.data_dir), valid_days=5)
+    tokens = EmailTokens(
+        await link_key(None, FileSecrets(settings.data_dir / "state")), valid_days=5
+    )
     token = tokens.issue("PL-HP69-9MYG-AHW6", "marie@example.org", "fr")
     reader = TopicReader(kafka_settings.bootstrap, topics.NOTIFICATIONS)
     await reader.mark()
@@ -193,7 +196,9 @@ async def test_a_used_link_is_not_renewed_the_address_is_confirmed_already(
     sms_gateway: tuple[str, GatewaySettings], kafka_settings: KafkaSettings
 ) -> None:
     url, settings = sms_gateway
-    tokens = EmailTokens(token_key(None, settings.data_dir), valid_days=5)
+    tokens = EmailTokens(
+        await link_key(None, FileSecrets(settings.data_dir / "state")), valid_days=5
+    )
     token = tokens.issue("PL-HP69-9MYG-AHW6", "jean@example.org", "fr")
     notifications = TopicReader(kafka_settings.bootstrap, topics.NOTIFICATIONS)
     await notifications.mark()

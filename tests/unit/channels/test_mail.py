@@ -18,7 +18,8 @@ from gateway.channels.raw import RawMessage, Sender, safe_filename
 from gateway.errors import InputRejected
 from gateway.events.common import Channel
 from gateway.events.complaint import DocumentAdded, Flag
-from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.normalizers import ComplaintNormalizer, NormalizerConfig
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
 from tests.conftest import SHARED
 
 CORPUS = SHARED / "corpus" / "email"
@@ -186,7 +187,7 @@ def test_a_bounce_of_our_acknowledgement_becomes_a_bounce_of_that_complaint() ->
         flags=parsed.flags,
         thread_references=parsed.thread_ids + parsed.bounced_message_ids,
     )
-    event = ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)).normalize(raw)
+    event = ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None)).normalize(raw)
     assert isinstance(event, DocumentAdded)
     assert event.reference == "PL-HP69-9MYG-AHW6"
     assert Flag.BOUNCE in event.flags

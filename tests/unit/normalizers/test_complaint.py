@@ -14,13 +14,13 @@ from gateway.events.common import Channel, IdentifierOwner, IdentifierScheme
 from gateway.events.complaint import ComplaintReceived, DocumentAdded, Flag, Kind
 from gateway.normalizers import (
     ComplaintNormalizer,
-    DuplicateIndex,
     NormalizerConfig,
     normalizer_config,
 )
 from gateway.normalizers.contacts import OwnContacts
 from gateway.reference import reference_for
 from gateway.settings import NormalizerSettings
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
 
 RECEIVED = datetime(2026, 11, 20, 15, tzinfo=UTC)
 CONFIG = NormalizerConfig()
@@ -37,7 +37,7 @@ def raw(**overrides: Any) -> RawMessage:
     return RawMessage(**values)
 
 
-def complaint(message: RawMessage, index: DuplicateIndex | None = None) -> ComplaintReceived:
+def complaint(message: RawMessage, index: SqliteDuplicateIndex | None = None) -> ComplaintReceived:
     result = ComplaintNormalizer(CONFIG, index).normalize(message)
     assert isinstance(result, ComplaintReceived)
     return result
@@ -180,7 +180,7 @@ def test_near_miss_a_reference_with_a_wrong_check_symbol_is_a_new_complaint() ->
 
 
 def test_same_verified_person_same_text_through_two_channels_is_a_possible_duplicate() -> None:
-    index = DuplicateIndex(None)
+    index = SqliteDuplicateIndex(None)
     text = "Je n'ai toujours pas reçu ma carte d'assurance maladie demandée en août dernier."
     first = complaint(
         raw(text=text, sender=Sender(email="a@example.org", email_verified=True)), index

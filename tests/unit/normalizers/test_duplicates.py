@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from gateway.normalizers.duplicates import (
     DUPLICATE_THRESHOLD,
-    DuplicateIndex,
     jaccard,
     jaccards_against,
     pack,
     shingles,
 )
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
 
 TEXT = (
     "Bonjour, j'ai demandé le renouvellement de ma carte d'assurance maladie en août et je ne "
@@ -36,7 +36,7 @@ def test_near_identical_texts_pass_the_threshold_and_different_ones_do_not() -> 
 
 
 def test_given_the_same_person_and_text_within_30_days_then_the_earlier_reference() -> None:
-    index = DuplicateIndex(None)
+    index = SqliteDuplicateIndex(None)
     assert index.find_and_record(["email:a@b.org"], "PL-1", shingles(TEXT), T0) is None
     later = T0 + timedelta(days=10)
     assert (
@@ -46,7 +46,7 @@ def test_given_the_same_person_and_text_within_30_days_then_the_earlier_referenc
 
 
 def test_given_another_person_or_another_text_or_too_late_then_no_duplicate() -> None:
-    index = DuplicateIndex(None)
+    index = SqliteDuplicateIndex(None)
     index.find_and_record(["id:ca-qc-ramq:TREM85031512"], "PL-1", shingles(TEXT), T0)
     assert (
         index.find_and_record(["email:other@b.org"], "PL-2", shingles(TEXT), T0 + timedelta(days=1))
@@ -67,17 +67,17 @@ def test_given_another_person_or_another_text_or_too_late_then_no_duplicate() ->
 
 
 def test_given_a_redelivery_of_the_same_complaint_then_it_is_not_its_own_duplicate() -> None:
-    index = DuplicateIndex(None)
+    index = SqliteDuplicateIndex(None)
     assert index.find_and_record(["email:a@b.org"], "PL-1", shingles(TEXT), T0) is None
     assert index.find_and_record(["email:a@b.org"], "PL-1", shingles(TEXT), T0) is None
 
 
 def test_the_index_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "state" / "duplicates.sqlite"
-    first = DuplicateIndex(path)
+    first = SqliteDuplicateIndex(path)
     first.find_and_record(["phone:+15145550123"], "PL-1", shingles(TEXT), T0)
     first.close()
-    again = DuplicateIndex(path)
+    again = SqliteDuplicateIndex(path)
     assert (
         again.find_and_record(
             ["phone:+15145550123"], "PL-2", shingles(TEXT), T0 + timedelta(hours=1)
@@ -88,13 +88,13 @@ def test_the_index_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_given_no_person_key_then_nothing_is_recorded_or_matched() -> None:
-    index = DuplicateIndex(None)
+    index = SqliteDuplicateIndex(None)
     assert index.find_and_record([], "PL-1", shingles(TEXT), T0) is None
     assert index.find_and_record([], "PL-2", shingles(TEXT), T0) is None
 
 
 def test_given_three_matching_complaints_then_the_earliest_is_named() -> None:
-    index = DuplicateIndex(None)
+    index = SqliteDuplicateIndex(None)
     for day, reference in enumerate(["PL-1", "PL-2", "PL-3"]):
         index.find_and_record(["email:a@b.org"], reference, shingles(TEXT), T0 + timedelta(day))
     assert (
@@ -141,10 +141,10 @@ def test_shingles_are_the_same_in_another_process_and_word_order_counts() -> Non
 
 def test_given_an_index_of_an_older_hashing_then_its_entries_are_dropped(tmp_path: Path) -> None:
     path = tmp_path / "duplicates.sqlite"
-    DuplicateIndex(path).find_and_record(["email:a@b.org"], "PL-1", shingles(TEXT), T0)
+    SqliteDuplicateIndex(path).find_and_record(["email:a@b.org"], "PL-1", shingles(TEXT), T0)
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 1")
-    again = DuplicateIndex(path)
+    again = SqliteDuplicateIndex(path)
     assert again.find_and_record(["email:a@b.org"], "PL-2", shingles(TEXT), T0) is None
     assert again.find_and_record(["email:a@b.org"], "PL-3", shingles(TEXT), T0) == "PL-2"
 
@@ -174,7 +174,7 @@ OPERATIONS = st.lists(
 def test_property_rows_kept_in_memory_give_the_answers_of_the_file(
     operations: list[tuple[list[str], str, str, int]], rows_in_memory: int
 ) -> None:
-    in_memory, from_file = DuplicateIndex(None, rows_in_memory), DuplicateIndex(None, 0)
+    in_memory, from_file = SqliteDuplicateIndex(None, rows_in_memory), SqliteDuplicateIndex(None, 0)
     for keys, reference, text, day in operations:
         at = T0 + timedelta(days=day)
         assert in_memory.find_and_record(keys, reference, shingles(text), at) == (
@@ -186,7 +186,7 @@ def test_given_two_processes_on_one_file_then_each_sees_what_the_other_recorded(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "duplicates.sqlite"
-    web, mail = DuplicateIndex(path), DuplicateIndex(path)
+    web, mail = SqliteDuplicateIndex(path), SqliteDuplicateIndex(path)
     minutes = [T0 + timedelta(minutes=n) for n in range(4)]  # within an hour: no pruning between
     mail.find_and_record(["email:a@b.org"], "PL-1", shingles("Autre chose."), minutes[0])
     mail.find_and_record(["email:a@b.org"], "PL-2", shingles("Encore autre chose."), minutes[1])

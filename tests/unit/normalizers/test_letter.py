@@ -8,8 +8,9 @@ import pytest
 
 from gateway.channels.raw import RawMessage
 from gateway.events.common import Channel
-from gateway.normalizers import ComplaintNormalizer, DuplicateIndex, NormalizerConfig
+from gateway.normalizers import ComplaintNormalizer, NormalizerConfig
 from gateway.normalizers.letter import letter_head, repair_lookalikes
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
 
 OCR_TEXT = """Hélène Tremblay
 1234, rue Saint-Jean, app. 3
@@ -74,7 +75,7 @@ def test_a_postal_complaint_carries_the_repaired_identifier_and_the_letter_facts
         received_at=datetime(2026, 11, 25, 9, tzinfo=UTC),
         text=OCR_TEXT,
     )
-    complaint = ComplaintNormalizer(NormalizerConfig(), DuplicateIndex(None)).normalize(raw)
+    complaint = ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None)).normalize(raw)
     assert complaint.__class__.__name__ == "ComplaintReceived"
     [nam] = complaint.identifiers  # type: ignore[union-attr]
     assert (nam.value, nam.valid, nam.repaired) == ("TREM85031512", True, True)

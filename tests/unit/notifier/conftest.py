@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from gateway.events.envelope import CloudEvent, parse_event
-from gateway.notifier.ledger import NotificationLedger
+from gateway.store.sqlite_ledger import SqliteLedger
 from tests.conftest import FIXTURES
 
 ComplaintFactory = Callable[..., CloudEvent[Any]]
@@ -35,8 +35,8 @@ def complaint() -> ComplaintFactory:
 
 
 @pytest.fixture
-def ledger() -> Iterator[NotificationLedger]:
+async def ledger() -> AsyncIterator[SqliteLedger]:
     """An in-memory ledger."""
-    ledger = NotificationLedger(None)
+    ledger = SqliteLedger(None)
     yield ledger
-    ledger.close()
+    await ledger.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,11 +15,12 @@ from gateway.events.envelope import CloudEvent
 from gateway.events.notification import Medium
 from gateway.notifier import OutgoingMessage
 from gateway.notifier.dispatch import Dispatcher
-from gateway.notifier.ledger import LedgerEntry, NotificationLedger
+from gateway.notifier.ledger import LedgerEntry
 from gateway.notifier.planner import PlannedNotification, plan_acknowledgement
 from gateway.notifier.templates import TemplateLibrary
 from gateway.notifier.tokens import EmailTokens
 from gateway.settings import load_settings
+from gateway.store.sqlite_ledger import SqliteLedger
 from tests.unit.notifier.conftest import ComplaintFactory
 
 
@@ -55,14 +56,14 @@ class ScriptedSender:
 
 
 @pytest.fixture
-def ledger() -> Iterator[NotificationLedger]:
-    ledger = NotificationLedger(None)
+async def ledger() -> AsyncIterator[SqliteLedger]:
+    ledger = SqliteLedger(None)
     yield ledger
-    ledger.close()
+    await ledger.close()
 
 
 def dispatcher(
-    ledger: NotificationLedger, publisher: RecordingPublisher, *senders: ScriptedSender
+    ledger: SqliteLedger, publisher: RecordingPublisher, *senders: ScriptedSender
 ) -> Dispatcher:
     settings = load_settings(
         notifier={"retry_base_s": 0.001, "retry_max_s": 0.002, "max_attempts": 3},
@@ -85,7 +86,7 @@ def acknowledgement(complaint: ComplaintFactory) -> PlannedNotification:
 
 
 async def test_a_notification_is_sent_once_even_when_its_event_comes_again(
-    complaint: ComplaintFactory, ledger: NotificationLedger
+    complaint: ComplaintFactory, ledger: SqliteLedger
 ) -> None:
     publisher, email = RecordingPublisher(), ScriptedSender(Medium.EMAIL)
     notifier = dispatcher(ledger, publisher, email)
@@ -104,7 +105,7 @@ async def test_a_notification_is_sent_once_even_when_its_event_comes_again(
 
 
 async def test_a_notification_another_service_requested_is_not_requested_a_second_time(
-    complaint: ComplaintFactory, ledger: NotificationLedger
+    complaint: ComplaintFactory, ledger: SqliteLedger
 ) -> None:
     """A new validation link asked for by the web service: its ``notification.requested`` is on
     the topic already, so the notifier publishes only the outcome (one request, one outcome)."""
@@ -116,7 +117,7 @@ async def test_a_notification_another_service_requested_is_not_requested_a_secon
 
 
 async def test_a_fallback_of_a_requested_notification_is_announced_as_a_new_one(
-    complaint: ComplaintFactory, ledger: NotificationLedger
+    complaint: ComplaintFactory, ledger: SqliteLedger
 ) -> None:
     publisher = RecordingPublisher()
     email = ScriptedSender(Medium.EMAIL, PermanentSendError("550 no such user"))
@@ -135,7 +136,7 @@ async def test_a_fallback_of_a_requested_notification_is_announced_as_a_new_one(
 
 
 async def test_a_send_not_yet_announced_when_the_process_stopped_is_announced_again(
-    complaint: ComplaintFactory, ledger: NotificationLedger
+    complaint: ComplaintFactory, ledger: SqliteLedger
 ) -> None:
     """The provider took it and the ledger says sent, but ``notification.sent`` may never have
     reached Kafka: the redelivery publishes it (same event id), and sends nothing."""
@@ -153,7 +154,7 @@ async def test_a_send_not_yet_announced_when_the_process_stopped_is_announced_ag
 
 
 async def test_temporary_refusals_are_retried_then_succeed(
-    complaint: ComplaintFactory, ledger: NotificationLedger
+    complaint: ComplaintFactory, ledger: SqliteLedger
 ) -> None:
     publisher = RecordingPublisher()
     email = ScriptedSender(Medium.EMAIL, TemporarySendError("451 try later"))
@@ -165,7 +166,7 @@ async def test_temporary_refusals_are_retried_then_succeed(
 
 
 async def test_an_unreachable_server_is_waited_for_beyond_the_attempt_limit(
-    complaint: ComplaintFactory, ledger: NotificationLedger
+    complaint: ComplaintFactory, ledger: SqliteLedger
 ) -> None:
     publisher = RecordingPublisher()
     down = [ProviderUnavailable("connection refused") for _ in range(10)]
@@ -179,7 +180,7 @@ async def test_an_unreachable_server_is_waited_for_beyond_the_attempt_limit(
 
 
 async def test_a_permanent_refusal_fails_fast_and_the_next_medium_is_tried(
-    complaint: ComplaintFactory, ledger: NotificationLedger
+    complaint: ComplaintFactory, ledger: SqliteLedger
 ) -> None:
     publisher = RecordingPublisher()
     email = ScriptedSender(Medium.EMAIL, PermanentSendError("550 no such user"))
@@ -201,7 +202,7 @@ async def test_a_permanent_refusal_fails_fast_and_the_next_medium_is_tried(
 
 
 async def test_too_many_temporary_refusals_count_as_a_failure(
-    complaint: ComplaintFactory, ledger: NotificationLedger
+    complaint: ComplaintFactory, ledger: SqliteLedger
 ) -> None:
     publisher = RecordingPublisher()
     email = ScriptedSender(Medium.EMAIL, *[TemporarySendError("452") for _ in range(5)])
@@ -215,7 +216,7 @@ async def test_too_many_temporary_refusals_count_as_a_failure(
 
 
 async def test_a_bounce_records_the_failure_and_sends_by_the_next_medium(
-    complaint: ComplaintFactory, ledger: NotificationLedger
+    complaint: ComplaintFactory, ledger: SqliteLedger
 ) -> None:
     publisher = RecordingPublisher()
     email, sms = ScriptedSender(Medium.EMAIL), ScriptedSender(Medium.SMS)

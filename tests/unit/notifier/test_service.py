@@ -13,8 +13,8 @@ from gateway.events.envelope import CloudEvent, parse_event
 from gateway.events.notification import Medium, Purpose
 from gateway.notifier import OutgoingMessage
 from gateway.notifier.dispatch import SOURCE
-from gateway.notifier.ledger import NotificationLedger
 from gateway.notifier.service import NotifierService
+from gateway.store.sqlite_ledger import SqliteLedger
 from tests.conftest import FIXTURES
 from tests.unit.notifier.conftest import ComplaintFactory
 from tests.unit.notifier.test_dispatch import RecordingPublisher, ScriptedSender, dispatcher
@@ -48,13 +48,13 @@ def link_requested(source: str) -> CloudEvent[Any]:
     return event.model_copy(update={"data": data})
 
 
-def service(ledger: NotificationLedger, *senders: Any) -> NotifierService:
+def service(ledger: SqliteLedger, *senders: Any) -> NotifierService:
     notifier = dispatcher(ledger, RecordingPublisher(), *senders)
     return NotifierService(None, notifier, ledger)  # no consumer: handle() alone
 
 
 async def test_our_own_link_request_read_back_is_not_sent_again_as_a_bare_link(
-    ledger: NotificationLedger,
+    ledger: SqliteLedger,
 ) -> None:
     """The notifier reads its own ``notification.requested`` back on notifications.v1; one whose
     send had not begun (stopped between the event and the ledger) is sent with its complaint,
@@ -64,7 +64,7 @@ async def test_our_own_link_request_read_back_is_not_sent_again_as_a_bare_link(
     assert email.sent == []
 
 
-async def test_a_link_request_of_the_web_service_is_sent(ledger: NotificationLedger) -> None:
+async def test_a_link_request_of_the_web_service_is_sent(ledger: SqliteLedger) -> None:
     email = ScriptedSender(Medium.EMAIL)
     await service(ledger, email).handle([record(link_requested("urn:intake-gateway"))])
     assert [message.recipient for message in email.sent] == ["marie.tremblay@example.org"]
@@ -83,7 +83,7 @@ class GatedSender(ScriptedSender):
 
 
 async def test_a_complaints_events_in_two_batches_are_handled_in_their_order(
-    complaint: ComplaintFactory, ledger: NotificationLedger
+    complaint: ComplaintFactory, ledger: SqliteLedger
 ) -> None:
     """The next batch is read while one is under way: a status change in it waits for the
     acknowledgement of the same complaint in the batch before (else it found no contact)."""
@@ -116,7 +116,7 @@ class CommittingConsumer:
 
 
 async def test_a_batch_commits_the_next_offset_of_each_partition_still_assigned(
-    ledger: NotificationLedger,
+    ledger: SqliteLedger,
 ) -> None:
     """After a rebalance moved a partition away, its offsets are left to its new reader (a
     commit naming it is refused whole, which left the others uncommitted too)."""

@@ -10,7 +10,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from gateway.errors import ConfigurationError, TokenRefused
-from gateway.notifier.tokens import EmailTokens, token_key
+from gateway.notifier.tokens import EmailTokens, link_key
+from gateway.store.secrets import FileSecrets
 
 KEY = Fernet.generate_key()
 
@@ -59,10 +60,11 @@ def test_after_five_days_a_token_is_expired_but_still_names_its_claim(
     assert refused.value.claim.email == "marie@example.org"
 
 
-def test_the_installation_key_is_created_once_and_kept_private(tmp_path: Path) -> None:
-    first = token_key(None, tmp_path)
-    assert token_key(None, tmp_path) == first
-    assert (tmp_path / "state" / "link-key").stat().st_mode & 0o777 == 0o600
-    assert token_key("configured", tmp_path) == b"configured"
+async def test_the_installation_key_is_created_once_and_kept_private(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = await link_key(None, FileSecrets(state))
+    assert await link_key(None, FileSecrets(state)) == first
+    assert (state / "link-key").stat().st_mode & 0o777 == 0o600
+    assert await link_key("configured", FileSecrets(tmp_path)) == b"configured"
     with pytest.raises(ConfigurationError, match="GATEWAY_NOTIFIER_TOKEN_KEY"):
         EmailTokens(b"too-short")

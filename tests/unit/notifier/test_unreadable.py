@@ -14,9 +14,9 @@ from gateway.errors import PublishError
 from gateway.events import topics
 from gateway.events.envelope import CloudEvent
 from gateway.events.notification import Medium
-from gateway.notifier.ledger import NotificationLedger
 from gateway.notifier.service import NotifierService
 from gateway.publisher import route
+from gateway.store.sqlite_ledger import SqliteLedger
 from tests.support.deep import nested_values
 from tests.unit.notifier.conftest import ComplaintFactory
 from tests.unit.notifier.test_dispatch import RecordingPublisher, ScriptedSender, dispatcher
@@ -69,7 +69,7 @@ async def test_a_record_nested_too_deep_goes_to_the_dlq_and_the_next_one_is_hand
     complaint: ComplaintFactory, poisoned: bytes
 ) -> None:
     log: list[str] = []
-    ledger = NotificationLedger(None)
+    ledger = SqliteLedger(None)
     email = ScriptedSender(Medium.EMAIL)
     publisher = OrderedPublisher(log)
     notifier = NotifierService(
@@ -84,7 +84,7 @@ async def test_a_record_nested_too_deep_goes_to_the_dlq_and_the_next_one_is_hand
         assert await batch.task == [None]
         await notifier._settle(batch)
     finally:
-        ledger.close()
+        await ledger.close()
     dead = [event for event in publisher.events if event.type == "intake.rejected"]
     assert len(dead) == 1
     assert dead[0].data.reason_code == "too_deep"
@@ -97,7 +97,7 @@ async def test_a_record_nested_too_deep_goes_to_the_dlq_and_the_next_one_is_hand
 
 @pytest.mark.parametrize("value", [b"", b"not json", b'{"type": "complaint.received"}'])
 async def test_a_record_that_is_no_readable_event_goes_to_the_dlq_as_unreadable(
-    ledger: NotificationLedger, value: bytes
+    ledger: SqliteLedger, value: bytes
 ) -> None:
     publisher = RecordingPublisher()
     notifier = NotifierService(None, dispatcher(ledger, publisher), ledger)  # type: ignore[arg-type]
@@ -108,7 +108,7 @@ async def test_a_record_that_is_no_readable_event_goes_to_the_dlq_as_unreadable(
 
 
 async def test_the_same_poisoned_record_read_again_gives_the_same_dlq_event_id(
-    ledger: NotificationLedger,
+    ledger: SqliteLedger,
 ) -> None:
     """After a rewind the record comes again: consumers of the DLQ recognise the repeat."""
     publisher = RecordingPublisher()
@@ -126,7 +126,7 @@ class UnavailablePublisher(RecordingPublisher):
 
 
 async def test_when_the_dlq_cannot_take_a_poisoned_record_its_batch_is_not_done(
-    ledger: NotificationLedger,
+    ledger: SqliteLedger,
 ) -> None:
     """Nothing is committed before Kafka has it: the batch ends with the publisher's error,
     which the service answers by reading again from the last commit."""

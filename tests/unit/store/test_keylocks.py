@@ -12,14 +12,14 @@ import pytest
 
 from gateway.errors import StateStoreError
 from gateway.store import keylocks
-from gateway.store.keylocks import KeyLocks
+from gateway.store.keylocks import FileKeyLocks
 
 HOLDER = """
 import asyncio, sys, time
 from pathlib import Path
-from gateway.store.keylocks import KeyLocks
+from gateway.store.keylocks import FileKeyLocks
 async def main():
-    locks = KeyLocks(Path(sys.argv[1]))
+    locks = FileKeyLocks(Path(sys.argv[1]))
     async with locks.holding(sys.argv[2]):
         print("held", flush=True)
         await asyncio.sleep(float(sys.argv[3]))
@@ -58,38 +58,38 @@ async def test_given_a_key_held_by_another_process_then_it_waits_until_released(
 ) -> None:
     path = tmp_path / "keys.lock"
     other = holder(path, "form:contact\nkey-1", 0.6)
-    locks = KeyLocks(path)
+    locks = FileKeyLocks(path)
     started = time.monotonic()
     async with locks.holding("form:contact\nkey-1"):
         waited = time.monotonic() - started
     other.wait()
     assert waited >= 0.3
-    locks.close()
+    await locks.close()
 
 
 async def test_given_another_key_then_no_wait(tmp_path: Path) -> None:
     path = tmp_path / "keys.lock"
     other = holder(path, "form:contact\nkey-1", 2.0)
-    locks = KeyLocks(path)
+    locks = FileKeyLocks(path)
     started = time.monotonic()
     async with locks.holding("form:contact\nkey-2"):
         assert time.monotonic() - started < 0.5
     other.kill()
-    locks.close()
+    await locks.close()
 
 
 async def test_given_the_holder_is_killed_then_the_key_is_free(tmp_path: Path) -> None:
     path = tmp_path / "keys.lock"
     other = holder(path, "k", 60.0)
     other.kill()
-    locks = KeyLocks(path)
+    locks = FileKeyLocks(path)
     async with asyncio.timeout(2), locks.holding("k"):
         pass
-    locks.close()
+    await locks.close()
 
 
 async def test_given_tasks_of_one_process_then_one_at_a_time(tmp_path: Path) -> None:
-    locks = KeyLocks(tmp_path / "keys.lock")
+    locks = FileKeyLocks(tmp_path / "keys.lock")
     inside, most = 0, 0
 
     async def use() -> None:
@@ -102,7 +102,7 @@ async def test_given_tasks_of_one_process_then_one_at_a_time(tmp_path: Path) -> 
 
     await asyncio.gather(*(use() for _ in range(5)))
     assert most == 1
-    locks.close()
+    await locks.close()
 
 
 async def test_given_two_keys_on_one_byte_then_the_first_out_keeps_the_other_locked(
@@ -110,7 +110,7 @@ async def test_given_two_keys_on_one_byte_then_the_first_out_keeps_the_other_loc
 ) -> None:
     monkeypatch.setattr(keylocks, "_offset", lambda _key: 7)
     path = tmp_path / "keys.lock"
-    locks = KeyLocks(path)
+    locks = FileKeyLocks(path)
     first_out = asyncio.Event()
 
     async def hold(key: str, until: asyncio.Event | None) -> None:
@@ -141,7 +141,7 @@ async def test_given_two_keys_on_one_byte_then_the_first_out_keeps_the_other_loc
     assert output.decode().strip() == "locked"
     release.set()
     await longer
-    locks.close()
+    await locks.close()
 
 
 async def test_given_a_holder_that_never_lets_go_then_a_clear_error(
@@ -149,9 +149,9 @@ async def test_given_a_holder_that_never_lets_go_then_a_clear_error(
 ) -> None:
     path = tmp_path / "keys.lock"
     other = holder(path, "stuck", 30.0)
-    locks = KeyLocks(path)
+    locks = FileKeyLocks(path)
     with pytest.raises(StateStoreError, match="still running"):
         async with locks.holding("stuck", timeout_s=0.2):
             pass
     other.kill()
-    locks.close()
+    await locks.close()

@@ -16,12 +16,12 @@ from tests.conftest import REPO
 async def test_the_asyncapi_document_is_served_as_json_as_checked_in(tmp_path: Path) -> None:
     """GIVEN the app WHEN /asyncapi.json is read THEN it is the checked-in document, as JSON."""
     settings = GatewaySettings(kafka=KafkaSettings(bootstrap="127.0.0.1:1"), data_dir=tmp_path)
-    components = Components.build(settings, KafkaPublisher(settings.kafka))
+    components = await Components.open(settings, KafkaPublisher(settings.kafka))
     transport = httpx.ASGITransport(app=create_app(components))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         response = await client.get("/asyncapi.json")
         openapi = (await client.get("/openapi.json")).json()
-    components.close()
+    await components.close()
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.text == (REPO / "schemas" / "asyncapi.json").read_text(encoding="utf-8")

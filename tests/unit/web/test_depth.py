@@ -71,14 +71,16 @@ def test_the_bodies_checked_are_those_fastapi_parses_as_json(
     assert is_json(content_type) is parsed
 
 
-def test_every_route_whose_body_fastapi_parses_as_json_checks_its_depth(tmp_path: Path) -> None:
+async def test_every_route_whose_body_fastapi_parses_as_json_checks_its_depth(
+    tmp_path: Path,
+) -> None:
     """A new JSON endpoint declared on a router without ``depth_checked_route`` fails here."""
     settings = GatewaySettings.model_validate({"data_dir": tmp_path})
-    components = Components.build(settings, None)  # type: ignore[arg-type]
+    components = await Components.open(settings, None)  # type: ignore[arg-type]
     try:
         routes = [r for r in create_app(components).routes if isinstance(r, APIRoute)]
     finally:
-        components.close()
+        await components.close()
     json_routes = [route for route in routes if parses_json_body(route)]
     assert {route.path for route in json_routes} >= {"/v1/verify/sms/start", "/v1/verify/sms/check"}
     unchecked = [route.path for route in json_routes if not hasattr(route, "max_json_depth")]

@@ -20,7 +20,7 @@ async def test_hostile_values_are_escaped_when_the_form_comes_back(tmp_path: Pat
         kafka=KafkaSettings(bootstrap="127.0.0.1:1"),
         data_dir=tmp_path,  # never reached: 422
     )
-    components = Components.build(settings, KafkaPublisher(settings.kafka))
+    components = await Components.open(settings, KafkaPublisher(settings.kafka))
     transport = httpx.ASGITransport(app=create_app(components))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         response = await client.post(
@@ -34,7 +34,7 @@ async def test_hostile_values_are_escaped_when_the_form_comes_back(tmp_path: Pat
             },
             files=[("attachments", (f"{HOSTILE}.pdf", b"%PDF", "application/pdf"))],
         )
-    components.close()
+    await components.close()
     assert response.status_code == 422  # the email is invalid and consent is missing
     assert "<script>" not in response.text
     assert "<img" not in response.text

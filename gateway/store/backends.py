@@ -1,0 +1,119 @@
+"""The one place a state backend is chosen: embedded SQLite and files (no ``GATEWAY_STATE_URL``)
+or the PostgreSQL every replica shares. Services receive the protocols, never a backend.
+
+What lives where (embedded: under ``GATEWAY_DATA_DIR/state``; shared: PostgreSQL):
+
+- idempotency answers, contacts, IMAP checkpoints and claims, processed inputs:
+  ``state.sqlite`` | tables ``idempotency``, ``complaint_contacts``, ``imap_*``, ...
+- notifications and their claims, the persons' contacts: ``notifier.sqlite`` | ``notifications``
+- duplicate index: ``duplicates.sqlite`` | ``duplicate_index``
+- rate limits: each process's memory, or ``ratelimits.bin`` with several HTTP workers |
+  ``rate_bucket``
+- idempotency-key locks: ``keys.lock`` (POSIX record locks) | advisory locks
+- link key, contact pepper: files ``link-key``, ``contact-pepper`` | ``installation_secret``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.normalizers.duplicates import DuplicateIndex
+from gateway.notifier.ledger import NotificationLedger
+from gateway.settings import GatewaySettings
+from gateway.store.buckets import BucketStore, MemoryBuckets, SharedBuckets
+from gateway.store.keylocks import FileKeyLocks, KeyLocks
+from gateway.store.postgres.buckets import PostgresBuckets
+from gateway.store.postgres.database import Database
+from gateway.store.postgres.duplicates import PostgresDuplicateIndex
+from gateway.store.postgres.ledger import PostgresLedger
+from gateway.store.postgres.locks import PostgresKeyLocks
+from gateway.store.postgres.secrets import PostgresSecrets
+from gateway.store.postgres.state import PostgresStateStore
+from gateway.store.secrets import CONTACT_PEPPER, FileSecrets, InstallationSecrets
+from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
+from gateway.store.sqlite_ledger import SqliteLedger
+from gateway.store.sqlite_state import SqliteStateStore
+from gateway.store.state import StateStore
+
+LOCK_CONNECTIONS = 20  # idempotency keys held at once by one process (each holds a connection)
+
+
+@dataclass
+class StateBackend:
+    """Every kind of state of one process, on one backend."""
+
+    state: StateStore
+    ledger: NotificationLedger
+    duplicates: DuplicateIndex
+    buckets: BucketStore
+    key_locks: KeyLocks
+    secrets: InstallationSecrets
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            await close()
+
+
+async def open_state_backend(settings: GatewaySettings) -> StateBackend:
+    """The backend the settings name; ConfigurationError (one line) when it cannot be used."""
+    if settings.state_url is None:
+        return embedded_backend(settings)
+    return await shared_backend(settings, settings.state_url.get_secret_value())
+
+
+def embedded_backend(settings: GatewaySettings) -> StateBackend:
+    folder = settings.data_dir / "state"
+    state = SqliteStateStore(folder)
+    ledger = SqliteLedger(folder)
+    duplicates = SqliteDuplicateIndex(folder / "duplicates.sqlite")
+    key_locks = FileKeyLocks(folder / "keys.lock")
+    buckets: BucketStore = MemoryBuckets()
+    closers = [state.close, ledger.close, _closing(duplicates.close), key_locks.close]
+    if settings.http.workers > 1:  # the HTTP workers share one table of buckets
+        shared = SharedBuckets(folder / "ratelimits.bin")
+        buckets = shared
+        closers.append(_closing(shared.close))
+    return StateBackend(state, ledger, duplicates, buckets, key_locks, FileSecrets(folder), closers)
+
+
+async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
+    database = await Database.open(url)
+    try:
+        locks = await Database.open(url, max_connections=LOCK_CONNECTIONS, migrate=False)
+    except BaseException:
+        await database.close()
+        raise
+    installation = PostgresSecrets(database)
+    pepper = await installation.secret(CONTACT_PEPPER, lambda: secrets.token_bytes(32))
+    return StateBackend(
+        state=PostgresStateStore(database, pepper, owner=replica_name(settings.data_dir)),
+        ledger=PostgresLedger(database),
+        duplicates=PostgresDuplicateIndex(database, asyncio.get_running_loop()),
+        buckets=PostgresBuckets(database),
+        key_locks=PostgresKeyLocks(locks),
+        secrets=installation,
+        closers=[database.close, locks.close],
+    )
+
+
+def replica_name(data_dir: Path) -> str:
+    """This replica's name, kept in its data folder (stable across restarts): what it claims in
+    a shared mailbox is found again as its own after a restart."""
+    path = data_dir / "state" / "replica-name"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(uuid.uuid4()))
+    return path.read_text().strip()
+
+
+def _closing(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def closed() -> None:
+        close()
+
+    return closed

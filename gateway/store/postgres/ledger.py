@@ -1,0 +1,144 @@
+"""The shared ``NotificationLedger`` on PostgreSQL (see ``gateway.notifier.ledger``).
+
+A claim is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` on the notification's row: the
+row is locked by the statement, so of two notifiers claiming at once one wins and the other
+gets no row back. Lease times are the database's clock, which every notifier shares.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic_core import to_json
+
+from gateway.notifier.ledger import (
+    Contact,
+    LedgerEntry,
+    Outcome,
+    SentEmail,
+    message_id_or_none,
+)
+from gateway.store.postgres.database import Database
+
+_COLUMNS = (
+    "notification_id, reference, purpose, medium, status, provider_message_id, recipient,"
+    " values_json"
+)
+_RECORD = (
+    f"INSERT INTO notifications ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"  # noqa: S608 (constants only)
+    " ON CONFLICT (notification_id) DO UPDATE SET status = excluded.status,"
+    " attempts = notifications.attempts + 1,"
+    " provider_message_id = coalesce(excluded.provider_message_id,"
+    " notifications.provider_message_id),"
+    " recipient = coalesce(excluded.recipient, notifications.recipient),"
+    " values_json = coalesce(excluded.values_json, notifications.values_json),"
+    " updated = now()"
+)
+_CLAIM = (
+    f"INSERT INTO notifications ({_COLUMNS}, claimed_by, claimed_until)"  # noqa: S608 (constants only)
+    " VALUES ($1, $2, $3, $4, 'sending', $5, $6, $7::jsonb, $8,"
+    " now() + make_interval(secs => $9))"
+    " ON CONFLICT (notification_id) DO UPDATE SET attempts = notifications.attempts + 1,"
+    " recipient = coalesce(excluded.recipient, notifications.recipient),"
+    " values_json = coalesce(excluded.values_json, notifications.values_json),"
+    " updated = now(), claimed_by = excluded.claimed_by,"
+    " claimed_until = excluded.claimed_until"
+    " WHERE notifications.status = 'sending' AND (notifications.claimed_by IS NULL"
+    " OR notifications.claimed_by = excluded.claimed_by OR notifications.claimed_until < now())"
+    " RETURNING 1"
+)
+_REMEMBER = (
+    "INSERT INTO notifier_contacts"
+    " (reference, name, email, phone, postal_address, language)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+    " ON CONFLICT (reference) DO UPDATE SET"
+    " name = coalesce(excluded.name, notifier_contacts.name),"
+    " email = coalesce(excluded.email, notifier_contacts.email),"
+    " phone = coalesce(excluded.phone, notifier_contacts.phone),"
+    " postal_address = coalesce(excluded.postal_address, notifier_contacts.postal_address),"
+    " language = coalesce(excluded.language, notifier_contacts.language), updated = now()"
+)
+_SENT = "status IN ('sent', 'announced')"
+
+
+class PostgresLedger:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def close(self) -> None:
+        """The database is closed by whoever opened it."""
+
+    async def outcome(self, notification_id: str) -> Outcome | None:
+        row = await self._db.fetchrow(
+            "SELECT status, provider_message_id FROM notifications WHERE notification_id = $1",
+            notification_id,
+        )
+        return Outcome(row[0], row[1]) if row else None
+
+    async def claim(self, entry: LedgerEntry, owner: str, lease_s: float) -> bool:
+        identity = _entry_values(entry)[:4]  # the status is 'sending'
+        won = await self._db.fetchval(_CLAIM, *identity, *_details(entry), owner, lease_s)
+        return won is not None
+
+    async def record(self, entry: LedgerEntry) -> None:
+        await self._db.execute(_RECORD, *_entry_values(entry), *_details(entry))
+
+    async def remember_contact(self, contact: Contact) -> None:
+        await self._db.execute(
+            _REMEMBER,
+            contact.reference,
+            contact.name,
+            contact.email,
+            contact.phone,
+            contact.postal_address,
+            contact.language,
+        )
+
+    async def contact(self, reference: str) -> Contact | None:
+        row = await self._db.fetchrow(
+            "SELECT reference, name, email, phone, postal_address, language"
+            " FROM notifier_contacts WHERE reference = $1",
+            reference,
+        )
+        return Contact(*row) if row else None
+
+    async def latest_sms_reference(self, phone: str, within_days: int) -> str | None:
+        found = await self._db.fetchval(
+            f"SELECT reference FROM notifications WHERE medium = 'sms' AND {_SENT}"  # noqa: S608 (constants only)
+            " AND recipient = $1 AND updated >= now() - make_interval(days => $2)"
+            " ORDER BY updated DESC LIMIT 1",
+            phone,
+            within_days,
+        )
+        return str(found) if found is not None else None
+
+    async def acknowledgement_message_id(self, reference: str) -> str | None:
+        found = await self._db.fetchval(
+            "SELECT provider_message_id FROM notifications WHERE reference = $1"  # noqa: S608 (constants only)
+            f" AND medium = 'email' AND purpose = 'acknowledgement' AND {_SENT}"
+            " ORDER BY updated DESC LIMIT 1",
+            reference,
+        )
+        return message_id_or_none(str(found or ""))
+
+    async def latest_email(self, reference: str) -> SentEmail | None:
+        row = await self._db.fetchrow(
+            "SELECT notification_id, purpose, recipient, values_json FROM notifications"  # noqa: S608 (constants only)
+            f" WHERE reference = $1 AND medium = 'email' AND {_SENT}"
+            " ORDER BY updated DESC LIMIT 1",
+            reference,
+        )
+        if row is None:
+            return None
+        values = json.loads(row[3]) if row[3] else {}
+        return SentEmail(str(row[0]), str(row[1]), str(row[2] or ""), values)
+
+
+def _entry_values(entry: LedgerEntry) -> tuple[Any, ...]:
+    return (entry.notification_id, entry.reference, entry.purpose, entry.medium, entry.status)
+
+
+def _details(entry: LedgerEntry) -> tuple[Any, ...]:
+    values_json = to_json(entry.values).decode() if entry.values is not None else None
+    return (entry.provider_message_id, entry.recipient, values_json)

@@ -1,0 +1,142 @@
+"""The shared ``StateStore`` on PostgreSQL (see ``gateway.store.state`` for its promises).
+
+Idempotency and processed inputs are ``INSERT ... ON CONFLICT DO NOTHING``: the first writer
+wins, whichever replica it is. Mailbox claims carry the replica that took them (``owner``), so
+each replica reads back its own after a restart. The contact pepper is the installation's
+secret of that name, shared by every replica.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from gateway.store.postgres.database import Database
+from gateway.store.state import (
+    IDEMPOTENCY_DAYS,
+    PRUNE_EVERY_S,
+    StoredResponse,
+    keyed_contact_hash,
+)
+
+
+class PostgresStateStore:
+    def __init__(self, database: Database, pepper: bytes, owner: str) -> None:
+        """``owner``: this replica's name for its mailbox claims (stable across restarts)."""
+        self._db = database
+        self._pepper = pepper
+        self._owner = owner
+        self._pruned_at = 0.0
+
+    async def close(self) -> None:
+        """The database is closed by whoever opened it."""
+
+    async def stored_response(self, scope: str, key: str) -> StoredResponse | None:
+        row = await self._db.fetchrow(
+            "SELECT body_sha256, response FROM idempotency WHERE scope = $1 AND key = $2",
+            scope,
+            key,
+        )
+        return StoredResponse(row[0], json.loads(row[1])) if row else None
+
+    async def store_response(
+        self, scope: str, key: str, body_sha256: str, response: dict[str, Any]
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO idempotency (scope, key, body_sha256, response)"
+            " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING",
+            scope,
+            key,
+            body_sha256,
+            json.dumps(response),
+        )
+        now = time.monotonic()
+        if now - self._pruned_at > PRUNE_EVERY_S:  # each replica, at most once a minute
+            self._pruned_at = now
+            await self._db.execute(
+                "DELETE FROM idempotency WHERE created < now() - make_interval(days => $1)",
+                IDEMPOTENCY_DAYS,
+            )
+
+    async def record_contacts(self, reference: str, contacts: list[str]) -> None:
+        rows = [(reference, self.contact_hash(contact)) for contact in contacts if contact]
+        await self._db.executemany(
+            "INSERT INTO complaint_contacts VALUES ($1, $2) ON CONFLICT DO NOTHING", rows
+        )
+
+    async def contact_matches(self, reference: str, contact: str) -> bool:
+        found = await self._db.fetchval(
+            "SELECT 1 FROM complaint_contacts WHERE reference = $1 AND contact_hash = $2",
+            reference,
+            self.contact_hash(contact),
+        )
+        return found is not None
+
+    async def checkpoint(self, mailbox: str) -> tuple[int, int] | None:
+        row = await self._db.fetchrow(
+            "SELECT uidvalidity, last_uid FROM imap_checkpoint WHERE mailbox = $1", mailbox
+        )
+        return (int(row[0]), int(row[1])) if row else None
+
+    async def save_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        await self._db.execute(
+            "INSERT INTO imap_checkpoint VALUES ($1, $2, $3) ON CONFLICT (mailbox) DO UPDATE"
+            " SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+            mailbox,
+            uidvalidity,
+            last_uid,
+        )
+
+    async def add_claims(self, mailbox: str, uidvalidity: int, claims: dict[int, int]) -> None:
+        rows = [(self._owner, mailbox, uidvalidity, uid, seq) for uid, seq in claims.items()]
+        await self._db.executemany(
+            "INSERT INTO imap_claim VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (owner, mailbox, uidvalidity, uid)"
+            " DO UPDATE SET modseq = excluded.modseq",
+            rows,
+        )
+
+    async def claims(self, mailbox: str, uidvalidity: int) -> dict[int, int]:
+        async with self._db.connection() as connection, connection.transaction():
+            await connection.execute(
+                "DELETE FROM imap_claim WHERE owner = $1 AND mailbox = $2 AND uidvalidity != $3",
+                self._owner,
+                mailbox,
+                uidvalidity,
+            )
+            rows = await connection.fetch(
+                "SELECT uid, modseq FROM imap_claim"
+                " WHERE owner = $1 AND mailbox = $2 AND uidvalidity = $3",
+                self._owner,
+                mailbox,
+                uidvalidity,
+            )
+        return {int(row[0]): int(row[1]) for row in rows}
+
+    async def drop_claims(self, mailbox: str, uidvalidity: int, uids: list[int]) -> None:
+        await self._db.execute(
+            "DELETE FROM imap_claim WHERE owner = $1 AND mailbox = $2 AND uidvalidity = $3"
+            " AND uid = ANY($4::bigint[])",
+            self._owner,
+            mailbox,
+            uidvalidity,
+            uids,
+        )
+
+    async def processed_event(self, source_key: str) -> str | None:
+        found = await self._db.fetchval(
+            "SELECT event_id FROM processed_source WHERE source_key = $1", source_key
+        )
+        return str(found) if found is not None else None
+
+    async def mark_processed(self, source_key: str, event_id: str) -> None:
+        await self._db.execute(
+            "INSERT INTO processed_source (source_key, event_id) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING",
+            source_key,
+            event_id,
+        )
+
+    def contact_hash(self, contact: str) -> str:
+        return keyed_contact_hash(self._pepper, contact)

@@ -1,0 +1,166 @@
+"""The embedded ``StateStore``: SQLite under ``GATEWAY_DATA_DIR/state`` (survives restarts).
+
+One machine's state (see ``gateway.store.state`` for what it promises). Through ``SqliteFile``:
+reads in a thread, writes group-committed, so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.store.sqlite import SqliteFile
+from gateway.store.state import (
+    IDEMPOTENCY_DAYS,
+    PRUNE_EVERY_S,
+    StoredResponse,
+    keyed_contact_hash,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body_sha256 TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created);
+CREATE TABLE IF NOT EXISTS imap_checkpoint (
+    mailbox TEXT PRIMARY KEY,
+    uidvalidity INTEGER NOT NULL,
+    last_uid INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS imap_claim (
+    mailbox TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (mailbox, uidvalidity, uid)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS processed_source (
+    source_key TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    processed REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS complaint_contacts (
+    reference TEXT NOT NULL,
+    contact_hash TEXT NOT NULL,
+    PRIMARY KEY (reference, contact_hash)
+);
+"""
+
+
+class SqliteStateStore:
+    def __init__(self, directory: Path | None) -> None:
+        self._file = SqliteFile(directory / "state.sqlite" if directory else None, _SCHEMA)
+        self._pepper = _pepper(directory)
+        self._pruned_at = 0.0
+
+    async def close(self) -> None:
+        self._file.close()
+
+    async def stored_response(self, scope: str, key: str) -> StoredResponse | None:
+        row = await self._file.one(
+            "SELECT body_sha256, response FROM idempotency WHERE scope = ? AND key = ?",
+            (scope, key),
+        )
+        return StoredResponse(row[0], json.loads(row[1])) if row else None
+
+    async def store_response(
+        self, scope: str, key: str, body_sha256: str, response: dict[str, Any]
+    ) -> None:
+        now = time.time()
+        row = (scope, key, body_sha256, json.dumps(response), now)
+        writes = [self._file.write("INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)", row)]
+        if now - self._pruned_at > PRUNE_EVERY_S:  # not per request: it was a table scan
+            self._pruned_at = now
+            expired = (now - IDEMPOTENCY_DAYS * 86400,)
+            writes.append(self._file.write("DELETE FROM idempotency WHERE created < ?", expired))
+        await asyncio.gather(*writes)
+
+    async def record_contacts(self, reference: str, contacts: list[str]) -> None:
+        rows = [(reference, self.contact_hash(contact)) for contact in contacts if contact]
+        await self._file.write("INSERT OR IGNORE INTO complaint_contacts VALUES (?, ?)", *rows)
+
+    async def contact_matches(self, reference: str, contact: str) -> bool:
+        row = await self._file.one(
+            "SELECT 1 FROM complaint_contacts WHERE reference = ? AND contact_hash = ?",
+            (reference, self.contact_hash(contact)),
+        )
+        return row is not None
+
+    async def checkpoint(self, mailbox: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, last UID done) of a mailbox, None before its first message."""
+        row = await self._file.one(
+            "SELECT uidvalidity, last_uid FROM imap_checkpoint WHERE mailbox = ?", (mailbox,)
+        )
+        return (int(row[0]), int(row[1])) if row else None
+
+    async def save_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        await self._file.write(
+            "INSERT INTO imap_checkpoint VALUES (?, ?, ?) ON CONFLICT(mailbox) DO UPDATE"
+            " SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+            (mailbox, uidvalidity, last_uid),
+        )
+
+    async def add_claims(self, mailbox: str, uidvalidity: int, claims: dict[int, int]) -> None:
+        """Messages this replica claimed in a shared mailbox: UID -> modification sequence."""
+        rows = [(mailbox, uidvalidity, uid, modseq) for uid, modseq in claims.items()]
+        await self._file.write("INSERT OR REPLACE INTO imap_claim VALUES (?, ?, ?, ?)", *rows)
+
+    async def claims(self, mailbox: str, uidvalidity: int) -> dict[int, int]:
+        """This replica's claims, UID -> modification sequence then; claims of an earlier
+        UIDVALIDITY (the mailbox recreated) are forgotten: those UIDs name nothing any more."""
+
+        def query(connection: sqlite3.Connection) -> dict[int, int]:
+            rows = connection.execute(
+                "SELECT uid, modseq FROM imap_claim WHERE mailbox = ? AND uidvalidity = ?",
+                (mailbox, uidvalidity),
+            )
+            return {int(row[0]): int(row[1]) for row in rows}
+
+        await self._file.write(
+            "DELETE FROM imap_claim WHERE mailbox = ? AND uidvalidity != ?", (mailbox, uidvalidity)
+        )
+        return await self._file.read(query)
+
+    async def drop_claims(self, mailbox: str, uidvalidity: int, uids: list[int]) -> None:
+        rows = [(mailbox, uidvalidity, uid) for uid in uids]
+        await self._file.write(
+            "DELETE FROM imap_claim WHERE mailbox = ? AND uidvalidity = ? AND uid = ?", *rows
+        )
+
+    async def processed_event(self, source_key: str) -> str | None:
+        """The event id already published for an input (a redelivered email), if any."""
+        row = await self._file.one(
+            "SELECT event_id FROM processed_source WHERE source_key = ?", (source_key,)
+        )
+        return str(row[0]) if row else None
+
+    async def mark_processed(self, source_key: str, event_id: str) -> None:
+        await self._file.write(
+            "INSERT OR IGNORE INTO processed_source VALUES (?, ?, ?)",
+            (source_key, event_id, time.time()),
+        )
+
+    def contact_hash(self, contact: str) -> str:
+        """Contacts are kept only as keyed hashes: the state file reveals no address."""
+        return keyed_contact_hash(self._pepper, contact)
+
+
+def _pepper(directory: Path | None) -> bytes:
+    """A random secret of this installation, created once, mixed into contact hashes."""
+    if directory is None:
+        return secrets.token_bytes(32)
+    path = directory / "contact-pepper"
+    if not path.exists():
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
