@@ -45,7 +45,9 @@ class Components:
             return cls(
                 settings=settings,
                 publisher=publisher,
-                intake=Intake(normalizer, publisher, contacts=backend.state),
+                intake=Intake(
+                    normalizer, publisher, contacts=backend.state, catalog=backend.catalog
+                ),
                 claims=FileClaimStore(settings.data_dir),
                 backend=backend,
                 tokens=EmailTokens(key, settings.notifier.link_valid_days),

@@ -18,12 +18,13 @@ from pydantic import ValidationError
 
 from gateway.channels.raw import RawMessage
 from gateway.errors import InputRejected
-from gateway.events.common import SourceMessage
-from gateway.events.complaint import ComplaintReceived
+from gateway.events.common import Channel, SourceMessage
+from gateway.events.complaint import ComplaintReceived, DocumentAdded
 from gateway.events.dlq import IntakeRejected
 from gateway.events.envelope import CloudEvent, make_event
 from gateway.normalizers import Normalizer
 from gateway.publisher import KafkaPublisher
+from gateway.store.catalog import CatalogEntry, ObjectCatalog, sha256_of_uri
 from gateway.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -31,14 +32,21 @@ log = structlog.get_logger(__name__)
 
 class Intake:
     """``contacts``: where the contacts given with each complaint are remembered (hashed), so a
-    person can later send documents for it by giving the reference and one of them."""
+    person can later send documents for it by giving the reference and one of them.
+    ``catalog``: where each object a published event points to is recorded (its name, type and
+    complaint), for the case systems that fetch it and the auditors who ask who did."""
 
     def __init__(
-        self, normalizer: Normalizer, publisher: KafkaPublisher, contacts: StateStore | None = None
+        self,
+        normalizer: Normalizer,
+        publisher: KafkaPublisher,
+        contacts: StateStore | None = None,
+        catalog: ObjectCatalog | None = None,
     ) -> None:
         self._normalizer = normalizer
         self._publisher = publisher
         self._contacts = contacts
+        self._catalog = catalog
 
     async def submit(self, raw: RawMessage) -> CloudEvent[Any]:
         """Normalize and publish one input; returns the event Kafka acknowledged."""
@@ -58,6 +66,8 @@ class Intake:
             await self._contacts.record_contacts(
                 payload.reference, [c for c in (person.email, person.phone) if c]
             )
+        if self._catalog is not None:
+            await self._catalog.record_objects(catalog_entries(payload, raw))
         return event
 
     async def reject(
@@ -81,3 +91,24 @@ class Intake:
         await self._publisher.publish(event)
         log.warning("intake.rejected", channel=raw.channel, reason_code=reason_code)
         return event
+
+
+RAW_FORMS = {Channel.EMAIL: ("message/rfc822", ".eml")}  # what a raw copy is, by channel
+
+
+def catalog_entries(
+    payload: ComplaintReceived | DocumentAdded, raw: RawMessage
+) -> list[CatalogEntry]:
+    """The stored objects an event points to: its attachments, and the raw copy of the input."""
+    reference = payload.reference
+    entries = [
+        CatalogEntry(item.sha256, reference, item.filename, item.media_type, "attachment")
+        for item in payload.attachments
+        if item.sha256
+    ]
+    if (raw_sha256 := sha256_of_uri(raw.raw_uri)) is not None:
+        media_type, suffix = RAW_FORMS.get(raw.channel, ("application/octet-stream", ""))
+        entries.append(
+            CatalogEntry(raw_sha256, reference, f"{reference}{suffix}", media_type, "raw")
+        )
+    return entries

@@ -11,6 +11,8 @@ What lives where (embedded: under ``GATEWAY_DATA_DIR/state``; shared: PostgreSQL
   ``rate_bucket``
 - idempotency-key locks: ``keys.lock`` (POSIX record locks) | advisory locks
 - link key, contact pepper: files ``link-key``, ``contact-pepper`` | ``installation_secret``
+- what each stored object is, and its reads: ``state.sqlite`` | ``stored_object``,
+  ``object_read``
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gateway.normalizers.duplicates import DuplicateIndex
 from gateway.notifier.ledger import NotificationLedger
 from gateway.settings import GatewaySettings
 from gateway.store.buckets import BucketStore, MemoryBuckets, SharedBuckets
+from gateway.store.catalog import ObjectCatalog
 from gateway.store.keylocks import FileKeyLocks, KeyLocks
 from gateway.store.postgres.buckets import PostgresBuckets
 from gateway.store.postgres.database import Database
@@ -48,6 +51,7 @@ class StateBackend:
     """Every kind of state of one process, on one backend."""
 
     state: StateStore
+    catalog: ObjectCatalog
     ledger: NotificationLedger
     duplicates: DuplicateIndex
     buckets: BucketStore
@@ -79,7 +83,16 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
         shared = SharedBuckets(folder / "ratelimits.bin")
         buckets = shared
         closers.append(_closing(shared.close))
-    return StateBackend(state, ledger, duplicates, buckets, key_locks, FileSecrets(folder), closers)
+    return StateBackend(
+        state=state,
+        catalog=state,
+        ledger=ledger,
+        duplicates=duplicates,
+        buckets=buckets,
+        key_locks=key_locks,
+        secrets=FileSecrets(folder),
+        closers=closers,
+    )
 
 
 async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
@@ -91,8 +104,10 @@ async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
         raise
     installation = PostgresSecrets(database)
     pepper = await installation.secret(CONTACT_PEPPER, lambda: secrets.token_bytes(32))
+    state = PostgresStateStore(database, pepper, owner=replica_name(settings.data_dir))
     return StateBackend(
-        state=PostgresStateStore(database, pepper, owner=replica_name(settings.data_dir)),
+        state=state,
+        catalog=state,
         ledger=PostgresLedger(database),
         duplicates=PostgresDuplicateIndex(database, asyncio.get_running_loop()),
         buckets=PostgresBuckets(database),

@@ -11,9 +11,11 @@ import json
 import secrets
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.store.catalog import CatalogEntry, ObjectRead
 from gateway.store.sqlite import SqliteFile
 from gateway.store.state import (
     IDEMPOTENCY_DAYS,
@@ -54,6 +56,23 @@ CREATE TABLE IF NOT EXISTS complaint_contacts (
     contact_hash TEXT NOT NULL,
     PRIMARY KEY (reference, contact_hash)
 );
+CREATE TABLE IF NOT EXISTS stored_object (
+    sha256 TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    role TEXT NOT NULL,
+    recorded REAL NOT NULL,
+    PRIMARY KEY (sha256, reference)
+);
+CREATE INDEX IF NOT EXISTS stored_object_reference ON stored_object (reference);
+CREATE TABLE IF NOT EXISTS object_read (
+    consumer TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    byte_range TEXT,
+    read_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS object_read_sha256 ON object_read (sha256, read_at);
 """
 
 
@@ -149,6 +168,41 @@ class SqliteStateStore:
             "INSERT OR IGNORE INTO processed_source VALUES (?, ?, ?)",
             (source_key, event_id, time.time()),
         )
+
+    async def record_objects(self, entries: list[CatalogEntry]) -> None:
+        rows = [
+            (e.sha256, e.reference, e.filename, e.media_type, e.role, time.time()) for e in entries
+        ]
+        await self._file.write(
+            "INSERT OR IGNORE INTO stored_object VALUES (?, ?, ?, ?, ?, ?)", *rows
+        )
+
+    async def catalog_entry(self, sha256: str) -> CatalogEntry | None:
+        row = await self._file.one(
+            "SELECT sha256, reference, filename, media_type, role FROM stored_object"
+            " WHERE sha256 = ? ORDER BY recorded LIMIT 1",
+            (sha256,),
+        )
+        return CatalogEntry(*row) if row else None
+
+    async def record_read(self, read: ObjectRead) -> None:
+        row = (read.consumer, read.sha256, read.byte_range, read.read_at.timestamp())
+        await self._file.write("INSERT INTO object_read VALUES (?, ?, ?, ?)", row)
+
+    async def reads_of(self, reference: str) -> list[ObjectRead]:
+        def query(connection: sqlite3.Connection) -> list[ObjectRead]:
+            rows = connection.execute(
+                "SELECT r.consumer, r.sha256, r.byte_range, r.read_at FROM object_read r"
+                " JOIN stored_object o ON o.sha256 = r.sha256 WHERE o.reference = ?"
+                " ORDER BY r.read_at",
+                (reference,),
+            )
+            return [
+                ObjectRead(row[0], row[1], row[2], datetime.fromtimestamp(row[3], UTC))
+                for row in rows
+            ]
+
+        return await self._file.read(query)
 
     def contact_hash(self, contact: str) -> str:
         """Contacts are kept only as keyed hashes: the state file reveals no address."""

@@ -31,6 +31,7 @@ from gateway.http_workers import METRICS_ENV
 from gateway.publisher import KafkaPublisher
 from gateway.web.context import WebContext
 from gateway.web.http_metrics import HttpMetrics, count_refusal
+from gateway.web.objects import objects_router
 from gateway.web.pages import pages_router
 from gateway.web.problems import (
     PROBLEM_TYPE_BASE,
@@ -61,7 +62,14 @@ def create_app(components: Components) -> FastAPI:
     app.add_exception_handler(StateStoreError, _state_unavailable)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
-    for router in (webhook_router(ctx), pages_router(ctx), verify_router(ctx), twilio_router(ctx)):
+    routers = (
+        webhook_router(ctx),
+        pages_router(ctx),
+        verify_router(ctx),
+        twilio_router(ctx),
+        objects_router(ctx),
+    )
+    for router in routers:
         # Their routes on the app's own router, not included: FastAPI 0.16x walks an included
         # router's routes again on every request (some 0.2 ms of CPU a request, cProfile).
         app.router.routes.extend(router.routes)

@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+from gateway.store.catalog import CatalogEntry, ObjectRead
 from gateway.store.postgres.database import Database
 from gateway.store.state import (
     IDEMPOTENCY_DAYS,
@@ -137,6 +138,41 @@ class PostgresStateStore:
             source_key,
             event_id,
         )
+
+    async def record_objects(self, entries: list[CatalogEntry]) -> None:
+        rows = [(e.sha256, e.reference, e.filename, e.media_type, e.role) for e in entries]
+        await self._db.executemany(
+            "INSERT INTO stored_object (sha256, reference, filename, media_type, role)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+    async def catalog_entry(self, sha256: str) -> CatalogEntry | None:
+        row = await self._db.fetchrow(
+            "SELECT sha256, reference, filename, media_type, role FROM stored_object"
+            " WHERE sha256 = $1 ORDER BY recorded LIMIT 1",
+            sha256,
+        )
+        return CatalogEntry(*row) if row else None
+
+    async def record_read(self, read: ObjectRead) -> None:
+        await self._db.execute(
+            "INSERT INTO object_read (consumer, sha256, byte_range, read_at)"
+            " VALUES ($1, $2, $3, $4)",
+            read.consumer,
+            read.sha256,
+            read.byte_range,
+            read.read_at,
+        )
+
+    async def reads_of(self, reference: str) -> list[ObjectRead]:
+        rows = await self._db.fetch(
+            "SELECT r.consumer, r.sha256, r.byte_range, r.read_at FROM object_read r"
+            " JOIN stored_object o ON o.sha256 = r.sha256 WHERE o.reference = $1"
+            " ORDER BY r.read_at, r.id",
+            reference,
+        )
+        return [ObjectRead(row[0], row[1], row[2], row[3]) for row in rows]
 
     def contact_hash(self, contact: str) -> str:
         return keyed_contact_hash(self._pepper, contact)
