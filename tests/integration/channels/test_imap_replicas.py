@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,11 @@ from gateway.publisher import KafkaPublisher
 from gateway.reference import reference_for
 from gateway.settings import KafkaSettings
 from gateway.store.claims import FileClaimStore
+from gateway.store.postgres.database import Database
+from gateway.store.postgres.state import PostgresStateStore
 from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
 from gateway.store.sqlite_state import SqliteStateStore
+from gateway.store.state import StateStore
 from tests.support.consumer import TopicReader
 from tests.support.dovecot import Dovecot, account, append, count, simple_mail, with_keyword
 
@@ -44,11 +47,34 @@ def _normalizer() -> ComplaintNormalizer:
     return ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None))
 
 
-def _replica(
-    dovecot: Dovecot, intake: Intake, directory: Path, timeout_s: float = 900.0
-) -> tuple[ImapChannel, SqliteStateStore]:
-    """A gateway process of its own: its own state store and claim store."""
-    state = SqliteStateStore(directory / "state")
+@pytest.fixture(params=["sqlite", "postgres"])
+async def states(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Callable[[Path], Awaitable[StateStore]]]:
+    """Each replica's state: a SQLite file of its own (replicas on separate machines), or the
+    one PostgreSQL they share (each replica's claims under its own name)."""
+    database = None
+    if request.param == "postgres":
+        database = await Database.open(request.getfixturevalue("postgres_url"))
+
+    async def state_of(directory: Path) -> StateStore:
+        if database is None:
+            return SqliteStateStore(directory / "state")
+        return PostgresStateStore(database, b"pepper", owner=directory.name)
+
+    yield state_of
+    if database is not None:
+        await database.close()
+
+
+StateOf = Callable[[Path], Awaitable[StateStore]]
+
+
+async def _replica(
+    dovecot: Dovecot, intake: Intake, directory: Path, states: StateOf, timeout_s: float = 900.0
+) -> tuple[ImapChannel, StateStore]:
+    """A gateway process of its own: its own claim store, and its state."""
+    state = await states(directory)
     policy = MailboxPolicy(batch=10, shared=True, claim_timeout_s=timeout_s)
     channel = ImapChannel(account(dovecot), intake, FileClaimStore(directory), state, policy)
     return channel, state
@@ -73,7 +99,7 @@ async def _events_for(reader: TopicReader, references: set[str]) -> list[str]:
 
 
 async def test_two_replicas_publish_each_message_once(
-    dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path
+    dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path, states: StateOf
 ) -> None:
     """GIVEN 200 messages and two replicas draining the mailbox at once THEN every message is
     published once (by event id), by one replica or the other, and ends in Processed."""
@@ -82,8 +108,12 @@ async def test_two_replicas_publish_each_message_once(
     reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
     await reader.mark()
     async with KafkaPublisher(kafka_settings) as first, KafkaPublisher(kafka_settings) as second:
-        one, one_state = _replica(dovecot, Intake(_normalizer(), first), tmp_path / "one")
-        two, two_state = _replica(dovecot, Intake(_normalizer(), second), tmp_path / "two")
+        one, one_state = await _replica(
+            dovecot, Intake(_normalizer(), first), tmp_path / "one", states
+        )
+        two, two_state = await _replica(
+            dovecot, Intake(_normalizer(), second), tmp_path / "two", states
+        )
         handled = await asyncio.gather(one.drain(), two.drain())
     await one_state.close()
     await two_state.close()
@@ -98,7 +128,7 @@ async def test_two_replicas_publish_each_message_once(
 
 
 async def test_claims_of_a_replica_that_died_are_finished_or_put_back(
-    dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path
+    dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path, states: StateOf
 ) -> None:
     """GIVEN a replica that claimed messages and never published them (Kafka gone, then the
     process) THEN another replica leaves them alone until the claim timeout, then gives them
@@ -109,8 +139,8 @@ async def test_claims_of_a_replica_that_died_are_finished_or_put_back(
     reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
     await reader.mark()
     async with KafkaPublisher(kafka_settings) as publisher:
-        dying, dying_state = _replica(
-            dovecot, KafkaDownIntake(_normalizer(), publisher), tmp_path / "dying"
+        dying, dying_state = await _replica(
+            dovecot, KafkaDownIntake(_normalizer(), publisher), tmp_path / "dying", states
         )
         with pytest.raises(KafkaUnavailable):
             await dying.drain()
@@ -118,23 +148,25 @@ async def test_claims_of_a_replica_that_died_are_finished_or_put_back(
         assert await _claimed(dovecot) == 5  # claimed, not published, not lost
 
         # It comes back with its state: it finishes its own claims before anything else.
-        back, back_state = _replica(dovecot, Intake(_normalizer(), publisher), tmp_path / "dying")
+        back, back_state = await _replica(
+            dovecot, Intake(_normalizer(), publisher), tmp_path / "dying", states
+        )
         assert await back.drain() == 5
         await back_state.close()
 
         await append(
             dovecot, *(simple_mail(f"<lost-{n}@example.org>", "Plainte", "y") for n in range(3))
         )
-        gone, gone_state = _replica(
-            dovecot, KafkaDownIntake(_normalizer(), publisher), tmp_path / "gone"
+        gone, gone_state = await _replica(
+            dovecot, KafkaDownIntake(_normalizer(), publisher), tmp_path / "gone", states
         )
         with pytest.raises(KafkaUnavailable):
             await gone.drain()
         await gone_state.close()
         assert await _claimed(dovecot) == 3  # this one never comes back
 
-        other, other_state = _replica(
-            dovecot, Intake(_normalizer(), publisher), tmp_path / "other", timeout_s=0.5
+        other, other_state = await _replica(
+            dovecot, Intake(_normalizer(), publisher), tmp_path / "other", states, timeout_s=0.5
         )
         assert await other.drain() == 0  # not its claims, and not stale yet
         assert await _claimed(dovecot) == 3
@@ -151,7 +183,7 @@ async def test_claims_of_a_replica_that_died_are_finished_or_put_back(
 
 
 async def test_a_second_copy_taken_by_another_replica_is_not_published_again(
-    dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path
+    dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path, states: StateOf
 ) -> None:
     """GIVEN a message one replica published WHEN another copy of it (same Message-ID) comes
     later and another replica takes it THEN that replica finds the first in Processed and
@@ -162,11 +194,15 @@ async def test_a_second_copy_taken_by_another_replica_is_not_published_again(
     await reader.mark()
     async with KafkaPublisher(kafka_settings) as publisher:
         await append(dovecot, copy)
-        one, one_state = _replica(dovecot, Intake(_normalizer(), publisher), tmp_path / "one")
+        one, one_state = await _replica(
+            dovecot, Intake(_normalizer(), publisher), tmp_path / "one", states
+        )
         assert await one.drain() == 1
         await one_state.close()
         await append(dovecot, copy, other)
-        two, two_state = _replica(dovecot, Intake(_normalizer(), publisher), tmp_path / "two")
+        two, two_state = await _replica(
+            dovecot, Intake(_normalizer(), publisher), tmp_path / "two", states
+        )
         assert await two.drain() == 2
         await two_state.close()
     references = {

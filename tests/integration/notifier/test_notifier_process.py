@@ -30,7 +30,7 @@ COMPLAINTS = 300
 
 
 def start_notifier(
-    bootstrap: str, data_dir: Path, smtp: SmtpServer, group: str
+    bootstrap: str, data_dir: Path, smtp: SmtpServer, group: str, **settings: str
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -41,6 +41,9 @@ def start_notifier(
         "GATEWAY_SMTP_FROM": "plaintes@ramq.example",
         "GATEWAY_NOTIFIER_GROUP_ID": group,
         "GATEWAY_PUBLIC_URL": "https://plaintes.example.org",
+        # a killed notifier's claims are taken over this soon (the default: a minute)
+        "GATEWAY_NOTIFIER_CLAIM_LEASE_S": "3",
+        **settings,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "gateway", "run", "--only", "notifier"],
@@ -102,3 +105,62 @@ async def test_given_sigkill_mid_batch_then_nothing_is_missing_and_copies_are_re
     duplicates = sum(count - 1 for count in counts.values())
     print(f"SIGKILL: {duplicates} copies of {COMPLAINTS} acknowledgements")
     assert duplicates <= 8  # the sends whose outcome was not yet written at the kill
+
+
+def acknowledgements(smtp: SmtpServer) -> tuple[collections.Counter[str], set[str]]:
+    """How many mails each reference got, and the references whose copies differ (another
+    Message-ID: a second notification, not a second copy of one)."""
+    message_ids: dict[str, set[str]] = collections.defaultdict(set)
+    for mail in smtp.messages:
+        message_ids[str(mail["X-Gateway-Reference"])].add(str(mail["Message-ID"]).strip())
+    counts = collections.Counter(str(mail["X-Gateway-Reference"]) for mail in smtp.messages)
+    return counts, {reference for reference, ids in message_ids.items() if len(ids) > 1}
+
+
+@pytest.mark.timeout(300)
+async def test_two_notifiers_sharing_postgresql_one_killed_and_another_started(
+    kafka_settings: KafkaSettings, tmp_path: Path, postgres_url: str
+) -> None:
+    """GIVEN two notifiers on two machines (their own data folders, one PostgreSQL) in one
+    group and 500 complaints WHEN one joins mid-load (a rebalance), then one is SIGKILLed and a
+    third started THEN every acknowledgement arrives; the rebalance costs no copy (a
+    notification is claimed in the database before it is sent: the notifier given the same
+    event waits for the other's outcome), and a copy exists only of a mail the SMTP server took
+    in the instant before the kill, with its Message-ID."""
+    smtp = SmtpServer()
+    smtp.sink.delay_s = 0.01
+    smtp.start()
+    group = f"notifier-replicas-{os.getpid()}-{tmp_path.name}"
+    await start_group_at_end(kafka_settings.bootstrap, group)
+    events = [complaint_event() for _ in range(500)]
+    shared = {"GATEWAY_STATE_URL": postgres_url}
+    bootstrap = kafka_settings.bootstrap
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        async with KafkaPublisher(kafka_settings) as publisher:
+            await asyncio.gather(*(publisher.publish(event) for event in events))
+        started.append(start_notifier(bootstrap, tmp_path / "a", smtp, group, **shared))
+        await smtp.wait_for(60, timeout_s=60)
+        started.append(start_notifier(bootstrap, tmp_path / "b", smtp, group, **shared))
+        await smtp.wait_for(200, timeout_s=90)
+        before_kill = collections.Counter(
+            str(mail["X-Gateway-Reference"]) for mail in smtp.messages
+        )
+        started[0].send_signal(signal.SIGKILL)
+        started[0].wait(timeout=30)
+        started.append(start_notifier(bootstrap, tmp_path / "c", smtp, group, **shared))
+        await smtp.wait_for(500, timeout_s=150)
+        await asyncio.sleep(3)  # anything sent twice would arrive now
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=60)
+        smtp.stop()
+    counts, other_ids = acknowledgements(smtp)
+    assert set(counts) == {event.subject for event in events}
+    assert other_ids == set()
+    assert [ref for ref, count in before_kill.items() if count > 1] == []  # the rebalance
+    copies = sum(count - 1 for count in counts.values())
+    print(f"two notifiers, one SIGKILLed: {copies} copies of 500 acknowledgements")
+    assert copies <= 8  # the sends whose outcome was not yet written at the kill
