@@ -5,7 +5,8 @@ Kafka: a broker this session (each pytest-xdist worker) starts and stops itself 
 Tests that stop a broker on purpose start a private one (``private_broker``). SMTP: aiosmtpd on a
 free port, one per test. Twilio: Prism serving Twilio's own OpenAPI specs, one per session.
 PostgreSQL: a throw-away cluster per session (each xdist worker has its own), a fresh empty
-database per test (``postgres_url``).
+database per test (``postgres_url``). S3: a SeaweedFS server per session (each worker its own), a
+fresh bucket per test (``s3_bucket``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gateway.settings import KafkaSettings
 from tests.support.kafka import LocalBroker
 from tests.support.postgres import PostgresServer
 from tests.support.prism import TwilioMock, twilio_mock
+from tests.support.s3 import S3Bucket, S3Server
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
@@ -101,3 +103,27 @@ def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest
     yield url
     if postgres_server.pid is not None:
         postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """This session's SeaweedFS S3 server (under pytest-xdist, one per worker, on its own
+    ports). Tests may ``stop``/``start`` it; ``s3_bucket`` starts it again if a test left it
+    down."""
+    server = S3Server.create()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> Iterator[S3Bucket]:
+    """A new empty bucket of this test's own (endpoint, keys, name), deleted with its objects
+    after."""
+    if not s3_server.running:
+        s3_server.start()
+    bucket = s3_server.create_bucket()
+    yield bucket
+    if s3_server.running:
+        s3_server.delete_bucket(bucket.bucket)
