@@ -366,7 +366,7 @@ class ImapChannel:
         oversized: list[OversizedPart] = []
         try:
             if message.large:
-                parsed, oversized = await asyncio.to_thread(self._read_large, raw_copy)
+                parsed, oversized = await self._read_large(raw_copy)
             else:
                 parsed = parse_mail(message.raw)
         except InputRejected as exc:
@@ -395,12 +395,13 @@ class ImapChannel:
             )
         return raw_copy
 
-    def _read_large(self, raw_copy: StoredObject) -> tuple[ParsedMail, list[OversizedPart]]:
-        """A large mail read back from its stored copy without its oversized parts (blocking:
-        in a thread)."""
-        with self._claims.open_stored(raw_copy.sha256) as stored:
-            reduced = reduce_large_mail(stored, self._policy.max_attachment_bytes)
-        return parse_mail(reduced.raw), reduced.oversized
+    async def _read_large(self, raw_copy: StoredObject) -> tuple[ParsedMail, list[OversizedPart]]:
+        """A large mail read back from its stored copy (a local file of it) without its
+        oversized parts; reading and parsing run in a thread."""
+        async with self._claims.spool(raw_copy.sha256) as stored:
+            limit = self._policy.max_attachment_bytes
+            reduced = await asyncio.to_thread(reduce_large_mail, stored, limit)
+        return await asyncio.to_thread(parse_mail, reduced.raw), reduced.oversized
 
     async def _pieces(self, client: aioimaplib.IMAP4, uid: int) -> AsyncIterator[bytes]:
         """The message's bytes, ``PIECE_BYTES`` at a time (partial FETCH, RFC 3501 6.4.5)."""

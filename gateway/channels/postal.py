@@ -40,7 +40,7 @@ from gateway.ocr import OcrEngine
 from gateway.ocr.documents import MEDIA_TYPES
 from gateway.ocr.letters import ReadLetter, split_letters
 from gateway.settings import PostalSettings
-from gateway.store.claims import FileClaimStore, StoredObject
+from gateway.store.claims import ClaimStore, StoredObject
 from gateway.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -65,7 +65,7 @@ class PostalChannel:
         self,
         settings: PostalSettings,
         intake: Intake,
-        claims: FileClaimStore,
+        claims: ClaimStore,
         state: StateStore,
         engine: OcrEngine,
     ) -> None:

@@ -1,28 +1,34 @@
 """Claim-check store for raw inputs and attachments: bytes never travel in events.
 
 ``ClaimStore`` is the protocol; ``FileClaimStore`` the embedded default on the local file system
-under ``GATEWAY_DATA_DIR/objects``. Objects are content-addressed by SHA-256 (storing the same
-bytes twice is one object) and written atomically: temp file, fsync, rename, fsync of the folder,
-so a crash never leaves a half-written object under its final name. An S3-compatible store
-implements the same protocol (``put`` as a PUT of the object under its hash, ``uri`` s3://...).
+under ``GATEWAY_DATA_DIR/objects``; ``gateway.store.s3.S3ClaimStore`` the same protocol on an
+S3-compatible object store (``gateway.store.objects`` chooses one from the settings). Objects are
+content-addressed by SHA-256 (storing the same bytes twice is one object) and written atomically:
+here temp file, fsync, rename, fsync of the folder, so a crash never leaves a half-written object
+under its final name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, Protocol
+from types import TracebackType
+from typing import IO, BinaryIO, Protocol, Self, TypeVar
 
-from gateway.errors import ClaimNotFound, ClaimStoreError, ClaimStoreFull
+from gateway.errors import ClaimNotFound, ClaimStoreError, ClaimStoreFull, ConfigurationError
+from gateway.store.reading import ObjectAltered, check_range, file_chunks, file_digest, verified
 
 CHUNK_SIZE = 1 << 16
 IN_MEMORY_BYTES = 256 * 1024  # a stream up to this is stored in one thread hop (see put_stream)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,19 @@ class ObjectTooLarge(ClaimStoreError):
 
 
 class ClaimStore(Protocol):
-    """Where raw inputs and attachments are kept. Implementations must be safe to call
-    concurrently and must never expose a partially written object."""
+    """Where raw inputs and attachments are kept, by the SHA-256 (hex) of their bytes.
+
+    Implementations are safe to call concurrently and never expose a partially written object:
+    a reader sees an object whole or not at all, and concurrent puts of the same bytes make one
+    object. An object read whole (``get``, ``spool``, ``read`` of every byte) is checked against
+    its hash: altered bytes raise ``ObjectAltered`` and are never handed over whole. Unknown
+    objects raise ``ClaimNotFound``; every other fault is a ``ClaimStoreError`` (never the
+    backend's own exceptions). ``open`` before use, ``close`` after (or ``async with``).
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
 
     async def put(self, data: bytes) -> StoredObject:
         """Store ``data``; returns its address. Idempotent for the same bytes."""
@@ -54,19 +71,39 @@ class ClaimStore(Protocol):
     async def put_stream(
         self, chunks: AsyncIterable[bytes], max_size: int | None = None
     ) -> StoredObject:
-        """Store a stream without holding it in memory; ObjectTooLarge past ``max_size``."""
+        """Store a stream without holding it in memory; past ``max_size`` bytes ObjectTooLarge,
+        and nothing of it is kept."""
         ...
 
     async def get(self, sha256: str) -> bytes:
-        """The bytes stored under ``sha256``; ClaimNotFound if none."""
-        ...
-
-    def open_stored(self, sha256: str) -> BinaryIO:
-        """The stored object as a file, to read piece by piece (blocking: call it, and read,
-        in a thread); ClaimNotFound if none."""
+        """The bytes stored under ``sha256``, checked against it."""
         ...
 
     async def exists(self, sha256: str) -> bool: ...
+
+    async def size(self, sha256: str) -> int:
+        """How many bytes are stored under ``sha256``."""
+        ...
+
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes ``start`` to ``end`` (excluded; None: to the end) as they are read, for an
+        HTTP Range (``bytes=a-b`` is ``start=a, end=b + 1``); a range past the end is cut there
+        (as a slice is). Read whole, the object is checked as it streams: the last chunk comes
+        only once the hash matched, else ``ObjectAltered``. A part of it cannot be checked."""
+        ...
+
+    def spool(self, sha256: str) -> AbstractAsyncContextManager[BinaryIO]:
+        """A local file of the object (checked), to read with blocking calls in a thread while
+        the context is open: the stored file itself, or a temp copy removed on exit."""
+        ...
+
+    async def delete(self, sha256: str) -> None:
+        """Remove the object; nothing happens when there is none."""
+        ...
+
+    def uri_of(self, sha256: str) -> str:
+        """Where an event says the object is (``file://...``, ``s3://bucket/...``)."""
+        ...
 
 
 def _map_os_error(exc: OSError) -> ClaimStoreError:
@@ -82,6 +119,36 @@ class FileClaimStore:
         self.root = root.resolve()  # once: URIs are absolute, and no path walk per object
         self._objects = self.root / "objects"
         self._incoming = self.root / "incoming"
+
+    async def open(self) -> None:
+        """Nothing to open: files are opened per call."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def check(self) -> None:
+        """At start-up: the objects folder can be created and written (ConfigurationError)."""
+        try:
+            await asyncio.to_thread(self._check_writable)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"GATEWAY_DATA_DIR: cannot write objects under {self._objects}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+
+    def _check_writable(self) -> None:
+        self._objects.mkdir(parents=True, exist_ok=True)
+        if not os.access(self._objects, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "not writable")
 
     def path_of(self, sha256: str) -> Path:
         return self._objects / sha256[:2] / sha256[2:4] / sha256
@@ -126,23 +193,54 @@ class FileClaimStore:
             raise
 
     async def get(self, sha256: str) -> bytes:
-        try:
-            return await asyncio.to_thread(self.path_of(sha256).read_bytes)
-        except FileNotFoundError:
-            raise ClaimNotFound(f"no object {sha256}") from None
-        except OSError as exc:
-            raise _map_os_error(exc) from exc
+        data = await asyncio.to_thread(self._read_bytes, sha256)
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ObjectAltered(sha256)
+        return data
 
     async def exists(self, sha256: str) -> bool:
         return await asyncio.to_thread(self.path_of(sha256).is_file)
 
-    def open_stored(self, sha256: str) -> BinaryIO:
+    async def size(self, sha256: str) -> int:
+        return await asyncio.to_thread(lambda: _stored(self.path_of(sha256), Path.stat).st_size)
+
+    async def read(
+        self, sha256: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        check_range(start, end)
+        stored = await asyncio.to_thread(_stored, self.path_of(sha256), _open_binary)
         try:
-            return self.path_of(sha256).open("rb")
-        except FileNotFoundError:
-            raise ClaimNotFound(f"no object {sha256}") from None
+            size = os.fstat(stored.fileno()).st_size
+            stop = size if end is None else min(end, size)
+            chunks = file_chunks(stored, start, stop)
+            if start == 0 and stop == size:
+                chunks = verified(sha256, chunks)
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            stored.close()
+
+    @contextlib.asynccontextmanager
+    async def spool(self, sha256: str) -> AsyncIterator[BinaryIO]:
+        """The stored file itself, once its bytes were checked against their hash."""
+        stored = await asyncio.to_thread(_stored, self.path_of(sha256), _open_binary)
+        try:
+            digest = await asyncio.to_thread(file_digest, stored)
+            if digest != sha256:
+                raise ObjectAltered(sha256)
+            stored.seek(0)
+            yield stored
+        finally:
+            stored.close()
+
+    async def delete(self, sha256: str) -> None:
+        try:
+            await asyncio.to_thread(self.path_of(sha256).unlink, missing_ok=True)
         except OSError as exc:
             raise _map_os_error(exc) from exc
+
+    def _read_bytes(self, sha256: str) -> bytes:
+        return _stored(self.path_of(sha256), Path.read_bytes)
 
     def _put_bytes(self, data: bytes) -> StoredObject:
         return self._put_known(data, hashlib.sha256(data).hexdigest())
@@ -183,6 +281,20 @@ class FileClaimStore:
 def _check_size(size: int, max_size: int | None) -> None:
     if max_size is not None and size > max_size:
         raise ObjectTooLarge(max_size, size)
+
+
+def _stored(path: Path, action: Callable[[Path], T]) -> T:
+    """``action`` on a stored object's path, its errors as the store's."""
+    try:
+        return action(path)
+    except FileNotFoundError:
+        raise ClaimNotFound(f"no object {path.name}") from None
+    except OSError as exc:
+        raise _map_os_error(exc) from exc
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return path.open("rb")
 
 
 def _write(temp: IO[bytes], chunk: bytes) -> None:

@@ -1,4 +1,5 @@
-"""The file claim-check store: content-addressed, atomic, bounded, clear errors."""
+"""The file claim-check store: content-addressed, atomic, bounded, clear errors (the behaviour
+shared with the S3 store is in tests/integration/store/test_claim_stores.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from gateway.errors import ClaimNotFound, ClaimStoreFull
 from gateway.store import claims
 from gateway.store.claims import FileClaimStore, ObjectTooLarge
+from gateway.store.reading import ObjectAltered, verified
 
 
 async def chunks_of(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
@@ -136,3 +138,31 @@ def test_given_the_disk_fills_at_the_final_flush_then_claim_store_full_and_no_fi
     with pytest.raises(ClaimStoreFull):
         store._commit(temp, "ab" * 32, 10)  # type: ignore[arg-type]
     assert leftovers(data_dir) == []
+
+
+async def test_given_an_object_then_spool_is_the_stored_file_itself(data_dir: Path) -> None:
+    store = FileClaimStore(data_dir)
+    stored = await store.put(b"raw mail")
+    async with store.spool(stored.sha256) as spooled:
+        assert Path(spooled.name) == store.path_of(stored.sha256)
+        assert spooled.read() == b"raw mail"
+    assert spooled.closed
+
+
+async def test_given_chunks_of_an_altered_object_then_the_last_is_held_back() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for chunk in (b"one", b"two", b"three"):
+            yield chunk
+
+    passed: list[bytes] = []
+
+    async def read_all(sha256: str) -> None:
+        async for chunk in verified(sha256, chunks()):
+            passed.append(chunk)
+
+    await read_all(hashlib.sha256(b"onetwothree").hexdigest())
+    assert passed == [b"one", b"two", b"three"]
+    passed.clear()
+    with pytest.raises(ObjectAltered):
+        await read_all(hashlib.sha256(b"something else").hexdigest())
+    assert passed == [b"one", b"two"]
