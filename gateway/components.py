@@ -12,8 +12,10 @@ from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.store.backends import StateBackend, open_state_backend
 from gateway.store.buckets import BucketStore
-from gateway.store.claims import ClaimStore, FileClaimStore
+from gateway.store.claims import ClaimStore
 from gateway.store.keylocks import KeyLocks
+from gateway.store.objects import check as check_claim_store
+from gateway.store.objects import claim_store_from_settings
 from gateway.store.state import StateStore
 
 
@@ -31,7 +33,10 @@ class Components:
         """The stores the settings name (ConfigurationError, one line, when one cannot be
         used) and what is built on them; ``close`` closes them."""
         backend = await open_state_backend(settings)
+        claims = claim_store_from_settings(settings)
         try:
+            await claims.open()
+            await check_claim_store(claims)
             configured = settings.notifier.token_key
             key = await link_key(
                 configured.get_secret_value() if configured else None, backend.secrets
@@ -48,11 +53,12 @@ class Components:
                 intake=Intake(
                     normalizer, publisher, contacts=backend.state, catalog=backend.catalog
                 ),
-                claims=FileClaimStore(settings.data_dir),
+                claims=claims,
                 backend=backend,
                 tokens=EmailTokens(key, settings.notifier.link_valid_days),
             )
         except BaseException:
+            await claims.close()
             await backend.close()
             raise
 
@@ -73,6 +79,7 @@ class Components:
         return self.backend.buckets
 
     async def close(self) -> None:
+        await self.claims.close()
         await self.backend.close()
 
 

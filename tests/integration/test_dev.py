@@ -192,6 +192,38 @@ def answers(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+async def check_the_metrics(dev: Dev) -> None:
+    """The burst, the README's submission and the forged one, under the route's template."""
+    async with httpx.AsyncClient(base_url=dev.url) as client:
+        samples = http_samples((await client.get("/metrics")).text)
+    assert samples[("requests", FORM_ROUTE, "POST", "202")] == 201  # the burst + the README's
+    assert samples[("requests", FORM_ROUTE, "POST", "401")] == 1
+    assert samples[("refusals", "signature")] == 1
+    assert samples[("seconds", FORM_ROUTE)] == 202
+    raw_path = "/v1/webhooks/forms/contact-form"
+    assert not any(raw_path in label for key in samples for label in key)  # bounded labels
+
+
+async def check_the_events_and_the_mail(dev: Dev) -> None:
+    """201 webform events and the README's mail, whose acknowledgement reaches the outbox."""
+    reader = TopicReader(dev.bootstrap, topics.COMPLAINTS)
+    await reader.mark_beginning()
+    records = await reader.read(202, timeout_s=60)
+    events = [json.loads(record.value) for record in records]
+    channels = [event["data"]["channel"] for event in events]
+    assert channels.count("webform") == 201
+    assert channels.count("email") == 1  # the README's mail, read from the local mailbox
+    [mailed] = [event["subject"] for event in events if event["data"]["channel"] == "email"]
+    outbox = dev.data_dir / "outbox"
+    await until(
+        lambda: any(
+            "To: marie@example.org" in path.read_text(errors="replace")
+            for path in outbox.glob(f"{mailed}-*.eml")
+        ),
+        what="the acknowledgement of the mailed complaint in the outbox",
+    )
+
+
 @pytest.mark.timeout(600)  # two starts of dev, a broker's among them, and 200 submissions
 async def test_scripts_dev_from_scratch_on_chosen_ports_beside_another_broker(
     kafka_settings: KafkaSettings, tmp_path: Path
@@ -226,31 +258,8 @@ async def test_scripts_dev_from_scratch_on_chosen_ports_beside_another_broker(
         assert json.loads(tailed)["type"] == "complaint.received"
         assert '"status":"ready"' in next(out for cmd, out in printed.items() if "readyz" in cmd)
 
-        async with httpx.AsyncClient(base_url=dev.url) as client:
-            samples = http_samples((await client.get("/metrics")).text)
-        assert samples[("requests", FORM_ROUTE, "POST", "202")] == 201  # the burst + the README's
-        assert samples[("requests", FORM_ROUTE, "POST", "401")] == 1
-        assert samples[("refusals", "signature")] == 1
-        assert samples[("seconds", FORM_ROUTE)] == 202
-        raw_path = "/v1/webhooks/forms/contact-form"
-        assert not any(raw_path in label for key in samples for label in key)  # bounded labels
-
-        reader = TopicReader(dev.bootstrap, topics.COMPLAINTS)
-        await reader.mark_beginning()
-        records = await reader.read(202, timeout_s=60)
-        events = [json.loads(record.value) for record in records]
-        channels = [event["data"]["channel"] for event in events]
-        assert channels.count("webform") == 201
-        assert channels.count("email") == 1  # the README's mail, read from the local mailbox
-        [mailed] = [event["subject"] for event in events if event["data"]["channel"] == "email"]
-        outbox = data_dir / "outbox"
-        await until(
-            lambda: any(
-                "To: marie@example.org" in path.read_text(errors="replace")
-                for path in outbox.glob(f"{mailed}-*.eml")
-            ),
-            what="the acknowledgement of the mailed complaint in the outbox",
-        )
+        await check_the_metrics(dev)
+        await check_the_events_and_the_mail(dev)
 
         assert dev.interrupt() == 0
         assert not answers(dev.http_port)

@@ -6,7 +6,7 @@ CREATE TABLE idempotency (
     scope text NOT NULL,
     key text NOT NULL,
     body_sha256 text NOT NULL,
-    response jsonb NOT NULL,
+    response json NOT NULL,  -- json, not jsonb: an answer is given again byte for byte
     created timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, key)
 );

@@ -46,7 +46,7 @@ class PostgresStateStore:
     ) -> None:
         await self._db.execute(
             "INSERT INTO idempotency (scope, key, body_sha256, response)"
-            " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING",
+            " VALUES ($1, $2, $3, $4::json) ON CONFLICT DO NOTHING",
             scope,
             key,
             body_sha256,
