@@ -13,6 +13,8 @@ What lives where (embedded: under ``GATEWAY_DATA_DIR/state``; shared: PostgreSQL
 - link key, contact pepper: files ``link-key``, ``contact-pepper`` | ``installation_secret``
 - what each stored object is, and its reads: ``state.sqlite`` | ``stored_object``,
   ``object_read``
+- dead-letter records (rejected inputs to redrive or dismiss) and what was done to them:
+  ``dlq.sqlite`` | ``dlq_record``, ``dlq_action``
 """
 
 from __future__ import annotations
@@ -29,15 +31,18 @@ from gateway.notifier.ledger import NotificationLedger
 from gateway.settings import GatewaySettings
 from gateway.store.buckets import BucketStore, MemoryBuckets, SharedBuckets
 from gateway.store.catalog import ObjectCatalog
+from gateway.store.dlq import DlqStore
 from gateway.store.keylocks import FileKeyLocks, KeyLocks
 from gateway.store.postgres.buckets import PostgresBuckets
 from gateway.store.postgres.database import Database
+from gateway.store.postgres.dlq import PostgresDlqStore
 from gateway.store.postgres.duplicates import PostgresDuplicateIndex
 from gateway.store.postgres.ledger import PostgresLedger
 from gateway.store.postgres.locks import PostgresKeyLocks
 from gateway.store.postgres.secrets import PostgresSecrets
 from gateway.store.postgres.state import PostgresStateStore
 from gateway.store.secrets import CONTACT_PEPPER, FileSecrets, InstallationSecrets
+from gateway.store.sqlite_dlq import SqliteDlqStore
 from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
 from gateway.store.sqlite_ledger import SqliteLedger
 from gateway.store.sqlite_state import SqliteStateStore
@@ -57,6 +62,7 @@ class StateBackend:
     buckets: BucketStore
     key_locks: KeyLocks
     secrets: InstallationSecrets
+    dlq: DlqStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -78,7 +84,8 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
     duplicates = SqliteDuplicateIndex(folder / "duplicates.sqlite")
     key_locks = FileKeyLocks(folder / "keys.lock")
     buckets: BucketStore = MemoryBuckets()
-    closers = [state.close, ledger.close, _closing(duplicates.close), key_locks.close]
+    dlq = SqliteDlqStore(folder)
+    closers = [state.close, ledger.close, _closing(duplicates.close), key_locks.close, dlq.close]
     if settings.http.workers > 1:  # the HTTP workers share one table of buckets
         shared = SharedBuckets(folder / "ratelimits.bin")
         buckets = shared
@@ -91,6 +98,7 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
         buckets=buckets,
         key_locks=key_locks,
         secrets=FileSecrets(folder),
+        dlq=dlq,
         closers=closers,
     )
 
@@ -113,6 +121,7 @@ async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
         buckets=PostgresBuckets(database),
         key_locks=PostgresKeyLocks(locks),
         secrets=installation,
+        dlq=PostgresDlqStore(database),
         closers=[database.close, locks.close],
     )
 
