@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from gateway.admin import create_topics
+from gateway.dlq.cli import add_dlq_commands, dlq_command
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.events import topics
 from gateway.events.asyncapi import export_asyncapi
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail_parser.add_argument(
         "--idle-timeout", type=float, default=None, help="stop after S seconds without events"
     )
+    add_dlq_commands(commands)
     return parser
 
 
@@ -245,6 +247,9 @@ def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> None:
                 print(path)
         case "state":
             run_loop(_state_migrate(settings))
+        case "dlq":
+            if code := run_loop(dlq_command(settings, args)):
+                raise SystemExit(code)
         case "tail":
             run_loop(
                 tail(

@@ -51,7 +51,11 @@ class Components:
                 settings=settings,
                 publisher=publisher,
                 intake=Intake(
-                    normalizer, publisher, contacts=backend.state, catalog=backend.catalog
+                    normalizer,
+                    publisher,
+                    contacts=backend.state,
+                    catalog=backend.catalog,
+                    dlq=backend.dlq,
                 ),
                 claims=claims,
                 backend=backend,

@@ -17,6 +17,7 @@ import structlog
 from pydantic import ValidationError
 
 from gateway.channels.raw import RawMessage
+from gateway.dlq.records import rejected_record
 from gateway.errors import InputRejected
 from gateway.events.common import Channel, SourceMessage
 from gateway.events.complaint import ComplaintReceived, DocumentAdded
@@ -25,6 +26,7 @@ from gateway.events.envelope import CloudEvent, make_event
 from gateway.normalizers import Normalizer
 from gateway.publisher import KafkaPublisher
 from gateway.store.catalog import CatalogEntry, ObjectCatalog, sha256_of_uri
+from gateway.store.dlq import DlqStore
 from gateway.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -34,7 +36,8 @@ class Intake:
     """``contacts``: where the contacts given with each complaint are remembered (hashed), so a
     person can later send documents for it by giving the reference and one of them.
     ``catalog``: where each object a published event points to is recorded (its name, type and
-    complaint), for the case systems that fetch it and the auditors who ask who did."""
+    complaint), for the case systems that fetch it and the auditors who ask who did.
+    ``dlq``: where each rejection is kept as a record to redrive or dismiss (``gateway.dlq``)."""
 
     def __init__(
         self,
@@ -42,11 +45,13 @@ class Intake:
         publisher: KafkaPublisher,
         contacts: StateStore | None = None,
         catalog: ObjectCatalog | None = None,
+        dlq: DlqStore | None = None,
     ) -> None:
         self._normalizer = normalizer
         self._publisher = publisher
         self._contacts = contacts
         self._catalog = catalog
+        self._dlq = dlq
 
     async def submit(self, raw: RawMessage) -> CloudEvent[Any]:
         """Normalize and publish one input; returns the event Kafka acknowledged."""
@@ -89,6 +94,8 @@ class Intake:
             time=datetime.now(UTC),
         )
         await self._publisher.publish(event)
+        if self._dlq is not None:  # once Kafka has it: a record is never ahead of its event
+            await self._dlq.add(rejected_record(event, raw))
         log.warning("intake.rejected", channel=raw.channel, reason_code=reason_code)
         return event
 

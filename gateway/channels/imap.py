@@ -380,6 +380,18 @@ class ImapChannel:
         )
         return await asyncio.shield(first_of[source_key])
 
+    async def reread(self, raw_copy: StoredObject, received_at: datetime) -> RawMessage:
+        """A mail's ``RawMessage`` from its stored raw copy, made as when the mail came (a DLQ
+        redrive); ``InputRejected`` if it still cannot be read."""
+        oversized: list[OversizedPart] = []
+        if raw_copy.size > self._policy.max_attachment_bytes:
+            parsed, oversized = await self._read_large(raw_copy)
+        else:
+            parsed = parse_mail(await self._claims.get(raw_copy.sha256))
+        source_key = f"email:{parsed.message_id or 'sha256:' + raw_copy.sha256}"
+        message = Fetched(0, received_at, b"", raw_copy.size)
+        return await self._raw_message(parsed, message, source_key, raw_copy.uri, oversized)
+
     async def _stream_raw_copy(self, client: aioimaplib.IMAP4, message: Fetched) -> StoredObject:
         """A large mail's raw copy, stored as it comes from the server."""
         raw_copy = await self._claims.put_stream(self._pieces(client, message.uid))

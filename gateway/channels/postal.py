@@ -151,24 +151,50 @@ class PostalChannel:
         original = await self._claims.put(await asyncio.to_thread(path.read_bytes))
         received = datetime.fromtimestamp((await asyncio.to_thread(path.stat)).st_mtime, UTC)
         try:
-            pages = await self._engine.read(path)
+            letters = await self.read_letters(path)
         except UnreadableDocument as exc:
             await self._reject(path, original, received, exc.reason_code, exc.reason)
-            return QUARANTINE
-        except Exception as exc:  # no reader survives this file: kept, reported, not retried
-            log.exception("postal.read_failed", file=path.name)
-            reason = f"the file could not be read: {type(exc).__name__}: {exc}"
-            await self._reject(path, original, received, "unreadable_document", reason)
-            return QUARANTINE
-        letters = split_letters(pages, self._settings.split_on_blank)
-        if not letters:
-            await self._reject(path, original, received, "no_text", "no page carries any text")
             return QUARANTINE
         for rank, letter in enumerate(letters, start=1):
             await self._publish_once(path, original, received, letter, rank, len(letters))
         await asyncio.to_thread(_move, path, self._inbox / PROCESSED / received.date().isoformat())
         log.info("postal.processed", file=path.name, letters=len(letters), sha256=original.sha256)
         return PROCESSED
+
+    async def read_letters(self, path: Path) -> list[ReadLetter]:
+        """The letters of a scan; ``UnreadableDocument`` (why) when it has none: corrupt,
+        encrypted, empty or not a scan, or no page with text."""
+        try:
+            pages = await self._engine.read(path)
+        except UnreadableDocument:
+            raise
+        except Exception as exc:  # no reader survives this file: kept, reported, not retried
+            log.exception("postal.read_failed", file=path.name)
+            reason = f"the file could not be read: {type(exc).__name__}: {exc}"
+            raise UnreadableDocument("unreadable_document", reason) from exc
+        letters = split_letters(pages, self._settings.split_on_blank)
+        if not letters:
+            raise UnreadableDocument("no_text", "no page carries any text")
+        return letters
+
+    async def letter_messages(
+        self,
+        path: Path,
+        original: StoredObject,
+        received: datetime,
+        letters: list[ReadLetter],
+        key: str,
+    ) -> list[RawMessage]:
+        """Each letter of a scan as the ``RawMessage`` this channel publishes, its source key
+        ``key`` (``key:rank`` in a batch): what a DLQ redrive publishes."""
+        count, messages = len(letters), []
+        for rank, letter in enumerate(letters, start=1):
+            searchable = await self._searchable_copy(path, original, letter, rank, count)
+            source_key = letter_key(key, rank, count)
+            messages.append(
+                self._raw_letter(path, original, received, letter, source_key, searchable)
+            )
+        return messages
 
     async def _publish_once(
         self,
@@ -179,7 +205,7 @@ class PostalChannel:
         rank: int,
         count: int,
     ) -> None:
-        source_key = f"postal:{original.sha256}" + (f":{rank}" if count > 1 else "")
+        source_key = letter_key(f"postal:{original.sha256}", rank, count)
         if await self._state.processed_event(source_key) is not None:
             return  # published before a crash
         searchable = await self._searchable_copy(path, original, letter, rank, count)
@@ -265,6 +291,11 @@ class PostalChannel:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def letter_key(key: str, rank: int, count: int) -> str:
+    """The source key of a scan's letter: the scan's, and its rank in a batch."""
+    return key + (f":{rank}" if count > 1 else "")
 
 
 def _partial(name: str) -> bool:

@@ -16,7 +16,8 @@ What every implementation promises:
   ``lease_s``, so an attempt whose process died is taken over later); of two claims at once,
   on any replica, exactly one wins. The claimant then ``finish``es it (redriven: the event ids
   published) or ``release``s it (still rejected: it stays open with the new reason, and the
-  attempt is counted). A record redriven or dismissed is never open again.
+  attempt is counted), or ``unclaim``s it (the attempt could not be made). A record redriven or
+  dismissed is never open again.
 - **Dismiss** closes an open, unclaimed record without publishing anything.
 - Every attempt and every closing is kept as an action (who, when, what came of it).
 - ``open_summary``: open records by reason code, with the oldest one's time (metrics).
@@ -140,12 +141,22 @@ class DlqStore(Protocol):
         """The attempt failed: the record stays open with this reason, its attempts counted."""
         ...
 
+    async def unclaim(self, record_id: str, claimant: str) -> None:
+        """The attempt could not be made (Kafka or a store unavailable): the record is free
+        again, unchanged, no attempt counted."""
+        ...
+
     async def dismiss(self, record_id: str, by: str, note: str = "") -> bool:
         """Close an open record no attempt holds, publishing nothing; False otherwise."""
         ...
 
     async def open_summary(self) -> list[ReasonSummary]:
         """Open records by reason code, with the time the oldest of each was rejected."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """Closed with its backend: whoever refreshes from it (metrics) stops."""
         ...
 
     async def close(self) -> None: ...

@@ -68,8 +68,14 @@ _UNCLAIMED = "(claimed_by IS NULL OR claimed_until < ?)"
 class SqliteDlqStore:
     def __init__(self, directory: Path | None) -> None:
         self._file = SqliteFile(directory / "dlq.sqlite" if directory else None, _SCHEMA)
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     async def close(self) -> None:
+        self._closed = True
         self._file.close()
 
     async def add(self, record: DlqRecord) -> bool:
@@ -182,6 +188,13 @@ class SqliteDlqStore:
             " WHERE id = ? AND status = 'open' AND claimed_by = ?",
             (reason_code, reason, record_id, claimant),
             action=(record_id, "redrive", by, now, "still_rejected", f"{reason_code}: {reason}"),
+        )
+
+    async def unclaim(self, record_id: str, claimant: str) -> None:
+        await self._changed(
+            "UPDATE dlq_record SET claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = ? AND claimed_by = ?",
+            (record_id, claimant),
         )
 
     async def dismiss(self, record_id: str, by: str, note: str = "") -> bool:

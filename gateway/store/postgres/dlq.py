@@ -40,6 +40,10 @@ class PostgresDlqStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
+    @property
+    def closed(self) -> bool:
+        return self._db.pool.is_closing()
+
     async def close(self) -> None:
         """The database is closed by whoever opened it."""
 
@@ -139,6 +143,14 @@ class PostgresDlqStore:
             " WHERE id = $1 AND status = 'open' AND claimed_by = $2 RETURNING 1",
             (record_id, claimant, reason_code, reason),
             (record_id, "redrive", by, "still_rejected", f"{reason_code}: {reason}"),
+        )
+
+    async def unclaim(self, record_id: str, claimant: str) -> None:
+        await self._db.execute(
+            "UPDATE dlq_record SET claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = $1 AND claimed_by = $2",
+            record_id,
+            claimant,
         )
 
     async def dismiss(self, record_id: str, by: str, note: str = "") -> bool:

@@ -117,6 +117,13 @@ async def test_a_failed_attempt_leaves_the_record_open_with_the_new_reason(
     )
     assert await other.dlq.claim(record(1).id, "attempt-b")  # free again
     assert not await other.dlq.release(record(1).id, "attempt-a", "marie", "x", "x")  # not its
+    await one.dlq.unclaim(record(1).id, "attempt-a")  # not its claim: nothing changes
+    assert not await one.dlq.claim(record(1).id, "attempt-c")
+    await other.dlq.unclaim(record(1).id, "attempt-b")  # Kafka was down: free, unchanged
+    assert await one.dlq.claim(record(1).id, "attempt-c")
+    unchanged = await one.dlq.get(record(1).id)
+    assert unchanged is not None
+    assert (unchanged.attempts, unchanged.reason_code) == (1, "no_text")
     [action] = await one.dlq.actions(record(1).id)
     assert (action.outcome, action.by, action.detail) == (
         "still_rejected",
