@@ -29,6 +29,7 @@ from gateway.events.asyncapi import asyncapi_document
 from gateway.events.schemas import render
 from gateway.http_workers import METRICS_ENV
 from gateway.publisher import KafkaPublisher
+from gateway.web.admin_routes import admin_router
 from gateway.web.context import WebContext
 from gateway.web.http_metrics import HttpMetrics, count_refusal
 from gateway.web.objects import objects_router
@@ -68,6 +69,7 @@ def create_app(components: Components) -> FastAPI:
         verify_router(ctx),
         twilio_router(ctx),
         objects_router(ctx),
+        admin_router(ctx),
     )
     for router in routers:
         # Their routes on the app's own router, not included: FastAPI 0.16x walks an included
