@@ -30,11 +30,12 @@ PDF = b"%PDF-1.4\n% the hospital's bill\n%%EOF\n"
 
 @pytest.fixture(scope="module")
 def gateway(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_settings: KafkaSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
+    """``run --only http`` with an admin and a case system; its topics exist."""
     data_dir = tmp_path_factory.mktemp("admin-gateway")
     process = GatewayProcess(
-        kafka_bootstrap,
+        kafka_settings.bootstrap,
         data_dir,
         log=data_dir / "gateway.log",
         GATEWAY_WEBHOOK_SECRETS='{"contact-form": "s3cret"}',
