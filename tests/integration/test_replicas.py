@@ -8,10 +8,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -22,7 +26,10 @@ from gateway.settings import KafkaSettings
 from tests.support.consumer import TopicReader
 from tests.support.forms import signed_json, signed_multipart
 from tests.support.http import SECRETS, GatewayProcess
-from tests.support.s3 import S3Bucket
+from tests.support.kafka import free_port
+from tests.support.postgres import PostgresServer
+from tests.support.prism import TwilioMock
+from tests.support.s3 import S3Bucket, S3Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -50,18 +57,28 @@ def shared_settings(postgres_url: str, bucket: S3Bucket) -> dict[str, str]:
     }
 
 
+async def start_replicas(
+    kafka_settings: KafkaSettings, settings: dict[str, str], tmp_path: Path
+) -> tuple[GatewayProcess, GatewayProcess]:
+    a, b = (
+        GatewayProcess(
+            kafka_settings.bootstrap,
+            tmp_path / f"machine-{name}",
+            log=tmp_path / f"{name}.log",
+            **settings,
+        )
+        for name in ("a", "b")
+    )
+    await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
+    return a, b
+
+
 @pytest.fixture
 async def replicas(
     kafka_settings: KafkaSettings, postgres_url: str, s3_bucket: S3Bucket, tmp_path: Path
 ) -> AsyncIterator[Replicas]:
     settings = shared_settings(postgres_url, s3_bucket)
-    a = GatewayProcess(
-        kafka_settings.bootstrap, tmp_path / "machine-a", log=tmp_path / "a.log", **settings
-    )
-    b = GatewayProcess(
-        kafka_settings.bootstrap, tmp_path / "machine-b", log=tmp_path / "b.log", **settings
-    )
-    await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
+    a, b = await start_replicas(kafka_settings, settings, tmp_path)
     try:
         yield Replicas(a, b, s3_bucket, postgres_url)
     finally:
@@ -174,3 +191,150 @@ async def test_a_consumer_with_only_kafka_and_s3_credentials_reads_every_attachm
                 content = await stream.read()
             assert hashlib.sha256(content).hexdigest() == key.rsplit("/", 1)[1]
             assert sent[key.rsplit("/", 1)[1]] == content
+
+
+async def test_sms_code_limits_hold_across_replicas(
+    kafka_settings: KafkaSettings,
+    postgres_url: str,
+    s3_bucket: S3Bucket,
+    twilio: TwilioMock,
+    tmp_path: Path,
+) -> None:
+    """GIVEN 2 codes an hour per number WHEN codes are asked alternately through A and B THEN
+    the third is refused, wherever it lands (each replica alone would have allowed 2)."""
+    settings = shared_settings(postgres_url, s3_bucket) | twilio_environment(twilio)
+    settings["GATEWAY_NOTIFIER_SMS_PER_NUMBER_PER_HOUR"] = "2"
+    a, b = await start_replicas(kafka_settings, settings, tmp_path)
+    try:
+        fields = {"name": "Ann Lee", "phone": "+15145550142", "body": "My card never came."}
+        filed = await post(a.url, signed_json(fields))
+        reference = filed.json()["reference"]
+        codes = []
+        for replica in (a, b, a, b):
+            async with httpx.AsyncClient(base_url=replica.url, timeout=60) as client:
+                answer = await client.post(
+                    "/v1/verify/sms/start",
+                    json={"reference": reference, "phone": "+15145550142"},
+                )
+            codes.append(answer.status_code)
+    finally:
+        a.stop()
+        b.stop()
+    assert codes == [202, 202, 429, 429]
+
+
+def twilio_environment(twilio: TwilioMock) -> dict[str, str]:
+    values = twilio.settings()
+    return {
+        "GATEWAY_TWILIO_ACCOUNT_SID": str(values["account_sid"]),
+        "GATEWAY_TWILIO_AUTH_TOKEN": str(values["auth_token"]),
+        "GATEWAY_TWILIO_VERIFY_SERVICE_SID": str(values["verify_service_sid"]),
+        "GATEWAY_TWILIO_FROM": str(values["from"]),
+        "GATEWAY_TWILIO_API_BASE": json.dumps({k: str(v) for k, v in values["api_base"].items()}),  # type: ignore[union-attr]
+    }
+
+
+async def test_a_duplicate_is_found_when_the_earlier_complaint_came_through_the_other_replica(
+    replicas: Replicas, kafka_settings: KafkaSettings
+) -> None:
+    text = (
+        "Mon NAM : TREM 8503 1512. J'ai demandé le renouvellement de ma carte d'assurance "
+        "maladie en août et je ne l'ai toujours pas reçue malgré trois appels au service."
+    )
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    first = await post(replicas.a.url, signed_json({"name": "Marie", "body": text}))
+    second = await post(replicas.b.url, signed_json({"name": "Marie", "body": text + " Merci."}))
+    assert first.status_code == second.status_code == 202
+    records = await reader.read(2, timeout_s=10)
+    by_reference = {json.loads(r.value)["subject"]: json.loads(r.value)["data"] for r in records}
+    later = by_reference[second.json()["reference"]]
+    assert later["possible_duplicate_of"] == first.json()["reference"]
+    assert "possible_duplicate" in later["flags"]
+
+
+@pytest.mark.fault
+async def test_postgresql_restarted_and_s3_stopped_under_load_lose_nothing_and_repeat_nothing(
+    replicas: Replicas,
+    kafka_settings: KafkaSettings,
+    postgres_server: PostgresServer,
+    s3_server: S3Server,
+) -> None:
+    """GIVEN form submissions flowing through both replicas WHEN PostgreSQL restarts and the S3
+    server is away for 10 s THEN some get 503 (the client retries them with the same key), none
+    answered 202 is missing from Kafka, none is there twice, and both replicas serve again by
+    themselves."""
+    reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    accepted: set[str] = set()
+    unavailable = 0
+    stop = asyncio.Event()
+
+    async def client(number: int) -> None:
+        nonlocal unavailable
+        replica = replicas.a if number % 2 else replicas.b
+        while not stop.is_set():
+            key = str(uuid.uuid4())
+            body = {"email": f"load{number}@example.org", "body": f"Plainte {key}"}
+            while True:  # as a form platform does: the same key again until it is accepted
+                try:
+                    answer = await post(replica.url, same_key(body, key))
+                except httpx.TransportError:
+                    answer = None
+                if answer is not None and answer.status_code == 202:
+                    accepted.add(key)
+                    break
+                assert answer is None or answer.status_code == 503, answer.text
+                unavailable += 1
+                await asyncio.sleep(0.5)
+
+    load = [asyncio.create_task(client(n)) for n in range(8)]
+    await asyncio.sleep(3)
+    await asyncio.to_thread(postgres_server.restart)
+    await asyncio.sleep(3)
+    await asyncio.to_thread(s3_server.stop)
+    await asyncio.sleep(10)
+    await asyncio.to_thread(s3_server.start)
+    before = len(accepted)
+    await asyncio.sleep(5)
+    assert len(accepted) > before, "the replicas did not resume by themselves"
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*load), timeout=120)
+    records = await reader.read(len(accepted) + 50, timeout_s=20)
+    published = [json.loads(r.value)["data"]["source_message"]["id"] for r in records]
+    print(f"outages: {len(accepted)} accepted, {unavailable} answers of 503 or no answer")
+    assert unavailable > 0, "the outages were not felt: the test proves nothing"
+    assert sorted(published) == sorted(accepted)  # each once, none lost
+
+
+@pytest.mark.parametrize("fault", ["unreachable", "password", "database", "bucket"])
+async def test_bad_settings_stop_start_up_with_one_line_naming_the_setting(
+    kafka_settings: KafkaSettings, postgres_url: str, s3_bucket: S3Bucket, fault: str
+) -> None:
+    settings = shared_settings(postgres_url, s3_bucket)
+    parts = urlsplit(postgres_url)
+    if fault == "unreachable":
+        settings["GATEWAY_STATE_URL"] = postgres_url.replace(f":{parts.port}/", f":{free_port()}/")
+    elif fault == "password":
+        settings["GATEWAY_STATE_URL"] = postgres_url.replace(f":{parts.password}@", ":wrong@")
+    elif fault == "database":
+        settings["GATEWAY_STATE_URL"] = urlunsplit(parts._replace(path="/nowhere"))
+    else:
+        settings["GATEWAY_OBJECT_STORE_URL"] = "s3://no-such-bucket"
+    environment = {**os.environ, "GATEWAY_KAFKA_BOOTSTRAP": kafka_settings.bootstrap, **settings}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway", "run", "--only", "http"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # the log's JSON lines aside, what a person reads: one line
+    lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("{")]
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1, done.stderr
+    named = "GATEWAY_OBJECT_STORE_URL" if fault == "bucket" else "GATEWAY_STATE_URL"
+    assert lines[0].startswith(f"intake-gateway: configuration error: {named}: ")
+    assert "wrong" not in lines[0]
