@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request
@@ -141,8 +141,10 @@ def _json_routes(router: APIRouter, ctx: WebContext, operations: DlqOperations) 
         reason: Annotated[str | None, Query(max_length=100)] = None,
         status: Literal["open", "redriven", "dismissed", "all"] = "open",
     ) -> list[DlqRecordOut]:
-        """Records rejected since ``since``, newest first (at most 500)."""
+        """Records rejected since ``since`` (UTC unless it says), newest first (at most 500)."""
         bearer_admin(request, settings)
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
         chosen = None if status == "all" else DlqStatus(status)
         return [DlqRecordOut.of(r) for r in await operations.records(since, reason, chosen)]
 
