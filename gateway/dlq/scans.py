@@ -24,6 +24,7 @@ from gateway.channels.raw import RawMessage, safe_filename
 from gateway.dlq.mail import stored_object
 from gateway.intake import Intake
 from gateway.ocr import OcrEngine
+from gateway.ocr.documents import ACCEPTED_SUFFIXES
 from gateway.settings import PostalSettings
 from gateway.store.claims import ClaimStore
 from gateway.store.dlq import DlqRecord
@@ -107,5 +108,23 @@ class ScanRereader:
             await asyncio.to_thread(shutil.copyfile, quarantined, target)
             return target
         raw_copy = await stored_object(self._claims, record)
-        await asyncio.to_thread(target.write_bytes, await self._claims.get(raw_copy.sha256))
+        data = await self._claims.get(raw_copy.sha256)
+        if target.suffix.lower() not in ACCEPTED_SUFFIXES:  # a letter's record names no file
+            target = target.with_name(f"{target.name}{sniffed_suffix(data)}")
+        await asyncio.to_thread(target.write_bytes, data)
         return target
+
+
+_MAGIC = (
+    (b"%PDF", ".pdf"),
+    (b"\x89PNG", ".png"),
+    (b"\xff\xd8", ".jpg"),
+    (b"II*\x00", ".tif"),
+    (b"MM\x00*", ".tif"),
+)
+
+
+def sniffed_suffix(data: bytes) -> str:
+    """The suffix a scan's first bytes say it has (the OCR engine reads by suffix)."""
+    found = (suffix for magic, suffix in _MAGIC if data.startswith(magic))
+    return next(found, "")

@@ -21,12 +21,13 @@ from gateway.channels.postal import PROCESSED, QUARANTINE, PostalChannel
 from gateway.components import Components
 from gateway.events import topics
 from gateway.events.envelope import event_id
+from gateway.normalizers.rules import DEFAULT_RULES
 from gateway.ocr.tesseract import TesseractEngine
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings, KafkaSettings
 from tests.integration.dlq.test_redrive_mail import cli
 from tests.support.consumer import TopicReader
-from tests.support.letters import save_pdf, scanned_letters
+from tests.support.letters import blank_page, save_pdf, save_tiff, scanned_letters
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -109,3 +110,53 @@ async def test_a_corrupt_scan_replaced_by_a_good_one_is_redriven(
     code, out, _ = await cli(env, "show", record_id)
     assert "2 redrive attempt(s)" in out
     assert "still_rejected" in out
+
+
+async def test_one_letter_of_a_batch_refused_by_a_rule_is_redriven_alone(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """GIVEN a batch of two letters whose second a broken routing rule (two bodies as a list)
+    keeps from becoming a complaint, the first published and the scan done, WHEN the rule is
+    fixed and the second letter's record redriven, THEN that letter alone is published, under
+    the id it would have had (the scan's SHA-256 and its rank)."""
+    data_dir, inbox, rules = tmp_path / "data", tmp_path / "inbox", tmp_path / "rules.toml"
+    inbox.mkdir()
+    broken = '\n[[routing]]\nid = "other_province"\nbody = ["out-of-province", "ramq"]\n'
+    rules.write_text(DEFAULT_RULES.read_text() + broken + "patterns = ['\\bontario\\b']\n")
+    settings = GatewaySettings.model_validate(
+        {
+            "kafka": kafka_settings,
+            "data_dir": data_dir,
+            "postal": {"inbox": inbox, "workers": 1},
+            "normalizer": {"rules": rules},
+        }
+    )
+    first, second = scanned_letters()[:2]
+    batch = save_tiff([first.page, blank_page(), second.page], inbox / "batch-12.tif")
+    scan_key = f"postal:{hashlib.sha256(batch.read_bytes()).hexdigest()}"
+    complaints = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
+    await complaints.mark()
+    assert await quarantine(settings, kafka_settings, batch) == PROCESSED
+    [published] = await complaints.read(1, timeout_s=60)
+    assert json.loads(published.value)["id"] == event_id("complaint.received", f"{scan_key}:1")
+
+    rules.write_text(rules.read_text().replace('["out-of-province", "ramq"]', '"out-of-province"'))
+    env = {
+        **os.environ,
+        "GATEWAY_KAFKA_BOOTSTRAP": kafka_settings.bootstrap,
+        "GATEWAY_DATA_DIR": str(data_dir),
+        "GATEWAY_POSTAL_INBOX": str(inbox),
+        "GATEWAY_POSTAL_WORKERS": "1",
+        "GATEWAY_NORMALIZER_RULES": str(rules),
+    }
+    record_id = event_id("intake.rejected", f"{scan_key}:2")
+    await complaints.mark()
+    code, out, err = await cli(env, "redrive", record_id)
+    assert code == 0, err
+    assert "published 1\t" in out
+    assert "nothing moved" in out  # the scan is in processed/ already
+    [record] = await complaints.read_to_end()
+    event = json.loads(record.value)
+    assert event["id"] == event_id("complaint.received", f"{scan_key}:2")
+    assert event["data"]["routing"] == [{"body": "out-of-province", "rule": "other_province"}]
+    assert event["data"]["complainant"]["phone"] == "+15819980042"
