@@ -23,6 +23,7 @@ NETWORK_ERRORS = (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTim
 
 
 _EXISTS = re.compile(rb"^\* \d+ EXISTS")
+_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 
 
 class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
@@ -83,6 +84,15 @@ async def search(client: aioimaplib.IMAP4, criteria: str) -> list[int]:
     response = await command(client.uid_search(criteria, charset=None))
     numbers = b" ".join(line for line in response.lines[:-1] if isinstance(line, bytes))
     return sorted(map(int, numbers.split()))
+
+
+async def select(client: aioimaplib.IMAP4, folder: str, where: str) -> int:
+    """Select the folder (``where``: the mailbox, for the error); its UIDVALIDITY."""
+    response = await command(client.select(folder))
+    for line in response.lines:
+        if isinstance(line, bytes | bytearray) and (match := _UIDVALIDITY.search(line)):
+            return int(match.group(1))
+    raise ChannelUnavailable(f"no UIDVALIDITY for {folder} of {where}")
 
 
 def message_set(uids: list[int]) -> str:

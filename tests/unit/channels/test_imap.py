@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.channels.imap import imap_date
 from gateway.channels.imap_claims import modified_uids, stored_sequences, uid_set
+from gateway.channels.imap_shared import imap_date
 
 
 def test_a_conditional_store_answers_the_new_sequence_of_each_message_it_stored() -> None:
