@@ -1,14 +1,16 @@
 """Notifier throughput: acknowledgements per second from Kafka to an SMTP server, vs aiosmtplib
 sending the same messages directly, in the same run.
 
-    python -m bench.notifier [--complaints 2000] [--runs 3]
+    python -m bench.notifier [--complaints 2000] [--runs 3] [--ledgers sqlite,postgres]
 
 An SMTP sink (aiosmtpd) runs in its own process and counts what it accepts. The baseline sends
 the acknowledgements, already rendered, over as many kept-open aiosmtplib connections as the
 notifier uses (``GATEWAY_SMTP_CONNECTIONS``, 4). The gateway side is the whole notifier: read
 the complaints from Kafka, plan, render (Jinja2, FR), record in the ledger, send, publish
 ``notification.requested`` and ``notification.sent``, commit. Target: >= 300/s and >= 0.6 of
-the baseline.
+the baseline. With ``postgres`` in ``--ledgers`` the notifier runs a second time in each run with
+its ledger and claims in PostgreSQL (``GATEWAY_STATE_URL``: the test suite's server, fsync off),
+a fresh database each run as SQLite gets a fresh data dir.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
+from pydantic import SecretStr
 
+from bench.backends import SharedState, shared_state
 from bench.common import percentile, private_broker, write_section
 from gateway.admin import create_topics
 from gateway.components import Components
@@ -270,6 +274,7 @@ async def measure(
     runs: int,
     notifier: dict[str, int],
     paced: tuple[int, float],
+    postgres: SharedState | None = None,
 ) -> dict[str, float]:
     port, counter = sink.port, sink.counter
     kafka = KafkaSettings(bootstrap=bootstrap)
@@ -289,23 +294,43 @@ async def measure(
         # 0.8 to 0.3 ms over four runs), which a broker in service has long done
         await baseline_run(settings, port, counter, min(count, 200))
         await gateway_run(settings, counter, count, Path(scratch) / "warm-up")
-        rates: dict[str, list[float]] = {"baseline": [], "gateway": []}
+        if postgres is not None:
+            await gateway_run(on(postgres, settings, "warm"), counter, count, Path(scratch) / "w")
+        sides = ["baseline", "gateway"] + (["postgres"] if postgres else [])
+        rates: dict[str, list[float]] = {side: [] for side in sides}
         for run in range(runs):
-            order = ["baseline", "gateway"] if run % 2 == 0 else ["gateway", "baseline"]
-            for side in order:
+            for side in sides[run % len(sides) :] + sides[: run % len(sides)]:
                 if side == "baseline":
                     rates[side].append(await baseline_run(settings, port, counter, count))
-                else:
-                    data_dir = Path(scratch) / f"run-{run}"
-                    rates[side].append(await gateway_run(settings, counter, count, data_dir))
-        base_latency = await paced_baseline(settings, sink, *paced)
-        gateway_latency = await paced_gateway(settings, sink, *paced, Path(scratch) / "paced")
+                    continue
+                data_dir = Path(scratch) / f"{side}-{run}"
+                run_settings = on(postgres, settings, str(run)) if side == "postgres" else settings
+                rates[side].append(await gateway_run(run_settings, counter, count, data_dir))
+        latencies = {
+            "baseline": await paced_baseline(settings, sink, *paced),
+            "gateway": await paced_gateway(settings, sink, *paced, Path(scratch) / "paced"),
+        }
+        if postgres is not None:
+            paced_settings = on(postgres, settings, "paced")
+            paced_dir = Path(scratch) / "paced-postgres"
+            latencies["postgres"] = await paced_gateway(paced_settings, sink, *paced, paced_dir)
     result = {side: statistics.median(values) for side, values in rates.items()}
-    for side, latencies in (("baseline", base_latency), ("gateway", gateway_latency)):
-        result[f"{side}_p50"] = percentile(latencies, 0.5) * 1000
-        result[f"{side}_p99"] = percentile(latencies, 0.99) * 1000
-        result[f"{side}_paced"] = len(latencies)
+    if postgres is not None:
+        ratios = [pg / lite for pg, lite in zip(rates["postgres"], rates["gateway"], strict=True)]
+        result |= {"pg_ratio": statistics.median(ratios), "pg_min": min(ratios)}
+        result["pg_max"] = max(ratios)
+    for side, latencies_s in latencies.items():
+        result[f"{side}_p50"] = percentile(latencies_s, 0.5) * 1000
+        result[f"{side}_p99"] = percentile(latencies_s, 0.99) * 1000
+        result[f"{side}_paced"] = len(latencies_s)
     return result
+
+
+def on(postgres: SharedState | None, settings: GatewaySettings, name: str) -> GatewaySettings:
+    """``settings`` with the state (ledger, claims) in a new database of ``postgres``."""
+    assert postgres is not None
+    url = postgres.server.create_database(f"notifier_{name}")
+    return settings.model_copy(update={"state_url": SecretStr(url)})
 
 
 def table(result: dict[str, float], count: int, runs: int, paced: tuple[int, float]) -> str:
@@ -319,13 +344,34 @@ def table(result: dict[str, float], count: int, runs: int, paced: tuple[int, flo
         f"{result['gateway']:,.0f} | {result['gateway_p50']:.0f} | {result['gateway_p99']:.0f} | "
         f"{result['gateway'] / baseline:.2f} |",
     ]
+    if "postgres" in result:
+        rows.append(
+            "| the same, ledger and claims in PostgreSQL (`GATEWAY_STATE_URL`) | "
+            f"{result['postgres']:,.0f} | {result['postgres_p50']:.0f} | "
+            f"{result['postgres_p99']:.0f} | {result['postgres'] / baseline:.2f} |"
+        )
+    order = "rotated" if "postgres" in result else "alternating"
     return (
         "## Notifier (`bench/notifier.py`)\n\n"
         f"{count:,} acknowledgements (French, text + HTML, with a validation link) to an aiosmtpd "
-        f"sink in its own process; rates: median of {runs} runs in alternating order on a fresh "
+        f"sink in its own process; rates: median of {runs} runs in {order} order on a fresh "
         f"local broker. Latency: {paced[0]} complaints offered at {paced[1]:.0f}/s, from the "
         "complaint acknowledged by Kafka (the notifier) or the send (aiosmtplib) to the mail at "
-        "the SMTP server. Target: >= 300/s and >= 0.6 of the baseline.\n\n" + "\n".join(rows)
+        "the SMTP server. Target: >= 300/s and >= 0.6 of the baseline.\n\n"
+        + "\n".join(rows)
+        + postgres_note(result)
+    )
+
+
+def postgres_note(result: dict[str, float]) -> str:
+    if "postgres" not in result:
+        return ""
+    return (
+        "\n\nLedger in PostgreSQL (the test suite's server: `fsync` and `full_page_writes` off, "
+        "a new database each run) against SQLite (the first notifier row; a new data dir each "
+        "run), the three sides taken in turn and rotated run by run: PostgreSQL at "
+        f"{result['pg_ratio']:.2f} of SQLite's rate (runs {result['pg_min']:.2f}-"
+        f"{result['pg_max']:.2f})."
     )
 
 
@@ -337,12 +383,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="GATEWAY_NOTIFIER_BATCH_SIZE")
     parser.add_argument("--paced", type=int, default=300, help="complaints of the latency run")
     parser.add_argument("--paced-rate", type=float, default=100.0, help="... offered per second")
+    parser.add_argument("--ledgers", default="sqlite,postgres", help="sqlite, and postgres too?")
     args = parser.parse_args()
     configure_logging()  # JSON lines, as in production (structlog's default renders for a console)
     notifier = {"concurrency": args.concurrency, "batch_size": args.batch}
     paced = (args.paced, args.paced_rate)
-    with smtp_sink() as sink, private_broker() as bootstrap:
-        result = run_loop(measure(bootstrap, sink, args.complaints, args.runs, notifier, paced))
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(smtp_sink())
+        bootstrap = stack.enter_context(private_broker())
+        postgres = stack.enter_context(shared_state()) if "postgres" in args.ledgers else None
+        result = run_loop(
+            measure(bootstrap, sink, args.complaints, args.runs, notifier, paced, postgres)
+        )
     text = table(result, args.complaints, args.runs, paced)
     print(text)
     write_section("notifier", text)

@@ -2,6 +2,7 @@
 producer publishing the same events at the same rates, in the same run.
 
     python -m bench.webhook [--duration 6] [--rates 100,...,1500] [--runs 3] [--workers 1,2]
+        [--backends embedded,shared,two-replicas] [--backend-rates 300]
 
 The gateway runs as in production (``intake-gateway run --only http``, uvicorn on uvloop), with
 each number of HTTP worker processes asked for, on a fresh local broker. The load generator is
@@ -12,6 +13,9 @@ connections written by hand (an HTTP client library would cost more CPU than the
 The baseline sends the same complaint.received events with aiokafka (acks=all, idempotent), at
 the same offered rates. Peak RSS is the sum of the gateway processes' VmHWM.
 Targets: >= 1,500 accepted/s at saturation, p99 <= 100 ms at 1,000/s, ratio >= 0.5.
+
+``--backends`` then compares storage backends in the same run (``bench/webhook_backends.py``):
+SQLite + files, PostgreSQL + S3, two replicas on them (``--workers ''`` runs only that).
 """
 
 from __future__ import annotations
@@ -59,16 +63,18 @@ class Connection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def post(self, key: str) -> int:
+    async def post(self, key: str, body: bytes = BODY, signature: str | None = None) -> int:
+        """POST ``body`` (the repeated one unless given, with its own ``signature``)."""
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self._port)
         assert self._reader is not None
         head = (
             f"POST /v1/webhooks/forms/bench HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n"
-            f"X-Gateway-Signature: {self._signature}\r\nIdempotency-Key: {key}\r\n\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"X-Gateway-Signature: {signature or self._signature}\r\n"
+            f"Idempotency-Key: {key}\r\n\r\n"
         )
-        self._writer.write(head.encode() + BODY)
+        self._writer.write(head.encode() + body)
         status_line = await self._reader.readuntil(b"\r\n")
         headers = await self._reader.readuntil(b"\r\n\r\n")
         length = next(
@@ -321,15 +327,45 @@ def main() -> None:
     parser.add_argument("--rates", default="100,200,400,600,800,1000,1500")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", default="1,2", help="GATEWAY_HTTP_WORKERS values to run")
+    parser.add_argument(
+        "--backends",
+        default="embedded,shared,two-replicas",
+        help="sides of the backends comparison ('' for none): embedded, shared, two-replicas, "
+        "shared-fsync (PostgreSQL with fsync on), postgres-files, sqlite-s3",
+    )
+    parser.add_argument("--backend-rates", default="300", help="offered rates of that comparison")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy (on PATH) samples each side's saturation into here"
+    )
     args = parser.parse_args()
     rates = [float(rate) for rate in args.rates.split(",")]
-    counts = [int(count) for count in args.workers.split(",")]
-    result, rss = measure(rates, args.duration, args.runs, counts)
-    chart(result)
-    text = table(result, rss, args.duration, args.runs)
-    text += f"\n\n![Latency against offered load]({CHART.name})\n"
+    counts = [int(count) for count in args.workers.split(",") if count]
+    if counts:
+        result, rss = measure(rates, args.duration, args.runs, counts)
+        chart(result)
+        text = table(result, rss, args.duration, args.runs)
+        text += f"\n\n![Latency against offered load]({CHART.name})\n"
+        print(text)
+        write_section("webhook", text)
+    if sides := [side for side in args.backends.split(",") if side]:
+        backend_rates = [float(rate) for rate in args.backend_rates.split(",")]
+        compare_backends(sides, backend_rates, args.duration, args.runs, args.profile)
+
+
+def compare_backends(
+    sides: list[str], rates: list[float], duration: float, runs: int, profile: Path | None
+) -> None:
+    """The same submissions on each backend, same run (``bench/webhook_backends.py``)."""
+    from bench import webhook_backends  # noqa: PLC0415 (it imports this module)
+
+    unknown = set(sides) - set(webhook_backends.SIDES)
+    if unknown:
+        raise SystemExit(f"unknown --backends: {', '.join(sorted(unknown))}")
+    results, load = webhook_backends.measure(sides, rates, duration, runs, profile)
+    text = webhook_backends.table(results, duration, runs, load)
     print(text)
-    write_section("webhook", text)
+    print(webhook_backends.top_statements(results))
+    write_section("webhook-backends", text)
 
 
 if __name__ == "__main__":
