@@ -106,7 +106,9 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
 async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
     database = await Database.open(url)
     try:
-        locks = await Database.open(url, max_connections=LOCK_CONNECTIONS, migrate=False)
+        locks = await Database.open(
+            url, max_connections=LOCK_CONNECTIONS, migrate=False, holds_locks=True
+        )
     except BaseException:
         await database.close()
         raise
