@@ -26,6 +26,8 @@ from gateway.runtime import KNOWN_SERVICES, run_loop, run_services
 from gateway.settings import GatewaySettings, explicitly_set, load_settings
 from gateway.store.postgres.database import Database, migrations
 from gateway.tail import tail
+from gateway.tracker.cli import COMMANDS as TRACKER_COMMANDS
+from gateway.tracker.cli import add_tracker_commands, tracker_command
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-timeout", type=float, default=None, help="stop after S seconds without events"
     )
     add_dlq_commands(commands)
+    add_tracker_commands(commands)
     return parser
 
 
@@ -250,6 +253,8 @@ def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> None:
         case "dlq":
             if code := run_loop(dlq_command(settings, args)):
                 raise SystemExit(code)
+        case command if command in TRACKER_COMMANDS:
+            run_loop(tracker_command(settings, args))
         case "tail":
             run_loop(
                 tail(

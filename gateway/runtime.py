@@ -29,11 +29,12 @@ from gateway.notifier.assembly import notifier_service
 from gateway.ocr.tesseract import TesseractEngine
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
+from gateway.tracker.assembly import tracker_service
 from gateway.web.app import create_app
 
 log = structlog.get_logger(__name__)
 
-KNOWN_SERVICES = ("http", "email", "postal", "notifier")
+KNOWN_SERVICES = ("http", "email", "postal", "notifier", "tracker")
 NORMALIZING = {"http", "email", "postal"}  # the notifier needs no language models
 IO_THREADS = 32  # blocking disk calls in flight at once
 
@@ -137,16 +138,18 @@ REGISTRY: dict[str, ServiceFactory] = {
     "email": email_service,
     "notifier": notifier,
     "postal": postal_service,
+    "tracker": tracker_service,
 }
 
 
 def enabled_services(settings: GatewaySettings, dev: bool = False) -> list[str]:
-    """What runs without --only: the HTTP server, each channel its settings configure, and the
-    notifier when it has a way to send (always in dev, which falls back to an outbox folder)."""
+    """What runs without --only: the HTTP server, each channel its settings configure, the
+    notifier when it has a way to send (always in dev, which falls back to an outbox folder),
+    and the tracker (it needs nothing more)."""
     names = ["http"] + (["email"] if settings.imap.accounts() else [])
     names += ["postal"] if settings.postal.inbox else []
     can_send = bool(settings.smtp.host or (settings.twilio.account_sid and settings.twilio.from_))
-    return names + (["notifier"] if can_send or dev else [])
+    return names + (["notifier"] if can_send or dev else []) + ["tracker"]
 
 
 def build_services(

@@ -289,6 +289,22 @@ class NormalizerSettings(BaseModel):
     )
 
 
+class TrackerSettings(BaseModel):
+    """Where complaints stand, the final answer and the indicators: ``GATEWAY_TRACKER_*``."""
+
+    group_id: str = Field(default="intake-gateway-tracker", min_length=1)
+    batch_size: int = Field(default=500, ge=1, le=5000, description="events folded at once")
+    recourse_file: Path | None = Field(
+        default=None, description="TOML: each policy's recourse named in the final notice"
+    )
+    feedback_valid_days: int = Field(default=30, ge=1, description="life of a satisfaction link")
+    status_per_client_per_hour: int = Field(default=30, ge=1)
+    status_per_reference_per_hour: int = Field(default=10, ge=1)
+    indicators_refresh_s: float = Field(
+        default=30.0, gt=0, description="the indicators are computed again at most this often"
+    )
+
+
 class GatewaySettings(BaseSettings):
     """Every setting of the gateway. See README.md for the table."""
 
@@ -337,6 +353,7 @@ class GatewaySettings(BaseSettings):
     postal: PostalSettings = PostalSettings()
     normalizer: NormalizerSettings = NormalizerSettings()
     notifier: NotifierSettings = NotifierSettings()
+    tracker: TrackerSettings = TrackerSettings()
 
     @model_validator(mode="after")
     def _links_point_at_the_server(self) -> GatewaySettings:

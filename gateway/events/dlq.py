@@ -14,6 +14,7 @@ class Reader(StrEnum):
     (``source_message.uri`` is then the record's place: ``kafka://topic/partition/offset``)."""
 
     NOTIFIER = "notifier"
+    TRACKER = "tracker"
 
 
 class IntakeRejected(Frozen):

@@ -24,6 +24,7 @@ from gateway.events.complaint import (
     StatusChanged,
 )
 from gateway.events.dlq import IntakeRejected
+from gateway.events.feedback import FeedbackReceived
 from gateway.events.notification import (
     NotificationFailed,
     NotificationRequested,
@@ -85,6 +86,13 @@ class StatusChangedEvent(CloudEvent[StatusChanged]):
     )
 
 
+class FeedbackReceivedEvent(CloudEvent[FeedbackReceived]):
+    type: Literal["complaint.feedback_received"] = "complaint.feedback_received"
+    dataschema: Literal["urn:intake-gateway:schema:complaint.feedback_received.v1"] = (
+        "urn:intake-gateway:schema:complaint.feedback_received.v1"
+    )
+
+
 class NotificationRequestedEvent(CloudEvent[NotificationRequested]):
     type: Literal["notification.requested"] = "notification.requested"
     dataschema: Literal["urn:intake-gateway:schema:notification.requested.v1"] = (
@@ -134,6 +142,12 @@ EVENT_SPECS: Final[tuple[EventSpec, ...]] = (
         "complaint.contact_verified", ContactVerifiedEvent, ContactVerified, topics.COMPLAINTS
     ),
     EventSpec("complaint.status_changed", StatusChangedEvent, StatusChanged, topics.COMPLAINTS),
+    EventSpec(
+        "complaint.feedback_received",
+        FeedbackReceivedEvent,
+        FeedbackReceived,
+        topics.COMPLAINTS,
+    ),
     EventSpec(
         "notification.requested",
         NotificationRequestedEvent,

@@ -23,10 +23,12 @@ class Readable(Protocol):
     value: bytes | None
 
 
-def unreadable_record(record: Readable, error: ValueError) -> IntakeRejected:
+def unreadable_record(
+    record: Readable, error: ValueError, reader: Reader = Reader.NOTIFIER
+) -> IntakeRejected:
     """The DLQ's account of a record that is not a readable event: ``too_deep`` when its JSON
     nests past ``DEFAULT_MAX_DEPTH`` (64) (scanned only once parsing failed, off the common path),
-    else ``unreadable_event``."""
+    else ``unreadable_event``. ``reader``: the service that read it (the notifier, the tracker)."""
     place = f"{record.topic}/{record.partition}/{record.offset}"
     try:
         check_depth(record.value or b"", DEFAULT_MAX_DEPTH)
@@ -37,7 +39,7 @@ def unreadable_record(record: Readable, error: ValueError) -> IntakeRejected:
         code = "unreadable_event"
         reason = f"the record is not a readable event ({str(error)[:500]}); it was skipped"
     return IntakeRejected(
-        channel=Reader.NOTIFIER,
+        channel=reader,
         reason_code=code,
         reason=reason,
         source_message=SourceMessage(id=f"kafka:{place}", uri=f"kafka://{place}"),

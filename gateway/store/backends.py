@@ -15,6 +15,8 @@ What lives where (embedded: under ``GATEWAY_DATA_DIR/state``; shared: PostgreSQL
   ``object_read``
 - dead-letter records (rejected inputs to redrive or dismiss) and what was done to them:
   ``dlq.sqlite`` | ``dlq_record``, ``dlq_action``
+- where each complaint stands (the tracker's timelines): ``tracker.sqlite`` |
+  ``tracker_entry``, ``tracked_complaint``
 """
 
 from __future__ import annotations
@@ -41,12 +43,15 @@ from gateway.store.postgres.ledger import PostgresLedger
 from gateway.store.postgres.locks import PostgresKeyLocks
 from gateway.store.postgres.secrets import PostgresSecrets
 from gateway.store.postgres.state import PostgresStateStore
+from gateway.store.postgres.tracker import PostgresTrackerStore
 from gateway.store.secrets import CONTACT_PEPPER, FileSecrets, InstallationSecrets
 from gateway.store.sqlite_dlq import SqliteDlqStore
 from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
 from gateway.store.sqlite_ledger import SqliteLedger
 from gateway.store.sqlite_state import SqliteStateStore
+from gateway.store.sqlite_tracker import SqliteTrackerStore
 from gateway.store.state import StateStore
+from gateway.store.tracker import TrackerStore
 
 LOCK_CONNECTIONS = 20  # idempotency keys held at once by one process (each holds a connection)
 
@@ -63,6 +68,7 @@ class StateBackend:
     key_locks: KeyLocks
     secrets: InstallationSecrets
     dlq: DlqStore
+    tracker: TrackerStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -86,6 +92,8 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
     buckets: BucketStore = MemoryBuckets()
     dlq = SqliteDlqStore(folder)
     closers = [state.close, ledger.close, _closing(duplicates.close), key_locks.close, dlq.close]
+    tracker = SqliteTrackerStore(folder)
+    closers.append(tracker.close)
     if settings.http.workers > 1:  # the HTTP workers share one table of buckets
         shared = SharedBuckets(folder / "ratelimits.bin")
         buckets = shared
@@ -99,6 +107,7 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
         key_locks=key_locks,
         secrets=FileSecrets(folder),
         dlq=dlq,
+        tracker=tracker,
         closers=closers,
     )
 
@@ -124,6 +133,7 @@ async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
         key_locks=PostgresKeyLocks(locks),
         secrets=installation,
         dlq=PostgresDlqStore(database),
+        tracker=PostgresTrackerStore(database),
         closers=[database.close, locks.close],
     )
 

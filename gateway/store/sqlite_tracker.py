@@ -1,0 +1,263 @@
+"""The embedded ``TrackerStore``: SQLite, ``GATEWAY_DATA_DIR/state/tracker.sqlite`` (one machine).
+
+See ``gateway.store.tracker`` for what it promises. ``apply`` is one transaction: the entries
+are inserted first (``INSERT OR IGNORE``: the new ones are those that changed a row), which
+takes SQLite's write lock, so the complaints read and folded after are not changed by another
+process before the transaction commits. Times are microseconds since the epoch (exact: the
+fold compares them), dates ISO text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import astuple, fields
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from gateway.store.sqlite import SqliteFile
+from gateway.store.tracker import (
+    CountRow,
+    DelayRow,
+    EntryKind,
+    Fold,
+    Outcome,
+    Overdue,
+    PolicyFigures,
+    RatingRow,
+    TimelineEntry,
+    TrackedComplaint,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tracker_entry (
+    event_id TEXT PRIMARY KEY,
+    reference TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tracker_entry_reference ON tracker_entry (reference, at);
+CREATE TABLE IF NOT EXISTS tracked_complaint (
+    reference TEXT PRIMARY KEY,
+    channel TEXT,
+    kind TEXT,
+    policy TEXT,
+    received_at INTEGER,
+    month TEXT,
+    acknowledge_by TEXT,
+    respond_by TEXT,
+    complete INTEGER NOT NULL,
+    reachable INTEGER NOT NULL,
+    acknowledged_at INTEGER,
+    acknowledged_by TEXT,
+    acknowledge_delay INTEGER,
+    acknowledged_in_time INTEGER,
+    status TEXT NOT NULL,
+    status_at INTEGER,
+    status_note TEXT,
+    status_event_id TEXT,
+    answered_at INTEGER,
+    answer_delay INTEGER,
+    answered_in_time INTEGER,
+    closed_at INTEGER,
+    documents INTEGER NOT NULL,
+    last_document_at INTEGER,
+    rating INTEGER,
+    rated_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS tracked_complaint_open
+    ON tracked_complaint (policy, respond_by) WHERE answered_at IS NULL;
+"""
+_FIELDS = fields(TrackedComplaint)
+_COLUMNS = ", ".join(field.name for field in _FIELDS)
+_UPSERT = (
+    f"INSERT OR REPLACE INTO tracked_complaint ({_COLUMNS})"  # noqa: S608 (constants only)
+    f" VALUES ({', '.join('?' * len(_FIELDS))})"
+)
+_CHUNK = 500  # references per IN (...) look-up (SQLite's limit on parameters is 32,766)
+_OUTCOME = (
+    "CASE WHEN {done}_at IS NOT NULL THEN (CASE WHEN {done}_in_time THEN 'in_time' ELSE 'late' END)"
+    " WHEN {due}_by < :today THEN 'overdue' ELSE 'pending' END"
+)
+_COUNTS = (
+    "SELECT month, channel, complete, reachable, "  # noqa: S608 (constants only)
+    + _OUTCOME.format(done="acknowledged", due="acknowledge")
+    + ", "
+    + _OUTCOME.format(done="answered", due="respond")
+    + ", count(*) FROM tracked_complaint WHERE policy = :policy AND received_at IS NOT NULL"
+    " GROUP BY 1, 2, 3, 4, 5, 6"
+)
+_DELAYS = (
+    "SELECT month, channel, complete, 'acknowledge', acknowledge_delay, count(*)"
+    " FROM tracked_complaint WHERE policy = :policy AND acknowledge_delay IS NOT NULL"
+    " GROUP BY 1, 2, 3, 5"
+    " UNION ALL SELECT month, channel, complete, 'respond', answer_delay, count(*)"
+    " FROM tracked_complaint WHERE policy = :policy AND answer_delay IS NOT NULL"
+    " GROUP BY 1, 2, 3, 5"
+)
+_RATINGS = (
+    "SELECT month, channel, rating, count(*) FROM tracked_complaint"
+    " WHERE policy = :policy AND rating IS NOT NULL AND received_at IS NOT NULL GROUP BY 1, 2, 3"
+)
+
+
+class SqliteTrackerStore:
+    def __init__(self, directory: Path | None) -> None:
+        self._file = SqliteFile(directory / "tracker.sqlite" if directory else None, _SCHEMA)
+
+    async def close(self) -> None:
+        self._file.close()
+
+    async def apply(self, entries: Sequence[TimelineEntry], fold: Fold) -> int:
+        def run(db: sqlite3.Connection) -> int:
+            new = [entry for entry in entries if _inserted(db, entry)]
+            complaints = _complaints(db, sorted({entry.reference for entry in new}))
+            for entry in new:
+                complaints[entry.reference] = fold(complaints.get(entry.reference), entry)
+            db.executemany(_UPSERT, [_row(complaint) for complaint in complaints.values()])
+            return len(new)
+
+        return await self._file.change(run)
+
+    async def complaint(self, reference: str) -> TrackedComplaint | None:
+        found = await self._file.read(lambda db: _complaints(db, [reference]))
+        return found.get(reference)
+
+    async def timeline(self, reference: str) -> list[TimelineEntry]:
+        rows = await self._file.read(
+            lambda db: db.execute(
+                "SELECT event_id, reference, kind, at, details FROM tracker_entry"
+                " WHERE reference = ? ORDER BY at, event_id",
+                (reference,),
+            ).fetchall()
+        )
+        return [
+            TimelineEntry(row[0], row[1], EntryKind(row[2]), _time(row[3]), json.loads(row[4]))
+            for row in rows
+        ]
+
+    async def policies(self) -> list[str]:
+        rows = await self._file.read(
+            lambda db: db.execute(
+                "SELECT DISTINCT policy FROM tracked_complaint"
+                " WHERE policy IS NOT NULL AND received_at IS NOT NULL ORDER BY policy"
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    async def figures(self, policy: str, today: date) -> PolicyFigures:
+        named = {"policy": policy, "today": today.isoformat()}
+
+        def query(db: sqlite3.Connection) -> tuple[list[Any], ...]:
+            return tuple(db.execute(sql, named).fetchall() for sql in (_COUNTS, _DELAYS, _RATINGS))
+
+        counts, delays, ratings = await self._file.read(query)
+        return PolicyFigures(
+            policy=policy,
+            today=today,
+            counts=[
+                CountRow(r[0], r[1], bool(r[2]), bool(r[3]), Outcome(r[4]), Outcome(r[5]), r[6])
+                for r in counts
+            ],
+            delays=[DelayRow(r[0], r[1], bool(r[2]), r[3], r[4], r[5]) for r in delays],
+            ratings=[RatingRow(*row) for row in ratings],
+        )
+
+    async def overdue(self, today: dict[str, date], limit: int = 10_000) -> list[Overdue]:
+        def query(db: sqlite3.Connection) -> list[Any]:
+            found: list[Any] = []
+            for policy, day in today.items():
+                found += db.execute(
+                    "SELECT reference, policy, channel, respond_by, status FROM tracked_complaint"
+                    " WHERE policy = ? AND answered_at IS NULL AND respond_by < ?"
+                    " AND received_at IS NOT NULL ORDER BY respond_by, reference LIMIT ?",
+                    (policy, day.isoformat(), limit),
+                ).fetchall()
+            return found
+
+        rows = await self._file.read(query)
+        overdue = [Overdue(r[0], r[1], r[2], date.fromisoformat(r[3]), r[4]) for r in rows]
+        return sorted(overdue, key=lambda item: (item.respond_by, item.reference))[:limit]
+
+    async def clear(self) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM tracker_entry")
+            db.execute("DELETE FROM tracked_complaint")
+
+        await self._file.change(run)
+
+
+def _inserted(db: sqlite3.Connection, entry: TimelineEntry) -> bool:
+    """Keep the entry; False when one of its id is kept already."""
+    row = (entry.event_id, entry.reference, str(entry.kind), _micros(entry.at))
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO tracker_entry VALUES (?, ?, ?, ?, ?)",
+        (*row, json.dumps(entry.details)),
+    )
+    return cursor.rowcount == 1
+
+
+def _complaints(db: sqlite3.Connection, references: list[str]) -> dict[str, TrackedComplaint]:
+    found: dict[str, TrackedComplaint] = {}
+    for start in range(0, len(references), _CHUNK):
+        chunk = references[start : start + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM tracked_complaint WHERE reference IN ({marks})",  # noqa: S608
+            chunk,
+        ).fetchall()
+        for row in rows:
+            complaint = _complaint(row)
+            found[complaint.reference] = complaint
+    return found
+
+
+def _row(complaint: TrackedComplaint) -> tuple[Any, ...]:
+    return tuple(_stored(value) for value in astuple(complaint))
+
+
+def _stored(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _micros(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _complaint(row: Sequence[Any]) -> TrackedComplaint:
+    values: dict[str, Any] = {}
+    for field, value in zip(_FIELDS, row, strict=True):
+        values[field.name] = _read(field.name, value)
+    return TrackedComplaint(**values)
+
+
+_TIMES = frozenset(name for name in (field.name for field in _FIELDS) if name.endswith("_at"))
+_DATES = frozenset({"acknowledge_by", "respond_by"})
+_BOOLS = frozenset({"complete", "reachable", "acknowledged_in_time", "answered_in_time"})
+
+
+def _read(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _TIMES:
+        return _time(value)
+    if name in _DATES:
+        return date.fromisoformat(value)
+    if name in _BOOLS:
+        return bool(value)
+    return value
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _time(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)

@@ -1,0 +1,164 @@
+"""Events of a complaint's life for the tracker's tests: synthetic streams with known answers.
+
+Each builder returns the CloudEvent a real producer would publish (the intake, the notifier, a
+case system, the feedback page), with a deterministic id, so a stream can be published twice
+(redelivery) and folded again (rebuild).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.components import Components
+from gateway.events.common import Channel
+from gateway.events.complaint import ComplaintReceived, DocumentAdded, StatusChanged
+from gateway.events.envelope import CloudEvent, make_event
+from gateway.events.feedback import FeedbackReceived
+from gateway.events.notification import Medium, NotificationSent, Purpose
+from gateway.normalizers.due import BUILTIN_POLICIES
+from gateway.publisher import KafkaPublisher
+from gateway.reference import reference_for
+from gateway.settings import GatewaySettings, KafkaSettings
+from gateway.store.tracker import TrackedComplaint, TrackerStore
+from gateway.tracker.assembly import tracker_service
+from tests.support.kafka import free_port
+from tests.support.notifier import start_group_at_end
+
+MONTREAL = ZoneInfo("America/Montreal")
+PARIS = ZoneInfo("Europe/Paris")
+BRUSSELS = ZoneInfo("Europe/Brussels")
+ZONES = {"ramq": MONTREAL, "fr-marianne": PARIS, "inami": BRUSSELS}
+
+
+def local(policy: str, *moment: int) -> datetime:
+    """A wall-clock time of the policy's office (year, month, day, hour...)."""
+    return datetime(*moment, tzinfo=ZONES[policy])  # type: ignore[misc]
+
+
+def reference(name: str) -> str:
+    return reference_for(f"tracker-test:{name}", "PL")
+
+
+def received(
+    key: str,
+    at: datetime,
+    policy: str = "ramq",
+    channel: Channel = Channel.EMAIL,
+    flags: tuple[str, ...] = (),
+    **person: Any,
+) -> CloudEvent[Any]:
+    complainant = {"name": "Marie Tremblay", "email": "marie@example.org", **person}
+    complaint = ComplaintReceived.model_validate(
+        {
+            "reference": reference(key),
+            "channel": channel,
+            "received_at": at,
+            "kind": "complaint",
+            "language": "fr",
+            "body": "Ma carte n'est jamais arrivée.",
+            "complainant": complainant,
+            "source_message": {"id": f"<{key}@example.org>"},
+            "flags": list(flags),
+            "due": BUILTIN_POLICIES[policy].due(at),
+        }
+    )
+    return make_event(complaint, source_key=f"test:{key}", time=at)
+
+
+def acknowledged(name: str, at: datetime, medium: Medium = Medium.EMAIL) -> CloudEvent[Any]:
+    sent = NotificationSent(
+        notification_id=f"ack-{name}-{medium}",
+        reference=reference(name),
+        purpose=Purpose.ACKNOWLEDGEMENT,
+        medium=medium,
+        recipient="marie@example.org",
+        language="fr",
+        sent_at=at,
+    )
+    return make_event(sent, source_key=f"test:{name}:ack:{medium}", time=at)
+
+
+def status(name: str, value: str, at: datetime, note: str | None = None) -> CloudEvent[Any]:
+    change = StatusChanged.model_validate(
+        {"reference": reference(name), "status": value, "changed_at": at, "message": note}
+    )
+    return make_event(
+        change, source_key=f"test:{name}:{value}:{at.isoformat()}", source="urn:case", time=at
+    )
+
+
+def document(name: str, at: datetime, flags: tuple[str, ...] = ()) -> CloudEvent[Any]:
+    added = DocumentAdded.model_validate(
+        {
+            "reference": reference(name),
+            "channel": "webform",
+            "received_at": at,
+            "source_message": {"id": f"doc-{name}-{at.isoformat()}"},
+            "flags": list(flags),
+        }
+    )
+    return make_event(added, source_key=f"test:{name}:doc:{at.isoformat()}", time=at)
+
+
+def feedback(name: str, rating: int, at: datetime) -> CloudEvent[Any]:
+    given = FeedbackReceived(reference=reference(name), rating=rating, given_at=at)
+    return make_event(given, source_key=f"feedback:{reference(name)}", time=at)
+
+
+def utc(*moment: int) -> datetime:
+    return datetime(*moment, tzinfo=UTC)  # type: ignore[misc]
+
+
+async def tracker_settings(
+    kafka: KafkaSettings, data_dir: Path, **overrides: Any
+) -> GatewaySettings:
+    """Settings of a tracker with a fresh group that starts at the end of the topics (other
+    tests write to the same broker)."""
+    group_id = f"tracker-test-{uuid.uuid4().hex[:8]}"
+    await start_group_at_end(kafka.bootstrap, group_id)
+    values: dict[str, Any] = {
+        "kafka": kafka,
+        "data_dir": data_dir,
+        "http": {"port": free_port()},
+        "public_url": "https://plaintes.example.org",
+        "tracker": {"group_id": group_id, "batch_size": 50},
+        **overrides,
+    }
+    return GatewaySettings.model_validate(values)
+
+
+@contextlib.asynccontextmanager
+async def running_tracker(settings: GatewaySettings) -> AsyncIterator[Components]:
+    """The tracker service in this process (its components yielded: the store to look at)."""
+    async with KafkaPublisher(settings.kafka) as publisher:
+        components = await Components.open(settings, publisher)
+        task = asyncio.create_task(tracker_service(components).run())
+        try:
+            yield components
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await components.close()
+
+
+async def wait_for(
+    store: TrackerStore,
+    check: Callable[[TrackedComplaint | None], bool],
+    ref: str,
+    timeout_s: float = 30.0,
+) -> TrackedComplaint | None:
+    """The complaint once ``check`` holds for it (AssertionError at the timeout)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            found = await store.complaint(ref)
+            if check(found):
+                return found
+            await asyncio.sleep(0.1)
