@@ -2,14 +2,13 @@
 attachment the events point to, checking each against its SHA-256, into a folder per complaint.
 
 It holds only what a case system on another machine holds: Kafka's address (its own consumer
-group), and either the S3 store's credentials (it reads ``s3://`` URIs itself) or a consumer
-token of the gateway (``GET /v1/objects/{sha256}``, for ``file://`` URIs or when it has no S3
-credentials). It imports nothing from the gateway.
+group) and a consumer token of the gateway: every attachment, whatever its URI (``file://`` or
+``s3://``), is read through ``GET /v1/objects/{sha256}``, since the gateway keeps the bytes
+sealed (encryption at rest: the bucket's objects are not the files, and S3 credentials alone
+read nothing of them), and every read is on record. It imports nothing from the gateway.
 
     python examples/case_system.py --bootstrap kafka:9092 --out ./dossiers \\
         --gateway-url https://plaintes.example.org --token "$CASE_SYSTEM_TOKEN"
-    python examples/case_system.py --bootstrap kafka:9092 --out ./dossiers \\
-        --s3-endpoint http://s3:8333 --s3-access-key ... --s3-secret-key ...
 
 Each attachment fetched prints one line: ``<reference>\\t<sha256>\\t<path>``. A hash that does
 not match stops the program (exit 1) without keeping the file. Offsets are committed after the
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiobotocore.session import get_session
 from aiokafka import AIOKafkaConsumer
 
 TOPIC = "complaints.v1"
@@ -41,45 +39,25 @@ class HashMismatch(Exception):
 
 
 class Fetcher:
-    """Gets an attachment's bytes by its URI: from S3 with our own credentials, or from the
-    gateway with our token."""
+    """Gets an attachment's bytes from the gateway, with our token."""
 
     def __init__(self, arguments: argparse.Namespace) -> None:
         self._arguments = arguments
         self._http = httpx.AsyncClient(base_url=arguments.gateway_url or "http://gateway.invalid")
-        self._s3: Any = None
-        self._s3_context: Any = None
 
     async def __aenter__(self) -> Fetcher:
-        if self._arguments.s3_access_key:
-            self._s3_context = get_session().create_client(
-                "s3",
-                endpoint_url=self._arguments.s3_endpoint,
-                region_name=self._arguments.s3_region,
-                aws_access_key_id=self._arguments.s3_access_key,
-                aws_secret_access_key=self._arguments.s3_secret_key,
-            )
-            self._s3 = await self._s3_context.__aenter__()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._http.aclose()
-        if self._s3_context is not None:
-            await self._s3_context.__aexit__(None, None, None)
 
     async def fetch(self, uri: str, sha256: str) -> bytes:
-        if uri.startswith("s3://") and self._s3 is not None:
-            bucket, key = uri.removeprefix("s3://").split("/", 1)
-            answer = await self._s3.get_object(Bucket=bucket, Key=key)
-            async with answer["Body"] as stream:
-                content: bytes = await stream.read()
-        else:
-            answer = await self._http.get(
-                f"/v1/objects/{sha256}",
-                headers={"Authorization": f"Bearer {self._arguments.token}"},
-            )
-            answer.raise_for_status()
-            content = answer.content
+        answer = await self._http.get(
+            f"/v1/objects/{sha256}",
+            headers={"Authorization": f"Bearer {self._arguments.token}"},
+        )
+        answer.raise_for_status()
+        content = answer.content
         if hashlib.sha256(content).hexdigest() != sha256:
             raise HashMismatch(f"{uri}: the bytes do not have the SHA-256 {sha256}")
         return content
@@ -147,10 +125,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle-timeout", type=float, default=10.0, help="stop after S s idle")
     parser.add_argument("--gateway-url", help="the gateway, for GET /v1/objects/{sha256}")
     parser.add_argument("--token", help="our consumer token (GATEWAY_CONSUMER_TOKENS)")
-    parser.add_argument("--s3-endpoint", help="the S3 store (s3:// URIs), else AWS's")
-    parser.add_argument("--s3-region", default="us-east-1")
-    parser.add_argument("--s3-access-key")
-    parser.add_argument("--s3-secret-key")
     return parser.parse_args(argv)
 
 

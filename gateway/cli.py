@@ -22,6 +22,8 @@ from gateway.http_workers import prepare_shared_metrics
 from gateway.local_kafka import DevBroker, broker_answers, local_port, port_in_use
 from gateway.local_mailbox import local_mailbox, require_dovecot
 from gateway.logs import configure_logging
+from gateway.privacy.cli import COMMANDS as PRIVACY_COMMANDS
+from gateway.privacy.cli import add_privacy_commands, privacy_command
 from gateway.runtime import KNOWN_SERVICES, run_loop, run_services
 from gateway.settings import GatewaySettings, explicitly_set, load_settings
 from gateway.store.postgres.database import Database, migrations
@@ -107,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-timeout", type=float, default=None, help="stop after S seconds without events"
     )
     add_dlq_commands(commands)
+    add_privacy_commands(commands)
     add_tracker_commands(commands)
     return parser
 
@@ -252,6 +255,9 @@ def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> None:
             run_loop(_state_migrate(settings))
         case "dlq":
             if code := run_loop(dlq_command(settings, args)):
+                raise SystemExit(code)
+        case command if command in PRIVACY_COMMANDS:
+            if code := run_loop(privacy_command(settings, args)):
                 raise SystemExit(code)
         case command if command in TRACKER_COMMANDS:
             run_loop(tracker_command(settings, args))

@@ -15,7 +15,7 @@ from gateway.store.buckets import BucketStore
 from gateway.store.claims import ClaimStore
 from gateway.store.keylocks import KeyLocks
 from gateway.store.objects import check as check_claim_store
-from gateway.store.objects import claim_store_from_settings
+from gateway.store.objects import claim_store_from_settings, encrypted_claim_store
 from gateway.store.state import StateStore
 
 
@@ -33,10 +33,11 @@ class Components:
         """The stores the settings name (ConfigurationError, one line, when one cannot be
         used) and what is built on them; ``close`` closes them."""
         backend = await open_state_backend(settings)
-        claims = claim_store_from_settings(settings)
+        store = claim_store_from_settings(settings)
         try:
-            await claims.open()
-            await check_claim_store(claims)
+            await store.open()
+            await check_claim_store(store)
+            claims = await encrypted_claim_store(store, settings, backend)
             configured = settings.notifier.token_key
             key = await link_key(
                 configured.get_secret_value() if configured else None, backend.secrets
@@ -62,7 +63,7 @@ class Components:
                 tokens=EmailTokens(key, settings.notifier.link_valid_days),
             )
         except BaseException:
-            await claims.close()
+            await store.close()
             await backend.close()
             raise
 

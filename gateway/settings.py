@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 
 from gateway.errors import ConfigurationError
 from gateway.jsondepth import DEFAULT_MAX_DEPTH
+from gateway.store.keyring import parse_keys
 
 ENV_PREFIX = "GATEWAY_"
 
@@ -341,6 +342,14 @@ class GatewaySettings(BaseSettings):
     admin_tokens: dict[str, SecretStr] = Field(
         default_factory=dict, description="operator -> bearer token for /v1/admin"
     )
+    encryption_keys: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="key id -> base64 of 256 bits; the first encrypts stored objects and "
+        "personal state, the others still decrypt; unset: one generated, kept as a secret",
+    )
+    encryption_at_rest: bool = Field(
+        default=True, description="false only to measure its cost: new objects stored in clear"
+    )
     reference_prefix: str = Field(default="PL", pattern=r"^[A-Z]{2,4}$")
     webhook_secrets: Annotated[dict[str, list[SecretStr]], NoDecode] = Field(default_factory=dict)
     form_fields: dict[str, dict[str, str]] = Field(
@@ -361,6 +370,15 @@ class GatewaySettings(BaseSettings):
         if "public_url" not in self.model_fields_set:
             self.public_url = AnyHttpUrl(served_url(self.http.host, self.http.port))
         return self
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _keys_from_json(cls, value: Any) -> Any:
+        """Key ids and 256-bit keys checked (a message that never quotes a key)."""
+        try:
+            return parse_keys(value)
+        except ValueError as exc:
+            raise PydanticCustomError("encryption_keys", "{reason}", {"reason": str(exc)}) from None
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod

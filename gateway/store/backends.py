@@ -17,6 +17,7 @@ What lives where (embedded: under ``GATEWAY_DATA_DIR/state``; shared: PostgreSQL
   ``dlq.sqlite`` | ``dlq_record``, ``dlq_action``
 - where each complaint stands (the tracker's timelines): ``tracker.sqlite`` |
   ``tracker_entry``, ``tracked_complaint``
+- the wrapped data key of each encrypted object: ``object-keys.sqlite`` | ``object_key``
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from gateway.notifier.ledger import NotificationLedger
 from gateway.settings import GatewaySettings
 from gateway.store.buckets import BucketStore, MemoryBuckets, SharedBuckets
 from gateway.store.catalog import ObjectCatalog
+from gateway.store.datakeys import DataKeyStore, SqliteDataKeys
 from gateway.store.dlq import DlqStore
 from gateway.store.keylocks import FileKeyLocks, KeyLocks
 from gateway.store.postgres.buckets import PostgresBuckets
 from gateway.store.postgres.database import Database
+from gateway.store.postgres.datakeys import PostgresDataKeys
 from gateway.store.postgres.dlq import PostgresDlqStore
 from gateway.store.postgres.duplicates import PostgresDuplicateIndex
 from gateway.store.postgres.ledger import PostgresLedger
@@ -69,6 +72,7 @@ class StateBackend:
     secrets: InstallationSecrets
     dlq: DlqStore
     tracker: TrackerStore
+    data_keys: DataKeyStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -91,7 +95,9 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
     key_locks = FileKeyLocks(folder / "keys.lock")
     buckets: BucketStore = MemoryBuckets()
     dlq = SqliteDlqStore(folder)
+    data_keys = SqliteDataKeys(folder)
     closers = [state.close, ledger.close, _closing(duplicates.close), key_locks.close, dlq.close]
+    closers.append(data_keys.close)
     tracker = SqliteTrackerStore(folder)
     closers.append(tracker.close)
     if settings.http.workers > 1:  # the HTTP workers share one table of buckets
@@ -108,6 +114,7 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
         secrets=FileSecrets(folder),
         dlq=dlq,
         tracker=tracker,
+        data_keys=data_keys,
         closers=closers,
     )
 
@@ -133,6 +140,7 @@ async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
         key_locks=PostgresKeyLocks(locks),
         secrets=installation,
         dlq=PostgresDlqStore(database),
+        data_keys=PostgresDataKeys(database),
         tracker=PostgresTrackerStore(database),
         closers=[database.close, locks.close],
     )

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import IO, BinaryIO, Protocol, Self, TypeVar
 
 from gateway.errors import ClaimNotFound, ClaimStoreError, ClaimStoreFull, ConfigurationError
+from gateway.store.blobs import FileUpload, file_blob
 from gateway.store.reading import ObjectAltered, check_range, file_chunks, file_digest, verified
 
 CHUNK_SIZE = 1 << 16
@@ -238,6 +239,53 @@ class FileClaimStore:
             await asyncio.to_thread(self.path_of(sha256).unlink, missing_ok=True)
         except OSError as exc:
             raise _map_os_error(exc) from exc
+
+    # -- as a BlobStore (``gateway.store.blobs``, for the encrypting store): named bytes
+
+    def upload(self) -> FileUpload:
+        return FileUpload(self, IN_MEMORY_BYTES)
+
+    def read_blob(self, name: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        return file_blob(self, name, start, end)
+
+    def open_stored(self, name: str) -> BinaryIO:
+        return _stored(self.path_of(name), _open_binary)
+
+    def open_temp(self) -> IO[bytes]:
+        return self._open_temp()
+
+    def write_temp(self, temp: IO[bytes], data: bytes) -> None:
+        _write(temp, data)
+
+    def commit_temp(self, temp: IO[bytes], name: str) -> None:
+        """The temp file under ``name``, unless an object is there already (linked, not
+        renamed: of two writers of one name, the first stays whole for its readers)."""
+        final = self.path_of(name)
+        try:
+            temp.flush()
+            os.fsync(temp.fileno())
+            temp.close()
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.link(temp.name, final)
+                _fsync_dir(final.parent)
+        except OSError as exc:
+            raise _map_os_error(exc) from exc
+        finally:
+            _discard(temp)
+
+    def discard_temp(self, temp: IO[bytes]) -> None:
+        _discard(temp)
+
+    def store_as(self, name: str, data: bytes) -> None:
+        """``data`` under ``name`` (unless an object is there already)."""
+        temp = self._open_temp()
+        try:
+            _write(temp, data)
+        except BaseException:
+            _discard(temp)
+            raise
+        self.commit_temp(temp, name)
 
     def _read_bytes(self, sha256: str) -> bytes:
         return _stored(self.path_of(sha256), Path.read_bytes)

@@ -1,6 +1,8 @@
 """The one place a claim-check store is chosen: files under ``GATEWAY_DATA_DIR/objects`` (no
 ``GATEWAY_OBJECT_STORE_URL``) or the S3-compatible store ``s3://bucket[/prefix]`` names, reached
-with the ``GATEWAY_S3_*`` settings. Services receive the ``ClaimStore`` protocol."""
+with the ``GATEWAY_S3_*`` settings, and every object sealed on its way in
+(``encrypted_claim_store``: ``gateway.store.encrypted``). Services receive the ``ClaimStore``
+protocol."""
 
 from __future__ import annotations
 
@@ -8,13 +10,17 @@ from urllib.parse import urlsplit
 
 from gateway.errors import ConfigurationError
 from gateway.settings import GatewaySettings
+from gateway.store.backends import StateBackend
+from gateway.store.blobs import BlobStore
 from gateway.store.claims import ClaimStore, FileClaimStore
+from gateway.store.encrypted import EncryptedClaimStore
+from gateway.store.keyring import open_keyring
 from gateway.store.s3 import S3ClaimStore
 
 SERVER_SIDE_ENCRYPTION = ("AES256", "aws:kms", "aws:kms:dsse")
 
 
-def claim_store_from_settings(settings: GatewaySettings) -> ClaimStore:
+def claim_store_from_settings(settings: GatewaySettings) -> FileClaimStore | S3ClaimStore:
     """The store the settings name, not yet opened (``await store.open()``, then ``check``)."""
     if settings.object_store_url is None:
         return FileClaimStore(settings.data_dir)
@@ -41,8 +47,25 @@ def claim_store_from_settings(settings: GatewaySettings) -> ClaimStore:
     )
 
 
-async def check(store: ClaimStore) -> None:
+async def encrypted_claim_store(
+    store: FileClaimStore | S3ClaimStore, settings: GatewaySettings, backend: StateBackend
+) -> EncryptedClaimStore:
+    """``store`` with every object sealed, under the master keys of the settings (or the
+    generated one), checked: ConfigurationError (one line) for a wrong or missing key."""
+    keyring = await open_keyring(
+        {key_id: key.get_secret_value() for key_id, key in settings.encryption_keys.items()},
+        backend.secrets.secret,
+        backend.data_keys.master_key_ids,
+    )
+    return EncryptedClaimStore(
+        store, keyring, backend.data_keys, encrypt=settings.encryption_at_rest
+    )
+
+
+async def check(store: ClaimStore | BlobStore) -> None:
     """At start-up, on an opened store: the bucket exists and the credentials work, or the
     objects folder is writable. ConfigurationError, one line naming the setting at fault."""
+    if isinstance(store, EncryptedClaimStore):
+        store = store.inner
     if isinstance(store, S3ClaimStore | FileClaimStore):
         await store.check()

@@ -42,6 +42,7 @@ from gateway.store.claims import StoredObject
 from gateway.store.reading import READ_BYTES, check_range, verified
 from gateway.store.s3_faults import NOT_FOUND, code_of, describe, startup_error
 from gateway.store.s3_multipart import Body, MultipartUpload, Parts, checksum
+from gateway.store.s3_upload import S3Upload
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3.client import S3Client
@@ -243,8 +244,11 @@ class S3ClaimStore:
     async def get(self, sha256: str) -> bytes:
         return b"".join([chunk async for chunk in self.read(sha256)])
 
-    async def read(
-        self, sha256: str, start: int = 0, end: int | None = None
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        return self._read(sha256, start, end, verify=True)
+
+    async def _read(
+        self, sha256: str, start: int, end: int | None, *, verify: bool
     ) -> AsyncIterator[bytes]:
         check_range(start, end)
         if end is not None and end == start:
@@ -264,7 +268,7 @@ class S3ClaimStore:
                 return  # the range starts at or past the end: no bytes
         total = int(answer.get("ContentRange", f"/{answer['ContentLength']}").rsplit("/", 1)[1])
         chunks = self._body(answer["Body"], sha256)
-        if start == 0 and answer["ContentLength"] == total:
+        if verify and start == 0 and answer["ContentLength"] == total:
             chunks = verified(sha256, chunks)
         async for chunk in chunks:
             yield chunk
@@ -291,3 +295,42 @@ class S3ClaimStore:
     async def delete(self, sha256: str) -> None:
         with self._faults("deleting an object"):
             await self._client.delete_object(Bucket=self.bucket, Key=self.key_of(sha256))
+
+    # -- as a BlobStore (``gateway.store.blobs``, for the encrypting store): named bytes
+
+    def upload(self) -> S3Upload:
+        return S3Upload(self)
+
+    def read_blob(self, name: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        return self._read(name, start, end, verify=False)
+
+    async def start_upload(self) -> MultipartUpload:
+        upload = MultipartUpload(
+            self._client, self.bucket, self._key(f"incoming/{uuid.uuid4()}"), self._faults
+        )
+        await upload.start(self._sse)
+        return upload
+
+    async def store_as(self, name: str, data: bytes | bytearray) -> None:
+        """``data`` under ``name`` in one PutObject (the caller saw none there)."""
+        with self._faults("storing an object"), Body(data) as body:
+            await self._client.put_object(
+                Bucket=self.bucket,
+                Key=self.key_of(name),
+                Body=cast(BinaryIO, body),
+                ChecksumSHA256=checksum(data),
+                **self._sse,
+            )
+
+    async def commit_upload(self, temp: str, name: str) -> None:
+        """A completed upload copied under ``name``, then its temp key deleted."""
+        try:
+            with self._faults("copying an upload to its content key"):
+                await self._client.copy_object(
+                    Bucket=self.bucket,
+                    Key=self.key_of(name),
+                    CopySource={"Bucket": self.bucket, "Key": temp},
+                    **self._sse,
+                )
+        finally:
+            await self._discard(temp)

@@ -44,6 +44,9 @@ class Replicas:
     database_url: str
 
 
+CASE_SYSTEM_TOKEN = "case-system-token"
+
+
 def shared_settings(postgres_url: str, bucket: S3Bucket) -> dict[str, str]:
     return {
         "GATEWAY_STATE_URL": postgres_url,
@@ -54,6 +57,7 @@ def shared_settings(postgres_url: str, bucket: S3Bucket) -> dict[str, str]:
         "GATEWAY_S3_SECRET_ACCESS_KEY": bucket.secret_key,
         "GATEWAY_WEBHOOK_SECRETS": json.dumps(SECRETS),
         "GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE": "100000",
+        "GATEWAY_CONSUMER_TOKENS": json.dumps({"case-system": CASE_SYSTEM_TOKEN}),
     }
 
 
@@ -153,9 +157,13 @@ async def test_documents_sent_through_the_other_replica_reach_the_complaint(
     assert json.loads(unmatched.value)["data"]["reason_code"] == "documents_unmatched"
 
 
-async def test_a_consumer_with_only_kafka_and_s3_credentials_reads_every_attachment(
+async def test_a_consumer_reads_every_attachment_through_either_replica_sealed_in_the_bucket(
     replicas: Replicas, kafka_settings: KafkaSettings
 ) -> None:
+    """GIVEN 200 complaints with a letter each through both replicas WHEN a case system reads
+    each s3:// attachment by its SHA-256 from either replica THEN it gets the letter (hash
+    checked); the bucket itself holds them sealed (encryption at rest): S3 credentials alone
+    read nothing of them."""
     reader = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
     await reader.mark()
     sent: dict[str, bytes] = {}
@@ -176,21 +184,29 @@ async def test_a_consumer_with_only_kafka_and_s3_credentials_reads_every_attachm
     uris = [json.loads(r.value)["data"]["attachments"][0]["uri"] for r in records]
     assert len(uris) == 200
     bucket = replicas.bucket
-    session = get_session()
-    async with session.create_client(
-        "s3",
-        endpoint_url=bucket.endpoint,
-        region_name=bucket.region,
-        aws_access_key_id=bucket.access_key,
-        aws_secret_access_key=bucket.secret_key,
-    ) as s3:
-        for uri in uris:
+    token = {"Authorization": f"Bearer {CASE_SYSTEM_TOKEN}"}
+    async with (
+        httpx.AsyncClient(base_url=replicas.a.url, headers=token, timeout=60) as a,
+        httpx.AsyncClient(base_url=replicas.b.url, headers=token, timeout=60) as b,
+        get_session().create_client(
+            "s3",
+            endpoint_url=bucket.endpoint,
+            region_name=bucket.region,
+            aws_access_key_id=bucket.access_key,
+            aws_secret_access_key=bucket.secret_key,
+        ) as s3,
+    ):
+        for number, uri in enumerate(uris):
             name, key = uri.removeprefix("s3://").split("/", 1)
-            answer = await s3.get_object(Bucket=name, Key=key)
-            async with answer["Body"] as stream:
-                content = await stream.read()
-            assert hashlib.sha256(content).hexdigest() == key.rsplit("/", 1)[1]
-            assert sent[key.rsplit("/", 1)[1]] == content
+            sha256 = key.rsplit("/", 1)[1]
+            answer = await (a if number % 2 else b).get(f"/v1/objects/{sha256}")
+            assert answer.status_code == 200
+            assert hashlib.sha256(answer.content).hexdigest() == sha256
+            assert sent[sha256] == answer.content
+            stored = await s3.get_object(Bucket=name, Key=key)
+            async with stored["Body"] as stream:
+                sealed = await stream.read()
+            assert b"lettre" not in sealed
 
 
 async def test_sms_code_limits_hold_across_replicas(

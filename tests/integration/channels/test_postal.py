@@ -8,8 +8,6 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 import pypdfium2 as pdfium
 import pytest
@@ -33,6 +31,7 @@ from tests.support.letters import (
     separator_page,
     unreadable,
 )
+from tests.support.objects import stored_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -71,10 +70,9 @@ async def postal_channel(
             await components.close()
 
 
-def pdf_texts(uri: str | None) -> list[str]:
+async def pdf_texts(data_dir: Path, uri: str | None) -> list[str]:
     """The text of each page of a PDF in the claim-check store (what a search finds)."""
-    assert uri is not None
-    document = pdfium.PdfDocument(url2pathname(urlparse(uri).path))
+    document = pdfium.PdfDocument(await stored_bytes(data_dir, uri))
     try:
         return [document[n].get_textpage().get_text_range() for n in range(len(document))]
     finally:
@@ -124,7 +122,7 @@ async def test_given_a_scanned_letter_dropped_then_a_complaint_with_exact_identi
         "application/pdf",
     )
     assert searchable.derived_from == scan.sha256
-    [page_text] = pdf_texts(searchable.uri)
+    [page_text] = await pdf_texts(tmp_path, searchable.uri)
     assert "TREM 8503 1512" in page_text  # the words are in the PDF, where the scan shows them
     processed = list((inbox / PROCESSED).rglob("scan-0001.jpg"))
     assert len(processed) == 1
@@ -166,7 +164,7 @@ async def test_a_batch_with_separator_sheets_becomes_one_complaint_per_letter(
         f"batch-letter-{rank}.searchable.pdf" for rank in (1, 2, 3)
     ]
     for event in by_rank:  # each letter's PDF holds its own page, not the separators
-        [text] = pdf_texts(event.data.attachments[1].uri)
+        [text] = await pdf_texts(tmp_path, event.data.attachments[1].uri)
         assert event.data.identifiers[0].value[:4] in text.replace(" ", "")
     found = sorted(event.data.identifiers[0].value for event in events)
     assert found == sorted(nam for nam, _, _ in EXPECTED.values())
@@ -189,7 +187,7 @@ async def test_a_pdf_with_a_text_layer_keeps_its_pages_in_the_searchable_copy(
         assert await channel.process(inbox / "typed.pdf") == PROCESSED
         channel._engine.close()
     [event] = await events_after(reader, 1)
-    [page_text] = pdf_texts(event.data.attachments[1].uri)
+    [page_text] = await pdf_texts(tmp_path, event.data.attachments[1].uri)
     assert "TREM 8503 1512" in page_text
 
 

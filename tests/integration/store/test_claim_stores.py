@@ -1,8 +1,9 @@
 """The claim-check store's behaviour, one suite for every backend (as FastStream runs one suite
 per broker): files in a temp folder, and a fresh bucket of a real SeaweedFS S3 server (with a
-key prefix and SSE-S3, as a deployment would have them). Each test also looks behind the
-store's back: what it left in the folder or the bucket, and what happens when an object there is
-altered. S3-only behaviour (start-up checks, an outage, what the server verifies) follows."""
+key prefix and SSE-S3, as a deployment would have them), each also under encryption at rest.
+Each test also looks behind the store's back: what it left in the folder or the bucket, and what
+happens when an object there is altered. S3-only behaviour (start-up checks, an outage, what the
+server verifies) follows."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ from gateway.errors import ClaimNotFound, ClaimStoreError, ConfigurationError
 from gateway.settings import GatewaySettings
 from gateway.store import s3, s3_multipart
 from gateway.store.claims import ClaimStore, FileClaimStore, ObjectTooLarge
+from gateway.store.datakeys import SqliteDataKeys
+from gateway.store.encrypted import EncryptedClaimStore
+from gateway.store.keyring import Keyring, MasterKey
 from gateway.store.objects import check, claim_store_from_settings
 from gateway.store.reading import ObjectAltered
 from gateway.store.s3 import S3ClaimStore
@@ -86,18 +90,29 @@ def s3_backend(server: S3Server, bucket: S3Bucket) -> Backend:
     return Backend(store, lambda: keys("objects/"), leftovers, alter)
 
 
-@pytest.fixture(params=["files", "s3"])
+@pytest.fixture(params=["files", "s3", "encrypted files", "encrypted s3"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    if request.param == "files":
+    if request.param.endswith("files"):
         chosen = file_backend(tmp_path / "data")
     else:
         bucket = request.getfixturevalue("s3_bucket")
         chosen = s3_backend(request.getfixturevalue("s3_server"), bucket)
+    if request.param.startswith("encrypted"):
+        chosen = encrypted(chosen)
     await chosen.store.open()
     try:
         yield chosen
     finally:
         await chosen.store.close()
+
+
+def encrypted(backend: Backend) -> Backend:
+    """The same store with every object sealed (``EncryptedClaimStore``), its data keys in
+    memory; ``alter`` writes bytes in clear, as a store of an earlier version held them."""
+    assert isinstance(backend.store, FileClaimStore | S3ClaimStore)
+    keyring = Keyring([MasterKey.of("test", os.urandom(32))])
+    sealed = EncryptedClaimStore(backend.store, keyring, SqliteDataKeys(None))
+    return dataclasses.replace(backend, store=sealed)
 
 
 def sample(size: int) -> bytes:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -14,6 +12,7 @@ from gateway.events import topics
 from gateway.settings import GatewaySettings
 from tests.support.consumer import TopicReader
 from tests.support.forms import signed_json
+from tests.support.objects import stored_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +82,7 @@ async def test_a_wrong_pair_keeps_the_documents_for_the_office_on_the_dlq(
     record = json.loads((await dlq.read(1))[0].value)["data"]
     assert record["reason_code"] == "documents_unmatched"
     assert record["details"] == {"reference": reference, "files": "letter.pdf"}
-    raw_copy = Path(urlparse(record["source_message"]["uri"]).path).read_bytes()
+    raw_copy = await stored_bytes(web_settings, record["source_message"]["uri"])
     assert b"%PDF-1.4 letter" in raw_copy  # the file itself,
     assert b"0wner3@example.org" in raw_copy  # and the contact the office will compare
 

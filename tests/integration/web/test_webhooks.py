@@ -19,6 +19,7 @@ from tests.support.consumer import TopicReader
 from tests.support.forms import signed_json, signed_multipart
 from tests.support.http import gateway_settings, running_gateway
 from tests.support.kafka import LocalBroker
+from tests.support.objects import stored_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +77,9 @@ async def test_multipart_files_are_in_the_claim_store_and_the_event_has_their_ha
     assert attachment["sha256"] == hashlib.sha256(pdf).hexdigest()
     assert attachment["filename"] == "lettre.pdf"  # no path from the client
     assert attachment["size"] == len(pdf)
-    assert Path(attachment["uri"].removeprefix("file://")).read_bytes() == pdf
+    assert await stored_bytes(web_settings, attachment["uri"]) == pdf
+    on_disk = Path(attachment["uri"].removeprefix("file://")).read_bytes()
+    assert bytes(range(256)) not in on_disk  # sealed: encryption at rest
     assert data["represented_person"]["name"] == "Léo"
     assert data["source_message"]["uri"].startswith("file://")
 
