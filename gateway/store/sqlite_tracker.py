@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway.store.sqlite import SqliteFile
 from gateway.store.tracker import (
+    STAND_IN,
     CountRow,
     DelayRow,
     EntryKind,
@@ -123,8 +124,12 @@ class SqliteTrackerStore:
         return await self._file.change(run)
 
     async def complaint(self, reference: str) -> TrackedComplaint | None:
-        found = await self._file.read(lambda db: _complaints(db, [reference]))
-        return found.get(reference)
+        row = await self._file.one(
+            f"SELECT {_COLUMNS} FROM tracked_complaint WHERE reference = ?",  # noqa: S608
+            (reference,),
+        )
+        complaint = _complaint(row if row is not None else _STAND_IN_ROW)  # found or not: alike
+        return complaint if row is not None else None
 
     async def timeline(self, reference: str) -> list[TimelineEntry]:
         rows = await self._file.read(
@@ -261,3 +266,6 @@ def _micros(moment: datetime) -> int:
 
 def _time(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
+
+
+_STAND_IN_ROW = _row(STAND_IN)

@@ -17,6 +17,8 @@ What every implementation promises:
   not at all; a complaint is folded by one caller at a time (two trackers, or a rebuild beside
   the service, never lose each other's change).
 - **Aggregates** for the indicators are counts only (``figures``): no reference, no person.
+- **A look-up costs the same found or not** (``complaint``: a stand-in is read when the
+  reference is unknown): the status page must not tell a known reference by its time.
 
 Every method raises ``StateStoreError`` when the store cannot be read or written.
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -86,6 +88,35 @@ class TrackedComplaint:
 
 
 Fold = Callable[[TrackedComplaint | None, TimelineEntry], TrackedComplaint]
+
+_LONG_AGO = datetime(2000, 1, 3, 12, tzinfo=UTC)
+# Every field set: what a look-up of an unknown reference converts, and what the status page
+# builds its answer from, before dropping it (the same work as for a complaint found).
+STAND_IN = TrackedComplaint(
+    reference="PL-0000-0000-0000",
+    channel="email",
+    kind="complaint",
+    policy="",
+    received_at=_LONG_AGO,
+    month="2000-01",
+    acknowledge_by=date(2000, 1, 5),
+    respond_by=date(2000, 1, 31),
+    acknowledged_at=_LONG_AGO,
+    acknowledged_by="email",
+    acknowledge_delay=0,
+    acknowledged_in_time=True,
+    status="in_progress",
+    status_at=_LONG_AGO,
+    status_note="",
+    status_event_id="",
+    answered_at=_LONG_AGO,
+    answer_delay=0,
+    answered_in_time=True,
+    closed_at=_LONG_AGO,
+    last_document_at=_LONG_AGO,
+    rating=3,
+    rated_at=_LONG_AGO,
+)
 
 
 class Outcome(StrEnum):

@@ -41,6 +41,7 @@ from gateway.web.problems import (
     ProblemError,
     problem_response,
 )
+from gateway.web.status import status_router
 from gateway.web.twilio_sms import twilio_router
 from gateway.web.verify import verify_router
 from gateway.web.webhooks import webhook_router
@@ -70,6 +71,7 @@ def create_app(components: Components) -> FastAPI:
         twilio_router(ctx),
         objects_router(ctx),
         admin_router(ctx),
+        status_router(ctx),
     )
     for router in routers:
         # Their routes on the app's own router, not included: FastAPI 0.16x walks an included

@@ -129,8 +129,12 @@ async def tracker_settings(
         "http": {"port": free_port()},
         "public_url": "https://plaintes.example.org",
         "tracker": {"group_id": group_id, "batch_size": 50},
-        **overrides,
     }
+    for key, value in overrides.items():  # sections merged: the port and group stay
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            values[key] = {**values[key], **value}
+        else:
+            values[key] = value
     return GatewaySettings.model_validate(values)
 
 

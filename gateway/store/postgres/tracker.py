@@ -11,8 +11,8 @@ written. An entry belongs to one reference, so only the holder of that row inser
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import astuple, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, astuple, fields
 from datetime import date
 from typing import Any
 
@@ -20,6 +20,7 @@ import asyncpg
 
 from gateway.store.postgres.database import Connection, Database
 from gateway.store.tracker import (
+    STAND_IN,
     CountRow,
     DelayRow,
     EntryKind,
@@ -100,7 +101,8 @@ class PostgresTrackerStore:
             f"SELECT {_COLUMNS} FROM tracked_complaint WHERE reference = $1",  # noqa: S608
             reference,
         )
-        return _complaint(row) if row is not None else None
+        complaint = _complaint(row if row is not None else _STAND_IN_ROW)  # found or not: alike
+        return complaint if row is not None else None
 
     async def timeline(self, reference: str) -> list[TimelineEntry]:
         rows = await self._db.fetch(
@@ -190,6 +192,9 @@ async def _inserted(
     return new
 
 
-def _complaint(row: asyncpg.Record) -> TrackedComplaint:
+_STAND_IN_ROW = asdict(STAND_IN)
+
+
+def _complaint(row: asyncpg.Record | Mapping[str, Any]) -> TrackedComplaint:
     values: dict[str, Any] = {name: row[name] for name in _FIELDS}
     return TrackedComplaint(**values)
