@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from gateway.components import Components
-from gateway.privacy.rotation import rotate_data_keys
+from gateway.privacy.rotation import rotate
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.store.encrypted import EncryptedClaimStore
@@ -49,7 +49,8 @@ async def _run(components: Components, args: argparse.Namespace) -> int:
         raise TypeError(claims)
     match args.command:
         case "keys":
-            report = await rotate_data_keys(claims.keyring, components.backend.data_keys)
+            backend = components.backend
+            report = await rotate(claims.keyring, backend.data_keys, backend.sealed)
             for line in report.lines():
                 print(line)
     return 0

@@ -2,7 +2,9 @@
 ``GATEWAY_ENCRYPTION_KEYS``, so the others can then be removed.
 
 Objects are not touched: each object's data key is re-wrapped in place (``DataKeyStore``): the
-stored bytes stay sealed by their own data key. Idempotent: what the current key already wraps
+stored bytes stay sealed by their own data key. The personal values of state rows (the
+notifier's contacts) are opened and sealed again with the current key, and those still in
+clear (written by an earlier version) sealed. Idempotent: what the current key already wraps
 is left as it is, so a second run (or a run cut short, then started again) changes only what
 is left. Rows are changed one by one with a check that nobody changed them meanwhile (several
 replicas may run it at once).
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 from gateway.store.datakeys import DataKeyStore
 from gateway.store.keyring import Keyring
+from gateway.store.sealed import PersonalDataStore
 
 BATCH = 500
 
@@ -25,6 +28,7 @@ class RotationReport:
     rewrapped: int = 0
     already: int = 0
     others: dict[str, int] = field(default_factory=dict)  # left under other keys (should be none)
+    resealed: int = 0  # rows of personal values
 
     def lines(self) -> list[str]:
         said = [
@@ -32,7 +36,18 @@ class RotationReport:
             f"data keys already\t{self.already}\twith {self.current!r}",
         ]
         said += [f"data keys left\t{count}\twith {key!r}" for key, count in self.others.items()]
+        said.append(f"contacts re-sealed\t{self.resealed}\twith {self.current!r}")
         return said
+
+
+async def rotate(
+    keyring: Keyring, keys: DataKeyStore, sealed: list[PersonalDataStore]
+) -> RotationReport:
+    """Data keys re-wrapped, personal values re-sealed, with the current key."""
+    report = await rotate_data_keys(keyring, keys)
+    for store in sealed:
+        report.resealed += await store.reseal()
+    return report
 
 
 async def rotate_data_keys(keyring: Keyring, keys: DataKeyStore) -> RotationReport:

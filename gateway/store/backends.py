@@ -25,10 +25,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.errors import StateStoreError
 from gateway.normalizers.duplicates import DuplicateIndex
 from gateway.notifier.ledger import NotificationLedger
 from gateway.settings import GatewaySettings
@@ -37,6 +38,7 @@ from gateway.store.catalog import ObjectCatalog
 from gateway.store.datakeys import DataKeyStore, SqliteDataKeys
 from gateway.store.dlq import DlqStore
 from gateway.store.keylocks import FileKeyLocks, KeyLocks
+from gateway.store.keyring import Keyring, open_keyring
 from gateway.store.postgres.buckets import PostgresBuckets
 from gateway.store.postgres.database import Database
 from gateway.store.postgres.datakeys import PostgresDataKeys
@@ -47,6 +49,7 @@ from gateway.store.postgres.locks import PostgresKeyLocks
 from gateway.store.postgres.secrets import PostgresSecrets
 from gateway.store.postgres.state import PostgresStateStore
 from gateway.store.postgres.tracker import PostgresTrackerStore
+from gateway.store.sealed import PersonalDataStore
 from gateway.store.secrets import CONTACT_PEPPER, FileSecrets, InstallationSecrets
 from gateway.store.sqlite_dlq import SqliteDlqStore
 from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
@@ -74,17 +77,50 @@ class StateBackend:
     tracker: TrackerStore
     data_keys: DataKeyStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    sealed: list[PersonalDataStore] = field(default_factory=list)  # rows sealed by the keys
+    opened_keyring: Keyring | None = None
 
     async def close(self) -> None:
         for close in reversed(self.closers):
             await close()
 
+    @property
+    def keyring(self) -> Keyring:
+        """The master keys (``gateway.store.keyring``), once ``open_keyring`` checked them."""
+        if self.opened_keyring is None:
+            raise StateStoreError("state backend: the encryption keys were not opened")
+        return self.opened_keyring
+
+    async def open_keyring(self, configured: Mapping[str, str]) -> Keyring:
+        """The keys of ``GATEWAY_ENCRYPTION_KEYS`` (or the generated one) checked against what
+        they seal, and handed to the stores that seal rows with them."""
+        keyring = await open_keyring(configured, self.secrets.secret, self._sealing_key_ids)
+        for store in self.sealed:
+            store.use_keyring(keyring)
+        self.opened_keyring = keyring
+        return keyring
+
+    async def _sealing_key_ids(self) -> set[str]:
+        ids = await self.data_keys.master_key_ids()
+        for store in self.sealed:
+            ids |= await store.sealing_key_ids()
+        return ids
+
 
 async def open_state_backend(settings: GatewaySettings) -> StateBackend:
-    """The backend the settings name; ConfigurationError (one line) when it cannot be used."""
+    """The backend the settings name, its keys opened; ConfigurationError (one line) when it
+    cannot be used."""
     if settings.state_url is None:
-        return embedded_backend(settings)
-    return await shared_backend(settings, settings.state_url.get_secret_value())
+        backend = embedded_backend(settings)
+    else:
+        backend = await shared_backend(settings, settings.state_url.get_secret_value())
+    keys = {key_id: key.get_secret_value() for key_id, key in settings.encryption_keys.items()}
+    try:
+        await backend.open_keyring(keys)
+    except BaseException:
+        await backend.close()
+        raise
+    return backend
 
 
 def embedded_backend(settings: GatewaySettings) -> StateBackend:
@@ -116,6 +152,7 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
         tracker=tracker,
         data_keys=data_keys,
         closers=closers,
+        sealed=[ledger],
     )
 
 
@@ -131,10 +168,11 @@ async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
     installation = PostgresSecrets(database)
     pepper = await installation.secret(CONTACT_PEPPER, lambda: secrets.token_bytes(32))
     state = PostgresStateStore(database, pepper, owner=replica_name(settings.data_dir))
+    ledger = PostgresLedger(database)
     return StateBackend(
         state=state,
         catalog=state,
-        ledger=PostgresLedger(database),
+        ledger=ledger,
         duplicates=PostgresDuplicateIndex(database, asyncio.get_running_loop()),
         buckets=PostgresBuckets(database),
         key_locks=PostgresKeyLocks(locks),
@@ -143,6 +181,7 @@ async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
         data_keys=PostgresDataKeys(database),
         tracker=PostgresTrackerStore(database),
         closers=[database.close, locks.close],
+        sealed=[ledger],
     )
 
 

@@ -84,16 +84,27 @@ CREATE TABLE IF NOT EXISTS object_key (
 CREATE INDEX IF NOT EXISTS object_key_sha256 ON object_key (sha256);
 CREATE INDEX IF NOT EXISTS object_key_master ON object_key (master_key_id);
 """
-# The distinct master key ids, one index probe each (a loose index scan) however many rows.
-MASTER_IDS = """
-WITH RECURSIVE ids(id) AS (
-    SELECT min(master_key_id) FROM object_key
+
+
+def distinct_query(table: str, column: str) -> str:
+    """The distinct values of an indexed column, one index probe each (a loose index scan),
+    however many rows: for the few master key ids of a large table, at every start."""
+    return f"""
+WITH RECURSIVE found(value) AS (
+    SELECT min({column}) FROM {table}
     UNION ALL
-    SELECT (SELECT min(master_key_id) FROM object_key WHERE master_key_id > id)
-    FROM ids WHERE id IS NOT NULL
+    SELECT (SELECT min({column}) FROM {table} WHERE {column} > value)
+    FROM found WHERE value IS NOT NULL
 )
-SELECT id FROM ids WHERE id IS NOT NULL
-"""
+SELECT value FROM found WHERE value IS NOT NULL
+"""  # noqa: S608 (names of our own tables)
+
+
+MASTER_IDS = distinct_query("object_key", "master_key_id")
+
+
+def distinct_values(connection: sqlite3.Connection, table: str, column: str) -> set[str]:
+    return {str(row[0]) for row in connection.execute(distinct_query(table, column))}
 
 
 class SqliteDataKeys:
@@ -126,7 +137,7 @@ class SqliteDataKeys:
 
     async def master_key_ids(self) -> set[str]:
         def query(connection: sqlite3.Connection) -> set[str]:
-            return {str(row[0]) for row in connection.execute(MASTER_IDS)}
+            return distinct_values(connection, "object_key", "master_key_id")
 
         return await self._file.read(query)
 

@@ -104,6 +104,11 @@ class Keyring:
             raise ValueError("a keyring needs one key at least")
         self.current = next(iter(self._keys.values()))
 
+    @classmethod
+    def ephemeral(cls) -> Keyring:
+        """A keyring of one random key kept nowhere (a store in memory, for tests)."""
+        return cls([MasterKey.of("ephemeral", os.urandom(KEY_BYTES))])
+
     @property
     def ids(self) -> list[str]:
         return list(self._keys)

@@ -14,7 +14,6 @@ from gateway.store.backends import StateBackend
 from gateway.store.blobs import BlobStore
 from gateway.store.claims import ClaimStore, FileClaimStore
 from gateway.store.encrypted import EncryptedClaimStore
-from gateway.store.keyring import open_keyring
 from gateway.store.s3 import S3ClaimStore
 
 SERVER_SIDE_ENCRYPTION = ("AES256", "aws:kms", "aws:kms:dsse")
@@ -50,15 +49,10 @@ def claim_store_from_settings(settings: GatewaySettings) -> FileClaimStore | S3C
 async def encrypted_claim_store(
     store: FileClaimStore | S3ClaimStore, settings: GatewaySettings, backend: StateBackend
 ) -> EncryptedClaimStore:
-    """``store`` with every object sealed, under the master keys of the settings (or the
-    generated one), checked: ConfigurationError (one line) for a wrong or missing key."""
-    keyring = await open_keyring(
-        {key_id: key.get_secret_value() for key_id, key in settings.encryption_keys.items()},
-        backend.secrets.secret,
-        backend.data_keys.master_key_ids,
-    )
+    """``store`` with every object sealed, under the master keys the backend opened (and
+    checked: ``StateBackend.open_keyring``)."""
     return EncryptedClaimStore(
-        store, keyring, backend.data_keys, encrypt=settings.encryption_at_rest
+        store, backend.keyring, backend.data_keys, encrypt=settings.encryption_at_rest
     )
 
 

@@ -1,7 +1,7 @@
 """The embedded ``NotificationLedger``: SQLite under ``GATEWAY_DATA_DIR/state`` (one machine).
 
 See ``gateway.notifier.ledger`` for what it promises. Contacts are kept in this file only,
-which is readable by the gateway's user alone.
+which is readable by the gateway's user alone, their values sealed (``gateway.store.sealed``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from gateway.errors import StateStoreError
 from gateway.notifier.ledger import (
     Contact,
     LedgerEntry,
@@ -21,6 +22,9 @@ from gateway.notifier.ledger import (
     SentEmail,
     message_id_or_none,
 )
+from gateway.store.datakeys import distinct_values
+from gateway.store.keyring import Keyring
+from gateway.store.sealed import Values, merged, open_values, seal_contact
 from gateway.store.sqlite import SqliteFile
 
 _SCHEMA = """
@@ -49,16 +53,33 @@ CREATE TABLE IF NOT EXISTS contacts (
 );
 """
 # Columns added since the first version of the file, added to an older file when opened.
-_ADDED_COLUMNS = {"claimed_by": "TEXT", "claimed_until": "REAL"}
+_ADDED_COLUMNS = {
+    "notifications": {"claimed_by": "TEXT", "claimed_until": "REAL"},
+    "contacts": {"key_id": "TEXT"},  # the master key sealing the row's values (NULL: clear)
+}
+RESEAL_BATCH = 1000
 
 
 class SqliteLedger:
-    def __init__(self, directory: Path | None) -> None:
+    """``keyring``: what seals the contacts (given later by ``use_keyring``; in memory, without
+    one, a throw-away key)."""
+
+    def __init__(self, directory: Path | None, keyring: Keyring | None = None) -> None:
         self._file = SqliteFile(directory / "notifier.sqlite" if directory else None, _SCHEMA)
         self._file.upgrade(_add_columns)
+        self._keyring = keyring or (Keyring.ephemeral() if directory is None else None)
 
     async def close(self) -> None:
         self._file.close()
+
+    def use_keyring(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            raise StateStoreError("notifier ledger: contacts used before the keys were opened")
+        return self._keyring
 
     async def outcome(self, notification_id: str) -> Outcome | None:
         row = await self._file.one(
@@ -81,15 +102,52 @@ class SqliteLedger:
         await self._file.write(_RECORD, _record_row(entry, entry.status, time.time()))
 
     async def remember_contact(self, contact: Contact) -> None:
-        await self._file.write(_REMEMBER, _contact_row(contact))
+        """The values given now over those kept, every one sealed by the current key."""
+        keyring = self.keyring
+
+        def remember(connection: sqlite3.Connection) -> None:
+            whole = merged(_contact(connection, keyring, contact.reference), contact)
+            key_id, values = seal_contact(keyring, whole)
+            row = (whole.reference, *values, whole.language, time.time(), key_id)
+            connection.execute(_REMEMBER, row)
+
+        await self._file.change(remember)
 
     async def contact(self, reference: str) -> Contact | None:
-        row = await self._file.one(
-            "SELECT reference, name, email, phone, postal_address, language FROM contacts"
-            " WHERE reference = ?",
-            (reference,),
+        keyring = self.keyring
+        found: Contact | None = await self._file.read(
+            lambda connection: _contact(connection, keyring, reference)
         )
-        return Contact(*row) if row else None
+        return found
+
+    async def sealing_key_ids(self) -> set[str]:
+        def query(connection: sqlite3.Connection) -> set[str]:
+            return distinct_values(connection, "contacts", "key_id")
+
+        return await self._file.read(query)
+
+    async def reseal(self) -> int:
+        keyring, done = self.keyring, 0
+
+        def reseal(connection: sqlite3.Connection) -> int:
+            rows = connection.execute(
+                f"SELECT {_CONTACT_COLUMNS}, key_id FROM contacts"  # noqa: S608 (constants only)
+                " WHERE key_id IS NULL OR key_id != ? LIMIT ?",
+                (keyring.current.id, RESEAL_BATCH),
+            ).fetchall()
+            for row in rows:
+                contact = _opened(keyring, row)
+                key_id, values = seal_contact(keyring, contact)
+                connection.execute(
+                    "UPDATE contacts SET name = ?, email = ?, phone = ?, postal_address = ?,"
+                    " key_id = ? WHERE reference = ? AND key_id IS ?",
+                    (*values, key_id, contact.reference, row[-1]),
+                )
+            return len(rows)
+
+        while changed := await self._file.change(reseal):
+            done += changed
+        return done
 
     async def latest_sms_reference(self, phone: str, within_days: int) -> str | None:
         row = await self._file.one(
@@ -122,10 +180,30 @@ class SqliteLedger:
 
 
 def _add_columns(connection: sqlite3.Connection) -> None:
-    present = {row[1] for row in connection.execute("PRAGMA table_info(notifications)")}
-    for name, kind in _ADDED_COLUMNS.items():
-        if name not in present:
-            connection.execute(f"ALTER TABLE notifications ADD COLUMN {name} {kind}")
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    connection.execute("CREATE INDEX IF NOT EXISTS contacts_key_id ON contacts (key_id)")
+
+
+_CONTACT_COLUMNS = "reference, name, email, phone, postal_address, language"
+
+
+def _contact(connection: sqlite3.Connection, keyring: Keyring, reference: str) -> Contact | None:
+    row = connection.execute(
+        f"SELECT {_CONTACT_COLUMNS}, key_id FROM contacts WHERE reference = ?",  # noqa: S608 (constants only)
+        (reference,),
+    ).fetchone()
+    return _opened(keyring, row) if row else None
+
+
+def _opened(keyring: Keyring, row: tuple[Any, ...]) -> Contact:
+    """A contacts row (``_CONTACT_COLUMNS``, key_id) as the person's contact, opened."""
+    values: Values = tuple(row[1:5])
+    name, email, phone, address = open_values(keyring, row[0], row[6], values)
+    return Contact(row[0], name, email, phone, address, row[5])
 
 
 _COLUMNS = (
@@ -154,11 +232,13 @@ _CLAIM = (
     " RETURNING 1"
 )
 _REMEMBER = (
-    "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO contacts (reference, name, email, phone, postal_address, language, updated,"
+    " key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT(reference) DO UPDATE SET name = coalesce(excluded.name, name),"
     " email = coalesce(excluded.email, email), phone = coalesce(excluded.phone, phone),"
     " postal_address = coalesce(excluded.postal_address, postal_address),"
-    " language = coalesce(excluded.language, language), updated = excluded.updated"
+    " language = coalesce(excluded.language, language), updated = excluded.updated,"
+    " key_id = excluded.key_id"
 )
 
 
@@ -174,16 +254,4 @@ def _record_row(entry: LedgerEntry, status: str, now: float) -> tuple[Any, ...]:
         now,
         entry.recipient,
         values_json,
-    )
-
-
-def _contact_row(contact: Contact) -> tuple[Any, ...]:
-    return (
-        contact.reference,
-        contact.name,
-        contact.email,
-        contact.phone,
-        contact.postal_address,
-        contact.language,
-        time.time(),
     )

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 from pydantic_core import to_json
 
+from gateway.errors import StateStoreError
 from gateway.notifier.ledger import (
     Contact,
     LedgerEntry,
@@ -19,7 +21,10 @@ from gateway.notifier.ledger import (
     SentEmail,
     message_id_or_none,
 )
+from gateway.store.datakeys import distinct_query
+from gateway.store.keyring import Keyring
 from gateway.store.postgres.database import Database
+from gateway.store.sealed import Values, merged, open_values, seal_contact
 
 _COLUMNS = (
     "notification_id, reference, purpose, medium, status, provider_message_id, recipient,"
@@ -50,24 +55,44 @@ _CLAIM = (
 )
 _REMEMBER = (
     "INSERT INTO notifier_contacts"
-    " (reference, name, email, phone, postal_address, language)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
+    " (reference, name, email, phone, postal_address, language, key_id)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
     " ON CONFLICT (reference) DO UPDATE SET"
     " name = coalesce(excluded.name, notifier_contacts.name),"
     " email = coalesce(excluded.email, notifier_contacts.email),"
     " phone = coalesce(excluded.phone, notifier_contacts.phone),"
     " postal_address = coalesce(excluded.postal_address, notifier_contacts.postal_address),"
-    " language = coalesce(excluded.language, notifier_contacts.language), updated = now()"
+    " language = coalesce(excluded.language, notifier_contacts.language), updated = now(),"
+    " key_id = excluded.key_id"
 )
+_CONTACT_COLUMNS = "reference, name, email, phone, postal_address, language, key_id"
+_CONTACT = f"SELECT {_CONTACT_COLUMNS} FROM notifier_contacts WHERE reference = $1"  # noqa: S608 (constants only)
+_NOT_SEALED_BY = (
+    f"SELECT {_CONTACT_COLUMNS} FROM notifier_contacts"  # noqa: S608 (constants only)
+    " WHERE key_id IS DISTINCT FROM $1 LIMIT $2"
+)
+RESEAL_BATCH = 1000
 _SENT = "status IN ('sent', 'announced')"
 
 
 class PostgresLedger:
-    def __init__(self, database: Database) -> None:
+    """Contacts sealed with ``keyring`` (given by ``use_keyring`` once the keys are open)."""
+
+    def __init__(self, database: Database, keyring: Keyring | None = None) -> None:
         self._db = database
+        self._keyring = keyring
 
     async def close(self) -> None:
         """The database is closed by whoever opened it."""
+
+    def use_keyring(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            raise StateStoreError("notifier ledger: contacts used before the keys were opened")
+        return self._keyring
 
     async def outcome(self, notification_id: str) -> Outcome | None:
         row = await self._db.fetchrow(
@@ -85,23 +110,39 @@ class PostgresLedger:
         await self._db.execute(_RECORD, *_entry_values(entry), *_details(entry))
 
     async def remember_contact(self, contact: Contact) -> None:
-        await self._db.execute(
-            _REMEMBER,
-            contact.reference,
-            contact.name,
-            contact.email,
-            contact.phone,
-            contact.postal_address,
-            contact.language,
-        )
+        """The values given now over those kept (the row locked), all sealed by the current
+        key."""
+        keyring = self.keyring
+        async with self._db.connection() as connection, connection.transaction():
+            row = await connection.fetchrow(_CONTACT + " FOR UPDATE", contact.reference)
+            whole = merged(_opened(keyring, row) if row else None, contact)
+            key_id, values = seal_contact(keyring, whole)
+            await connection.execute(_REMEMBER, whole.reference, *values, whole.language, key_id)
 
     async def contact(self, reference: str) -> Contact | None:
-        row = await self._db.fetchrow(
-            "SELECT reference, name, email, phone, postal_address, language"
-            " FROM notifier_contacts WHERE reference = $1",
-            reference,
-        )
-        return Contact(*row) if row else None
+        row = await self._db.fetchrow(_CONTACT, reference)
+        return _opened(self.keyring, row) if row else None
+
+    async def sealing_key_ids(self) -> set[str]:
+        rows = await self._db.fetch(distinct_query("notifier_contacts", "key_id"))
+        return {str(row[0]) for row in rows}
+
+    async def reseal(self) -> int:
+        keyring, done = self.keyring, 0
+        while rows := await self._db.fetch(_NOT_SEALED_BY, keyring.current.id, RESEAL_BATCH):
+            for row in rows:
+                key_id, values = seal_contact(keyring, _opened(keyring, row))
+                await self._db.execute(
+                    "UPDATE notifier_contacts SET name = $1, email = $2, phone = $3,"
+                    " postal_address = $4, key_id = $5"
+                    " WHERE reference = $6 AND key_id IS NOT DISTINCT FROM $7",
+                    *values,
+                    key_id,
+                    row[0],
+                    row[6],
+                )
+            done += len(rows)
+        return done
 
     async def latest_sms_reference(self, phone: str, within_days: int) -> str | None:
         found = await self._db.fetchval(
@@ -142,3 +183,9 @@ def _entry_values(entry: LedgerEntry) -> tuple[Any, ...]:
 def _details(entry: LedgerEntry) -> tuple[Any, ...]:
     values_json = to_json(entry.values).decode() if entry.values is not None else None
     return (entry.provider_message_id, entry.recipient, values_json)
+
+
+def _opened(keyring: Keyring, row: asyncpg.Record) -> Contact:
+    values: Values = (row[1], row[2], row[3], row[4])
+    name, email, phone, address = open_values(keyring, row[0], row[6], values)
+    return Contact(row[0], name, email, phone, address, row[5])

@@ -1,0 +1,144 @@
+"""The notifier's contacts sealed at rest, on both state backends (SQLite files and a real
+PostgreSQL): read back as given, nothing of them in clear in the rows, merged value by value,
+rows of an earlier version (in clear) still read and sealed by rotation, and a key still
+sealing rows needed at start."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from gateway.errors import ConfigurationError
+from gateway.notifier.ledger import Contact
+from gateway.privacy.rotation import rotate
+from gateway.settings import GatewaySettings
+from gateway.store.backends import StateBackend, open_state_backend
+from gateway.store.keyring import new_key_text
+
+pytestmark = pytest.mark.integration
+
+K1, K2 = new_key_text(), new_key_text()
+MARIE = Contact(
+    "PL-AAAA-BBBB-CCCC",
+    name="Marie Tremblay",
+    email="marie.tremblay@example.org",
+    phone="+15145550123",
+    postal_address="123 rue Principale\nMontréal QC H2X 1Y4",
+    language="fr",
+)
+IN_CLEAR = ("Marie Tremblay", "marie.tremblay@example.org", "+15145550123", "rue Principale")
+
+Opener = Callable[..., Awaitable[StateBackend]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    opened: list[StateBackend] = []
+
+    async def open_with(**keys: str) -> StateBackend:
+        settings = GatewaySettings.model_validate(
+            {
+                "data_dir": tmp_path,
+                "state_url": SecretStr(url) if url else None,
+                "encryption_keys": json.dumps(keys),
+            }
+        )
+        backend = await open_state_backend(settings)
+        opened.append(backend)
+        return backend
+
+    open_with.url = url  # type: ignore[attr-defined]
+    yield open_with
+    for backend in opened:
+        await backend.close()
+
+
+async def rows(opener: Opener, tmp_path: Path) -> list[tuple[object, ...]]:
+    """The contacts rows as stored, read behind the ledger's back."""
+    url = opener.url  # type: ignore[attr-defined]
+    if url is None:
+        with sqlite3.connect(tmp_path / "state" / "notifier.sqlite") as database:
+            return list(database.execute("SELECT * FROM contacts"))
+    connection = await asyncpg.connect(url)
+    try:
+        return [tuple(row) for row in await connection.fetch("SELECT * FROM notifier_contacts")]
+    finally:
+        await connection.close()
+
+
+async def test_given_a_contact_when_kept_then_read_back_and_sealed_in_its_row(
+    opener: Opener, tmp_path: Path
+) -> None:
+    backend = await opener(k1=K1)
+    await backend.ledger.remember_contact(MARIE)
+    assert await backend.ledger.contact(MARIE.reference) == MARIE
+    [row] = await rows(opener, tmp_path)
+    stored = " ".join(str(value) for value in row)
+    assert not any(value in stored for value in IN_CLEAR)
+    assert "k1" in row  # the key sealing it
+    assert "fr" in row  # the language is no personal data
+
+
+async def test_given_a_contact_given_in_parts_then_every_value_is_kept(opener: Opener) -> None:
+    backend = await opener(k1=K1)
+    await backend.ledger.remember_contact(Contact(MARIE.reference, name="Marie Tremblay"))
+    await backend.ledger.remember_contact(Contact(MARIE.reference, phone="+15145550123"))
+    kept = await backend.ledger.contact(MARIE.reference)
+    assert kept == Contact(MARIE.reference, name="Marie Tremblay", phone="+15145550123")
+
+
+async def test_given_rows_in_clear_then_read_and_sealed_by_rotation_with_the_new_key(
+    opener: Opener, tmp_path: Path
+) -> None:
+    first = await opener(k1=K1)
+    await first.ledger.remember_contact(MARIE)
+    other = Contact("PL-DDDD-EEEE-FFFF", email="old@example.org")
+    await _write_in_clear(opener, tmp_path, other)  # as an earlier version wrote it
+    assert await first.ledger.contact(other.reference) == other
+    rotated = await opener(k2=K2, k1=K1)
+    report = await rotate(rotated.keyring, rotated.data_keys, rotated.sealed)
+    assert report.resealed == 2
+    assert (await rotate(rotated.keyring, rotated.data_keys, rotated.sealed)).resealed == 0
+    assert all("k2" in row for row in await rows(opener, tmp_path))
+    assert "old@example.org" not in str(await rows(opener, tmp_path))
+    only_new = await opener(k2=K2)
+    assert await only_new.ledger.contact(MARIE.reference) == MARIE
+    assert await only_new.ledger.contact(other.reference) == other
+
+
+async def test_given_contacts_sealed_by_a_key_left_out_then_start_up_stops(
+    opener: Opener,
+) -> None:
+    backend = await opener(k1=K1)
+    await backend.ledger.remember_contact(MARIE)
+    with pytest.raises(ConfigurationError, match="key 'k1' still seals stored data"):
+        await opener(k2=K2)
+
+
+async def _write_in_clear(opener: Opener, tmp_path: Path, contact: Contact) -> None:
+    values = (contact.reference, contact.name, contact.email, contact.phone, None, None)
+    url = opener.url  # type: ignore[attr-defined]
+    if url is None:
+        with sqlite3.connect(tmp_path / "state" / "notifier.sqlite") as database:
+            database.execute(
+                "INSERT INTO contacts (reference, name, email, phone, postal_address, language,"
+                " updated) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                values,
+            )
+        return
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "INSERT INTO notifier_contacts (reference, name, email, phone, postal_address,"
+            " language) VALUES ($1, $2, $3, $4, $5, $6)",
+            *values,
+        )
+    finally:
+        await connection.close()
