@@ -12,6 +12,8 @@ from gateway.events.notification import Medium
 from gateway.normalizers.due import load_policies
 from gateway.notifier import Sender
 from gateway.notifier.dispatch import Dispatcher
+from gateway.notifier.feedback_links import FeedbackLinks
+from gateway.notifier.final_answer import FinalAnswers
 from gateway.notifier.letters import LetterPrinter
 from gateway.notifier.outbox import FolderOutbox
 from gateway.notifier.planner import AcknowledgementRule
@@ -20,6 +22,7 @@ from gateway.notifier.smtp import SmtpSender
 from gateway.notifier.templates import TemplateLibrary
 from gateway.notifier.twilio import TwilioSmsSender
 from gateway.settings import GatewaySettings
+from gateway.tracker.recourse import RecourseBook
 
 
 def senders_for(settings: GatewaySettings, outbox: bool = False) -> dict[Medium, Sender]:
@@ -53,6 +56,7 @@ def notifier_service(components: Components, outbox: bool = False) -> NotifierSe
         components.publisher,
         templates,
         components.tokens,
+        feedback=FeedbackLinks(components.tokens.link_key, settings.tracker.feedback_valid_days),
     )
     policies = load_policies(settings.normalizer.due_policies_file)
     zones = {name: ZoneInfo(policy.timezone) for name, policy in policies.items()}
@@ -68,4 +72,9 @@ def notifier_service(components: Components, outbox: bool = False) -> NotifierSe
             default_zone=zones.get(settings.normalizer.due_policy, UTC),
         ),
         batch_size=notifier.batch_size,
+        final_answers=FinalAnswers(
+            RecourseBook.load(settings.tracker.recourse_file),
+            components.backend.tracker,
+            settings.normalizer.due_policy,
+        ),
     )

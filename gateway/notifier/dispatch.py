@@ -40,6 +40,7 @@ from gateway.events.notification import (
     Purpose,
 )
 from gateway.notifier import OutgoingMessage, Sender
+from gateway.notifier.feedback_links import FeedbackLinks
 from gateway.notifier.ledger import LedgerEntry, NotificationLedger
 from gateway.notifier.planner import PlannedNotification, labels
 from gateway.notifier.templates import RenderedMessage, TemplateLibrary
@@ -77,6 +78,7 @@ class Dispatcher:
         publisher: KafkaPublisher,
         templates: TemplateLibrary,
         tokens: EmailTokens,
+        feedback: FeedbackLinks | None = None,
     ) -> None:
         notifier = settings.notifier
         self._settings = settings
@@ -85,6 +87,7 @@ class Dispatcher:
         self._publisher = publisher
         self._templates = templates
         self._tokens = tokens
+        self._feedback = feedback
         self._retry = RetryPolicy(
             notifier.max_attempts, notifier.retry_base_s, notifier.retry_max_s
         )
@@ -209,6 +212,8 @@ class Dispatcher:
             "office_name": self._settings.notifier.office_name,
             "link_valid_days": self._settings.notifier.link_valid_days,
             "verify_url": self._verify_url(planned),
+            "feedback_url": self._feedback_url(planned),
+            "feedback_valid_days": self._settings.tracker.feedback_valid_days,
             **planned.values,
         }
         return self._templates.render(str(planned.purpose), language, labels(values, language))
@@ -222,6 +227,15 @@ class Dispatcher:
         token = self._tokens.issue(planned.reference, planned.recipient, planned.language)
         base = str(self._settings.public_url).rstrip("/")
         return f"{base}/v1/verify/email?token={token}"
+
+    def _feedback_url(self, planned: PlannedNotification) -> str | None:
+        """The satisfaction link of a final notice sent by email or SMS (not printed: a letter's
+        reader would have to type it)."""
+        wanted = planned.values.get("final") and planned.medium in (Medium.EMAIL, Medium.SMS)
+        if self._feedback is None or not wanted:
+            return None
+        token = self._feedback.issue(planned.reference, planned.language)
+        return f"{str(self._settings.public_url).rstrip('/')}/v1/feedback?token={token}"
 
     async def _record(
         self,

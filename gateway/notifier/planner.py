@@ -221,10 +221,14 @@ def _answered_message_id(complaint: ComplaintReceived) -> str | None:
 
 
 def plan_status_update(
-    event: CloudEvent[Any], contact: Contact | None, follows: str | None = None
+    event: CloudEvent[Any],
+    contact: Contact | None,
+    follows: str | None = None,
+    final: Mapping[str, Any] | None = None,
 ) -> PlannedNotification | Skipped:
     """``follows``: the Message-ID of the acknowledgement we mailed, so that the update is in
-    the same thread of the person's mailbox."""
+    the same thread of the person's mailbox. ``final``: what a final answer adds (``final``,
+    ``recourse``: ``gateway.notifier.final_answer``)."""
     change: StatusChanged = event.data
     reachable = routes(contact) if contact else []
     if contact is None or not reachable:
@@ -235,6 +239,9 @@ def plan_status_update(
         "status": str(change.status),
         "message": change.message,
         "transferred_to": change.transferred_to,
+        "final": False,
+        "recourse": None,
+        **(final or {}),
     }
     planned = _by_best_route(event.id, Purpose.STATUS_UPDATE, contact, reachable, values)
     return replace(planned, follows=follows)

@@ -31,6 +31,7 @@ from gateway.events.notification import Medium, NotificationRequested, Purpose
 from gateway.kafka_security import client_security
 from gateway.notifier.dispatch import SOURCE as OWN_SOURCE
 from gateway.notifier.dispatch import Dispatcher
+from gateway.notifier.final_answer import FinalAnswers
 from gateway.notifier.ledger import NotificationLedger
 from gateway.notifier.planner import (
     AcknowledgementRule,
@@ -71,7 +72,7 @@ class _Batch:
 class NotifierService:
     name = "notifier"
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only settings past the dispatcher and ledger)
         self,
         consumer: AIOKafkaConsumer,
         dispatcher: Dispatcher,
@@ -81,6 +82,7 @@ class NotifierService:
         acknowledgements: AcknowledgementRule | None = None,
         drain_s: float = 30.0,
         batch_size: int = 100,
+        final_answers: FinalAnswers | None = None,
     ) -> None:
         self._consumer = consumer
         self._dispatcher = dispatcher
@@ -89,6 +91,7 @@ class NotifierService:
         self._acknowledgements = acknowledgements or AcknowledgementRule()
         self._drain_s = drain_s
         self._batch_size = batch_size
+        self._final_answers = final_answers
         self._batches: deque[_Batch] = deque()
         self._last_of_key: dict[bytes | None, asyncio.Task[None]] = {}
         self._stopping = False
@@ -258,7 +261,8 @@ class NotifierService:
         elif isinstance(data, StatusChanged):
             contact = await self._ledger.contact(data.reference)
             follows = await self._ledger.acknowledgement_message_id(data.reference)
-            await self._run(plan_status_update(event, contact, follows), event)
+            final = await self._final_answers.values(data) if self._final_answers else {}
+            await self._run(plan_status_update(event, contact, follows, final), event)
         elif isinstance(data, DocumentAdded) and Flag.BOUNCE in data.flags:
             await self._bounced(event, data)
         elif isinstance(data, NotificationRequested):

@@ -39,6 +39,7 @@ class EmailTokens:
             msg = "GATEWAY_NOTIFIER_TOKEN_KEY: not a Fernet key (32 url-safe base64-encoded bytes)"
             raise ConfigurationError(msg) from None
         self._ttl_s = valid_days * DAY_S
+        self.link_key = key  # other links' keys derive from it (``feedback_links``)
 
     @staticmethod
     def new_key() -> bytes:

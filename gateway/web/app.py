@@ -31,6 +31,7 @@ from gateway.http_workers import METRICS_ENV
 from gateway.publisher import KafkaPublisher
 from gateway.web.admin_routes import admin_router
 from gateway.web.context import WebContext
+from gateway.web.feedback import feedback_router
 from gateway.web.http_metrics import HttpMetrics, count_refusal
 from gateway.web.objects import objects_router
 from gateway.web.pages import pages_router
@@ -72,6 +73,7 @@ def create_app(components: Components) -> FastAPI:
         objects_router(ctx),
         admin_router(ctx),
         status_router(ctx),
+        feedback_router(ctx),
     )
     for router in routers:
         # Their routes on the app's own router, not included: FastAPI 0.16x walks an included

@@ -23,7 +23,12 @@ from gateway.web.context import WebContext, within_limits
 from gateway.web.depth import depth_checked_route
 from gateway.web.pages import language_of
 from gateway.web.problems import FieldError, ProblemError, problem_responses
-from gateway.web.tracker_pages import NO_STORE, TRACKER_MESSAGES, render_page
+from gateway.web.tracker_pages import (
+    NO_STORE,
+    TRACKER_MESSAGES,
+    problem_described,
+    render_page,
+)
 
 HOUR_S = 3600.0
 _HTML = {"text/html": {"schema": {"type": "string"}}}
@@ -76,7 +81,10 @@ def status_router(ctx: WebContext) -> APIRouter:
 
     @router.post(
         "/v1/complaints/status",
-        responses=problem_responses(404, 422, 429, 503),
+        responses={
+            **problem_responses(422, 429, 503),
+            **problem_described(404, "no complaint matches this reference and contact"),
+        },
         summary="Where a complaint stands",
     )
     async def complaint_status(
@@ -115,11 +123,12 @@ def status_router(ctx: WebContext) -> APIRouter:
     )
     async def look_up(
         request: Request,
-        reference: Annotated[str, Form(max_length=40)] = "",
-        contact: Annotated[str, Form(max_length=320)] = "",
+        reference: Annotated[str, Form()] = "",
+        contact: Annotated[str, Form()] = "",
     ) -> HTMLResponse:
         lang = language_of(request)
         t, errors = TRACKER_MESSAGES[lang], {}
+        reference, contact = reference[:40], contact[:320]
         try:
             parsed = parse_reference(reference)
         except InvalidReference:

@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from gateway.dates import long_date
 from gateway.notifier.planner import STATUS_LABELS
 from gateway.web.i18n import LANGUAGES, MESSAGES
+from gateway.web.problems import MEDIA_TYPE, Problem
 
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
 TRACKER_MESSAGES = {
@@ -28,6 +29,18 @@ _environment = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(["html"]),
 )
+
+
+def problem_described(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI ``responses`` entry: a problem document, with what it means here."""
+    return {status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": description}}
+
+
+def page_or_problem(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI ``responses`` entry: a page (a browser's form) or a problem document."""
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    content = {"text/html": {"schema": {"type": "string"}}, MEDIA_TYPE: problem}
+    return {status: {"content": content, "description": description}}
 
 
 def render_page(
