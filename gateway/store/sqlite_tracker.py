@@ -108,8 +108,14 @@ _RATINGS = (
 class SqliteTrackerStore:
     def __init__(self, directory: Path | None) -> None:
         self._file = SqliteFile(directory / "tracker.sqlite" if directory else None, _SCHEMA)
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     async def close(self) -> None:
+        self._closed = True
         self._file.close()
 
     async def apply(self, entries: Sequence[TimelineEntry], fold: Fold) -> int:

@@ -211,4 +211,9 @@ class TrackerStore(Protocol):
         """Forget every entry and complaint (before a rebuild from the topics)."""
         ...
 
+    @property
+    def closed(self) -> bool:
+        """Closed with its backend: whoever refreshes from it (metrics) stops."""
+        ...
+
     async def close(self) -> None: ...

@@ -43,6 +43,7 @@ from gateway.web.problems import (
     problem_response,
 )
 from gateway.web.status import status_router
+from gateway.web.transparency import transparency_router
 from gateway.web.twilio_sms import twilio_router
 from gateway.web.verify import verify_router
 from gateway.web.webhooks import webhook_router
@@ -74,6 +75,7 @@ def create_app(components: Components) -> FastAPI:
         admin_router(ctx),
         status_router(ctx),
         feedback_router(ctx),
+        transparency_router(ctx),
     )
     for router in routers:
         # Their routes on the app's own router, not included: FastAPI 0.16x walks an included

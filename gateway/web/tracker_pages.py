@@ -16,7 +16,7 @@ from gateway.web.i18n import LANGUAGES, MESSAGES
 from gateway.web.problems import MEDIA_TYPE, Problem
 
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
-TRACKER_MESSAGES = {
+TRACKER_MESSAGES: dict[str, dict[str, str]] = {
     language: {
         **MESSAGES[language],
         **tomllib.loads(

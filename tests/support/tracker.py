@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from gateway.events.complaint import ComplaintReceived, DocumentAdded, StatusCha
 from gateway.events.envelope import CloudEvent, make_event
 from gateway.events.feedback import FeedbackReceived
 from gateway.events.notification import Medium, NotificationSent, Purpose
-from gateway.normalizers.due import BUILTIN_POLICIES
+from gateway.normalizers.due import BUILTIN_POLICIES, DuePolicy
 from gateway.publisher import KafkaPublisher
 from gateway.reference import reference_for
 from gateway.settings import GatewaySettings, KafkaSettings
@@ -52,6 +53,7 @@ def received(
     policy: str = "ramq",
     channel: Channel = Channel.EMAIL,
     flags: tuple[str, ...] = (),
+    policies: Mapping[str, DuePolicy] = BUILTIN_POLICIES,
     **person: Any,
 ) -> CloudEvent[Any]:
     complainant = {"name": "Marie Tremblay", "email": "marie@example.org", **person}
@@ -66,7 +68,7 @@ def received(
             "complainant": complainant,
             "source_message": {"id": f"<{key}@example.org>"},
             "flags": list(flags),
-            "due": BUILTIN_POLICIES[policy].due(at),
+            "due": policies[policy].due(at),
         }
     )
     return make_event(complaint, source_key=f"test:{key}", time=at)
@@ -166,3 +168,64 @@ async def wait_for(
             if check(found):
                 return found
             await asyncio.sleep(0.1)
+
+
+def renamed(policy: str, name: str) -> DuePolicy:
+    """A built-in policy under another name (a test's complaints counted apart from others')."""
+    return replace(BUILTIN_POLICIES[policy], name=name)
+
+
+def policies_file(path: Path, *policies: DuePolicy) -> Path:
+    """``GATEWAY_NORMALIZER_DUE_POLICIES_FILE`` declaring these policies."""
+    tables = [
+        f'[[policy]]\nname = "{p.name}"\nacknowledge_days = {p.acknowledge.days}\n'
+        f'acknowledge_count = "{p.acknowledge.count}"\nrespond_days = {p.respond.days}\n'
+        f'respond_count = "{p.respond.count}"\ncountry = "{p.country}"\n'
+        + (f'subdivision = "{p.subdivision}"\n' if p.subdivision else "")
+        + f'timezone = "{p.timezone}"\n'
+        for p in policies
+    ]
+    path.write_text("\n".join(tables), encoding="utf-8")
+    return path
+
+
+def synthetic_stream(
+    prefix: str = "", ramq: str = "ramq", france: str = "fr-marianne"
+) -> list[CloudEvent[Any]]:
+    """Complaints with known answers (see tests/unit/tracker/test_indicators.py), under the
+    policies named ``ramq`` and ``france`` (built-in ones, or renamed copies)."""
+    policies = {ramq: renamed("ramq", ramq), france: renamed("fr-marianne", france)}
+    zones = {ramq: MONTREAL, france: PARIS}
+
+    def at(policy: str, *moment: int) -> datetime:
+        return datetime(*moment, tzinfo=zones[policy])  # type: ignore[misc]
+
+    def complaint(letter: str, policy: str, *moment: int, **more: Any) -> CloudEvent[Any]:
+        return received(prefix + letter, at(policy, *moment), policy, policies=policies, **more)
+
+    a, b, c, e, f = (prefix + letter for letter in "ABCEF")
+    return [
+        # A: acknowledged on the last allowed day (June 24 is a holiday), answered on the last
+        complaint("A", ramq, 2026, 6, 23, 10),
+        acknowledged(a, at(ramq, 2026, 6, 26, 16)),
+        status(a, "answered", at(ramq, 2026, 7, 23, 15)),
+        feedback(a, 5, at(ramq, 2026, 7, 24, 9)),
+        # B: one business day late for both
+        complaint("B", ramq, 2026, 6, 23, 11),
+        acknowledged(b, at(ramq, 2026, 6, 29, 9)),
+        status(b, "in_progress", at(ramq, 2026, 7, 2, 9), "Dossier attribué."),
+        status(b, "answered", at(ramq, 2026, 7, 24, 9)),
+        feedback(b, 2, at(ramq, 2026, 7, 25, 9)),
+        # C: incomplete (needs_review), acknowledged the next day, not answered
+        complaint("C", ramq, 2026, 6, 25, 10, flags=("needs_review",)),
+        acknowledged(c, at(ramq, 2026, 6, 26, 9)),
+        # D: anonymous (nothing can acknowledge it), not answered
+        complaint("D", ramq, 2026, 6, 25, 14, name=None, email=None, anonymous=True),
+        # E: a web form across Canada Day, acknowledged in time, not answered
+        complaint("E", ramq, 2026, 6, 30, 21, 30, channel=Channel.WEBFORM),
+        acknowledged(e, at(ramq, 2026, 7, 3, 9)),
+        # F: France, across the Ascension: one day late to acknowledge, answered in time
+        complaint("F", france, 2026, 5, 13, 10),
+        acknowledged(f, at(france, 2026, 5, 19, 9)),
+        status(f, "closed", at(france, 2026, 6, 5, 17)),
+    ]

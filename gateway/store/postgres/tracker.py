@@ -70,6 +70,10 @@ class PostgresTrackerStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
+    @property
+    def closed(self) -> bool:
+        return self._db.pool.is_closing()
+
     async def close(self) -> None:
         """The database is closed by whoever opened it."""
 

@@ -53,3 +53,12 @@ def test_its_own_group_and_the_offices_policy_file_count_delays(
         complaint = complaint_fold(settings)(complaint, entry)
     assert complaint is not None
     assert complaint.acknowledge_delay == 4  # calendar days (the built-in policy counts 2)
+
+
+def test_indicators_takes_overdue_or_json_not_both() -> None:
+    parse = build_parser().parse_args
+    assert (parse(["indicators"]).overdue, parse(["indicators"]).json) == (False, False)
+    assert parse(["indicators", "--overdue"]).overdue is True
+    assert parse(["indicators", "--json"]).json is True
+    with pytest.raises(SystemExit):
+        parse(["indicators", "--overdue", "--json"])
