@@ -27,7 +27,7 @@ from bench.common import REPO, percentile, private_broker, write_section
 from bench.normalize import typical_complaints
 from gateway.admin import create_topics
 from gateway.channels.imap import ImapChannel, MailboxPolicy
-from gateway.channels.imap_claims import CLAIMED
+from gateway.channels.imap_keyword_claims import CLAIMED
 from gateway.events import topics
 from gateway.intake import Intake
 from gateway.logs import configure_logging

@@ -19,6 +19,7 @@ import uvicorn
 import uvloop
 
 from gateway.channels.imap import EmailService, ImapChannel
+from gateway.channels.imap_claims import MailboxClaiming
 from gateway.channels.postal import PostalChannel
 from gateway.components import Components
 from gateway.errors import ConfigurationError, GatewayError
@@ -104,12 +105,20 @@ class HttpService:
 
 
 def email_service(components: Components) -> Service:
+    """Every configured mailbox. A shared mailbox's messages are claimed in the state every
+    replica shares when there is one (``GATEWAY_STATE_URL``: one atomic statement each, any
+    IMAP server will do), else on the IMAP server (a keyword set by a conditional STORE,
+    CONDSTORE): each replica's embedded state is its own, the mailbox all they share."""
     accounts = components.settings.imap.accounts()
     if not accounts:
         raise ConfigurationError("GATEWAY_IMAP_HOST: not set, so the email service cannot run")
+    shared_state = components.settings.state_url is not None  # as open_state_backend chose
+    claiming = MailboxClaiming.DATABASE if shared_state else MailboxClaiming.SERVER_KEYWORD
     return EmailService(
         [
-            ImapChannel(account, components.intake, components.claims, components.state)
+            ImapChannel(
+                account, components.intake, components.claims, components.state, claiming=claiming
+            )
             for account in accounts
         ]
     )

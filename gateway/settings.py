@@ -162,8 +162,9 @@ class ImapAccount(BaseModel):
     )
     shared: bool = Field(
         default=False,
-        description="more than one gateway reads this mailbox: each message is claimed on the "
-        "server (a keyword set by a conditional STORE, CONDSTORE) by the one that publishes it",
+        description="more than one gateway reads this mailbox: each message is claimed by the "
+        "one that publishes it, in the state database the replicas share (GATEWAY_STATE_URL), "
+        "else on the server (a keyword set by a conditional STORE, CONDSTORE)",
     )
     claim_timeout_s: float = Field(
         default=900.0,

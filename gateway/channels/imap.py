@@ -7,7 +7,9 @@ This module is the session loop; the work is split by responsibility:
 - ``imap_message``: one mail's raw copy, its text read (a large mail without its oversized
   parts), its ``RawMessage``;
 - ``imap_import``: a batch published (or quarantined), then moved out of the mailbox;
-- ``imap_shared``: several gateways on one mailbox, each message claimed by one of them.
+- ``imap_shared``: several gateways on one mailbox, each message claimed by one of them: in
+  the state database the replicas share (``imap_database_claims``) or on the IMAP server
+  (``imap_keyword_claims``), as ``claiming`` says (``gateway.runtime`` chooses).
 
 - Resumes exactly where it stopped: a checkpoint of UIDVALIDITY + last UID done, in the state
   store; a new UIDVALIDITY (mailbox recreated) starts over, and the processed-source record
@@ -25,6 +27,7 @@ from datetime import datetime
 import aioimaplib
 import structlog
 
+from gateway.channels.imap_claims import ClaimedMailbox, MailboxClaiming
 from gateway.channels.imap_fetch import MessageFetcher
 from gateway.channels.imap_import import MailImport
 from gateway.channels.imap_message import MailReader
@@ -37,7 +40,7 @@ from gateway.channels.imap_session import (
     select,
     take_mail_arrived,
 )
-from gateway.channels.imap_shared import SharedMailbox
+from gateway.channels.imap_shared import MAILBOX_CLAIMS, SharedMailbox
 from gateway.channels.oauth2 import AccessTokens
 from gateway.channels.raw import RawMessage
 from gateway.errors import RETRY_LATER, ChannelUnavailable
@@ -63,8 +66,11 @@ class ImapChannel:
         claims: ClaimStore,
         state: StateStore,
         policy: MailboxPolicy | None = None,
+        claiming: MailboxClaiming = MailboxClaiming.SERVER_KEYWORD,
     ) -> None:
+        """``claiming``: where a shared mailbox's messages are claimed (``imap_claims``)."""
         self._account, self._state = account, state
+        self.claiming = claiming
         self._policy = policy or MailboxPolicy(
             max_attachment_bytes=account.max_attachment_bytes,
             shared=account.shared,
@@ -75,8 +81,15 @@ class ImapChannel:
         fetcher = MessageFetcher(self._policy.max_attachment_bytes)
         self._reader = MailReader(self._key, account.mailbox, claims, fetcher, self._policy)
         self._import = MailImport(self._key, intake, state, fetcher, self._reader, self._policy)
+        claimed = ClaimedMailbox(self._key, state, fetcher.fetching, self._policy.claim_timeout_s)
         self._shared = SharedMailbox(
-            self._key, account.mailbox, state, fetcher, self._import, self._policy
+            self._key,
+            account.mailbox,
+            state,
+            fetcher,
+            self._import,
+            self._policy,
+            MAILBOX_CLAIMS[claiming](claimed),
         )
 
     async def run(self) -> None:

@@ -1,10 +1,14 @@
 """Several gateways on one mailbox (``MailboxPolicy.shared``): each batch is claimed first
-(``imap_claims``) and only the replica that won a message publishes it.
+and only the replica that won a message publishes it.
+
+The claims are a ``MailboxClaims`` (``imap_claims``): in the state database the replicas
+share (``imap_database_claims``), or, when each has its own, on the IMAP server
+(``imap_keyword_claims``); ``MAILBOX_CLAIMS`` maps each ``MailboxClaiming`` to its kind.
 
 The mailbox itself is the queue (what is in it is not done: done messages are moved out), so
 there is no checkpoint to pass over a message another change kept this replica from claiming.
-First this replica's own claims from before a restart, then the claims of others left longer
-than ``claim_timeout_s`` (a replica gone for good) are given up, for anyone to take. Before
+Each round publishes this replica's own claims from before a restart first; claims of others
+held longer than ``claim_timeout_s`` (a replica gone for good) are taken over. Before
 publishing, the Message-IDs this replica has not published itself are looked for in
 ``Processed`` (received in the last ``ELSEWHERE_DAYS``): a second copy of a mail another
 replica published is moved there without a second event.
@@ -13,23 +17,26 @@ replica published is moved there without a second event.
 from __future__ import annotations
 
 import re
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import aioimaplib
-import structlog
 
-from gateway.channels.imap_claims import CLAIMED, claim, give_up, modification_sequences
+from gateway.channels.imap_claims import ClaimedMailbox, MailboxClaiming, MailboxClaims
+from gateway.channels.imap_database_claims import DatabaseClaims
 from gateway.channels.imap_fetch import MessageFetcher
 from gateway.channels.imap_import import MailImport
+from gateway.channels.imap_keyword_claims import KeywordClaims
 from gateway.channels.imap_policy import MailboxPolicy
 from gateway.channels.imap_session import command, search, select
 from gateway.channels.mail import message_id_of
 from gateway.errors import ChannelUnavailable
 from gateway.store.state import StateStore
 
-log = structlog.get_logger(__name__)
-
+MAILBOX_CLAIMS: dict[MailboxClaiming, Callable[[ClaimedMailbox], MailboxClaims]] = {
+    MailboxClaiming.SERVER_KEYWORD: KeywordClaims,
+    MailboxClaiming.DATABASE: DatabaseClaims,
+}
 ELSEWHERE_DAYS = 30  # a copy published by another replica is looked for this far back
 # what an IMAP quoted string carries as is: printable ASCII but for the quote and the backslash
 _SEARCHABLE = re.compile(r"<[!#-\[\]-~]{1,250}>")
@@ -48,51 +55,30 @@ class SharedMailbox:
         fetcher: MessageFetcher,
         importer: MailImport,
         policy: MailboxPolicy,
+        claims: MailboxClaims,
     ) -> None:
         self._key, self._mailbox, self._state = key, mailbox, state
         self._fetcher, self._import, self._policy = fetcher, importer, policy
-        # Claims of other replicas: since when this one has seen them.
-        self._unowned_since: dict[tuple[int, int], float] = {}
+        self._claims = claims
 
     async def process(self, client: aioimaplib.IMAP4, uidvalidity: int) -> int:
         """Claim and publish every message waiting now (the mailbox selected); how many."""
-        if not client.has_capability("CONDSTORE"):
-            raise ChannelUnavailable(
-                f"{self._key}: a shared mailbox needs IMAP CONDSTORE, which this server does not"
-                " offer: run one gateway on this mailbox, with GATEWAY_IMAP_SHARED=false"
-            )
-        own = await self._own_claims(client, uidvalidity)
+        self._claims.check(client)
+        own = await self._claims.held(client, uidvalidity)
         handled = await self._publish_claims(client, uidvalidity, own)
-        await self._give_up_stale(client, uidvalidity, mine=set(own))
         while True:
-            waiting = await search(client, f"UNKEYWORD {CLAIMED}")
+            waiting = await self._claims.waiting(client)
             if not waiting:
                 return handled  # the mailbox stays selected, for IDLE
-            async with self._fetcher.fetching:
-                won = await claim(client, waiting[: self._policy.batch])
-            await self._state.add_claims(self._key, uidvalidity, won)
-            handled += await self._publish_claims(client, uidvalidity, sorted(won))
-
-    async def _own_claims(self, client: aioimaplib.IMAP4, uidvalidity: int) -> list[int]:
-        """This replica's claims still in the mailbox and untouched since (so still its own);
-        the others are forgotten."""
-        recorded = await self._state.claims(self._key, uidvalidity)
-        if not recorded:
-            return []
-        async with self._fetcher.fetching:
-            current = await modification_sequences(client, sorted(recorded))
-        mine = [
-            uid for uid, (modseq, claimed) in current.items() if claimed and modseq == recorded[uid]
-        ]
-        lost = sorted(set(recorded) - set(mine))
-        if lost:
-            await self._state.drop_claims(self._key, uidvalidity, lost)
-        return sorted(mine)
+            won = await self._claims.claim(client, uidvalidity, waiting[: self._policy.batch])
+            handled += await self._publish_claims(client, uidvalidity, won)
 
     async def _publish_claims(
         self, client: aioimaplib.IMAP4, uidvalidity: int, uids: list[int]
     ) -> int:
-        """Publish claimed messages (not a copy another replica already published)."""
+        """Publish claimed messages (not a copy another replica already published); then
+        release the claims of those that had left the mailbox meanwhile (another replica
+        published and moved one between this replica's SEARCH and its claim)."""
         if not uids:
             return 0
         unknown = await self._unknown_message_ids(client, uids)
@@ -101,34 +87,17 @@ class SharedMailbox:
             published_elsewhere = await self._in_processed(client, unknown)
             if await select(client, self._mailbox, self._key) != uidvalidity:
                 raise ChannelUnavailable(f"{self._key} was recreated meanwhile")
+        released: set[int] = set()
 
         async def release(done: list[int]) -> None:
-            await self._state.drop_claims(self._key, uidvalidity, done)
+            await self._claims.release(uidvalidity, done)
+            released.update(done)
 
-        return await self._import.run(client, uids, release, published_elsewhere)
-
-    async def _give_up_stale(
-        self, client: aioimaplib.IMAP4, uidvalidity: int, mine: set[int]
-    ) -> None:
-        """Give up the claims of others that stayed ``claim_timeout_s`` (as seen from here)."""
-        claimed = await search(client, f"KEYWORD {CLAIMED}")
-        now = time.monotonic()
-        since = {
-            (uidvalidity, uid): self._unowned_since.get((uidvalidity, uid), now)
-            for uid in claimed
-            if uid not in mine
-        }
-        self._unowned_since = since  # what left the mailbox is forgotten
-        stale = [
-            uid for (_, uid), seen in since.items() if now - seen >= self._policy.claim_timeout_s
-        ]
-        if not stale:
-            return
-        async with self._fetcher.fetching:
-            given_up = await give_up(client, stale)
-        log.warning("email.stale_claims_given_up", mailbox=self._key, messages=len(given_up))
-        for uid in given_up:
-            del self._unowned_since[(uidvalidity, uid)]
+        handled = await self._import.run(client, uids, release, published_elsewhere)
+        gone = [uid for uid in uids if uid not in released]  # not fetched: no longer there
+        if gone:
+            await self._claims.release(uidvalidity, gone)
+        return handled
 
     async def _unknown_message_ids(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[str]:
         """The Message-IDs of these messages (of the selected folder) this replica has not

@@ -2,6 +2,13 @@
 
 One machine's state (see ``gateway.store.state`` for what it promises). Through ``SqliteFile``:
 reads in a thread, writes group-committed, so the event loop never waits on the disk.
+
+Message claims (``claim_messages``) are the PostgreSQL store's statement in SQLite's words
+(``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``, the file's write lock making it
+atomic, ``julianday('now')`` its clock): they hold between openings of this file under
+different ``owner`` names (processes of one machine), and the behaviour suite runs them on both
+backends. The gateway does not use them: replicas on separate machines each have a file of
+their own, so they claim a shared mailbox's messages on the IMAP server instead.
 """
 
 from __future__ import annotations
@@ -46,6 +53,14 @@ CREATE TABLE IF NOT EXISTS imap_claim (
     modseq INTEGER NOT NULL,
     PRIMARY KEY (mailbox, uidvalidity, uid)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imap_message_claim (
+    mailbox TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    claimed_at REAL NOT NULL,
+    PRIMARY KEY (mailbox, uidvalidity, uid)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS processed_source (
     source_key TEXT PRIMARY KEY,
     event_id TEXT NOT NULL,
@@ -76,9 +91,24 @@ CREATE INDEX IF NOT EXISTS object_read_sha256 ON object_read (sha256, read_at);
 """
 
 
+# Win each message free, already this owner's, or held longer than the timeout; the UIDs won.
+# The clock is the database's, in seconds since 1970 (unixepoch('subsec') needs SQLite 3.42).
+_CLAIM = """
+INSERT INTO imap_message_claim (mailbox, uidvalidity, uid, owner, claimed_at)
+SELECT ?, ?, value, ?, (julianday('now') - 2440587.5) * 86400.0 FROM json_each(?) WHERE true
+ON CONFLICT (mailbox, uidvalidity, uid) DO UPDATE
+SET owner = excluded.owner, claimed_at = excluded.claimed_at
+WHERE imap_message_claim.owner = excluded.owner
+   OR imap_message_claim.claimed_at < excluded.claimed_at - ?
+RETURNING uid
+"""
+
+
 class SqliteStateStore:
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, owner: str = "local") -> None:
+        """``owner``: who claims messages through this opening (``claim_messages``)."""
         self._file = SqliteFile(directory / "state.sqlite" if directory else None, _SCHEMA)
+        self._owner = owner
         self._pepper = _pepper(directory)
         self._pruned_at = 0.0
 
@@ -155,6 +185,41 @@ class SqliteStateStore:
         await self._file.write(
             "DELETE FROM imap_claim WHERE mailbox = ? AND uidvalidity = ? AND uid = ?", *rows
         )
+
+    async def claim_messages(
+        self, mailbox: str, uidvalidity: int, uids: list[int], stale_after_s: float
+    ) -> list[int]:
+        wanted = json.dumps(sorted(set(uids)))
+        arguments = (mailbox, uidvalidity, self._owner, wanted, stale_after_s)
+
+        def claim(connection: sqlite3.Connection) -> list[int]:
+            return sorted(int(row[0]) for row in connection.execute(_CLAIM, arguments))
+
+        return await self._file.change(claim) if uids else []
+
+    async def release_messages(self, mailbox: str, uidvalidity: int, uids: list[int]) -> None:
+        rows = [(mailbox, uidvalidity, uid, self._owner) for uid in uids]
+        await self._file.write(
+            "DELETE FROM imap_message_claim"
+            " WHERE mailbox = ? AND uidvalidity = ? AND uid = ? AND owner = ?",
+            *rows,
+        )
+
+    async def claimed_messages(self, mailbox: str, uidvalidity: int) -> list[int]:
+        def held(connection: sqlite3.Connection) -> list[int]:
+            connection.execute(
+                "DELETE FROM imap_message_claim"
+                " WHERE owner = ? AND mailbox = ? AND uidvalidity != ?",
+                (self._owner, mailbox, uidvalidity),
+            )
+            rows = connection.execute(
+                "SELECT uid FROM imap_message_claim"
+                " WHERE owner = ? AND mailbox = ? AND uidvalidity = ? ORDER BY uid",
+                (self._owner, mailbox, uidvalidity),
+            )
+            return [int(row[0]) for row in rows]
+
+        return await self._file.change(held)
 
     async def processed_event(self, source_key: str) -> str | None:
         """The event id already published for an input (a redelivered email), if any."""

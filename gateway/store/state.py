@@ -14,8 +14,16 @@ What every implementation promises:
   secret of the installation, shared by the replicas); ``contact_matches`` is true for any of
   those recorded with the reference, compared after trimming and case-folding.
 - **IMAP checkpoints** (UIDVALIDITY, last UID done) per mailbox, last write wins.
-- **Mailbox claims** of this replica (``owner``): recorded, read back after a restart, dropped;
-  claims recorded under an earlier UIDVALIDITY are forgotten when read.
+- **Mailbox claims** of this replica (``owner``), as the IMAP server holds them (keyword claims:
+  ``add_claims``): recorded with their modification sequence, read back after a restart,
+  dropped; claims recorded under an earlier UIDVALIDITY are forgotten when read.
+- **Message claims taken in the store** (``claim_messages``: a shared mailbox whose replicas
+  share this store). One atomic statement per call: a message (mailbox, UIDVALIDITY, UID) is
+  won when nobody holds it, when this replica (``owner``) already does (its claim renewed), or
+  when its claim is older than ``stale_after_s`` by the store's own clock (its replica died);
+  of two replicas claiming one message at once exactly one wins it, whatever the interleaving.
+  ``release_messages`` lets go of this replica's claims (never another's); ``claimed_messages``
+  finds them again after a restart, forgetting those of an earlier UIDVALIDITY.
 - **Processed inputs**: ``mark_processed`` keeps the first event id of a source key; a later
   mark changes nothing.
 
@@ -65,6 +73,22 @@ class StateStore(Protocol):
         ...
 
     async def drop_claims(self, mailbox: str, uidvalidity: int, uids: list[int]) -> None: ...
+
+    async def claim_messages(
+        self, mailbox: str, uidvalidity: int, uids: list[int], stale_after_s: float
+    ) -> list[int]:
+        """Claim these messages for this replica; those it holds now, in UID order (see the
+        module's docstring: atomic, renewed if its own, taken over once stale)."""
+        ...
+
+    async def release_messages(self, mailbox: str, uidvalidity: int, uids: list[int]) -> None:
+        """This replica's claims of these messages go (they are done); others' stay."""
+        ...
+
+    async def claimed_messages(self, mailbox: str, uidvalidity: int) -> list[int]:
+        """The messages this replica holds (after a restart: to finish first), in UID order;
+        its claims under another UIDVALIDITY (the mailbox recreated) are forgotten."""
+        ...
 
     async def processed_event(self, source_key: str) -> str | None:
         """The event id already published for an input (a redelivered email), if any."""

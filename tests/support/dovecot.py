@@ -92,10 +92,23 @@ namespace inbox {{
 """
 
 
+# Dovecot 2.3's own list less CONDSTORE and QRESYNC (which implies it): a server on which a
+# shared mailbox cannot be claimed by keyword.
+WITHOUT_CONDSTORE = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES"
+    " THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN"
+    " NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH"
+    " LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+"
+    " NOTIFY SPECIAL-USE"
+)
+
+
 @dataclass
 class Dovecot:
     """``tls``: STARTTLS on ``port`` and TLS from the first byte on ``tls_port``;
-    ``oauth2_introspection``: XOAUTH2 logins checked at that URL instead of passwords."""
+    ``oauth2_introspection``: XOAUTH2 logins checked at that URL instead of passwords;
+    ``imap_capability``: what the server announces instead of its own list (Dovecot's setting
+    of that name), e.g. ``WITHOUT_CONDSTORE``."""
 
     directory: Path
     port: int
@@ -107,7 +120,10 @@ class Dovecot:
 
     @classmethod
     def create(
-        cls, tls: TlsFiles | None = None, oauth2_introspection: str | None = None
+        cls,
+        tls: TlsFiles | None = None,
+        oauth2_introspection: str | None = None,
+        imap_capability: str | None = None,
     ) -> Dovecot:
         """A new server in its own folder under /tmp (the login process, running as dovenull,
         must be able to reach it: pytest's tmp_path is private to root)."""
@@ -136,6 +152,8 @@ class Dovecot:
             mechanisms="xoauth2 oauthbearer" if oauth2_introspection else "plain login",
             passdb=(OAUTH2_DB if oauth2_introspection else PASSWORD_DB).format(dir=directory),
         )
+        if imap_capability is not None:
+            config += f"imap_capability = {imap_capability}\n"
         server.config.write_text(config)
         server.start()
         return server

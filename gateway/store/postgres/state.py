@@ -4,6 +4,14 @@ Idempotency and processed inputs are ``INSERT ... ON CONFLICT DO NOTHING``: the 
 wins, whichever replica it is. Mailbox claims carry the replica that took them (``owner``), so
 each replica reads back its own after a restart. The contact pepper is the installation's
 secret of that name, shared by every replica.
+
+Message claims (``claim_messages``, migration 0009) are one statement: ``INSERT ... SELECT
+FROM unnest(uids) ON CONFLICT (mailbox, uidvalidity, uid) DO UPDATE ... WHERE`` the row is this
+replica's or older than the timeout ``RETURNING uid``. Of two replicas inserting one key at
+once, the second waits for the first's commit and then finds the row taken (its WHERE is false
+on the row as committed), so exactly one wins. The UIDs go in ascending order, so two replicas
+claiming overlapping batches lock their rows in one order (no deadlock). ``claimed_at`` is the
+database's ``now()``: the replicas' clocks play no part.
 """
 
 from __future__ import annotations
@@ -124,6 +132,55 @@ class PostgresStateStore:
             uidvalidity,
             uids,
         )
+
+    async def claim_messages(
+        self, mailbox: str, uidvalidity: int, uids: list[int], stale_after_s: float
+    ) -> list[int]:
+        if not uids:
+            return []
+        rows = await self._db.fetch(
+            "INSERT INTO imap_message_claim (mailbox, uidvalidity, uid, owner)"
+            " SELECT $1, $2, uid, $3 FROM unnest($4::bigint[]) AS uid ORDER BY uid"
+            " ON CONFLICT (mailbox, uidvalidity, uid) DO UPDATE"
+            " SET owner = excluded.owner, claimed_at = now()"
+            " WHERE imap_message_claim.owner = excluded.owner"
+            " OR imap_message_claim.claimed_at < now() - make_interval(secs => $5)"
+            " RETURNING uid",
+            mailbox,
+            uidvalidity,
+            self._owner,
+            sorted(set(uids)),
+            stale_after_s,
+        )
+        return sorted(int(row[0]) for row in rows)
+
+    async def release_messages(self, mailbox: str, uidvalidity: int, uids: list[int]) -> None:
+        await self._db.execute(
+            "DELETE FROM imap_message_claim WHERE owner = $1 AND mailbox = $2"
+            " AND uidvalidity = $3 AND uid = ANY($4::bigint[])",
+            self._owner,
+            mailbox,
+            uidvalidity,
+            uids,
+        )
+
+    async def claimed_messages(self, mailbox: str, uidvalidity: int) -> list[int]:
+        async with self._db.connection() as connection, connection.transaction():
+            await connection.execute(
+                "DELETE FROM imap_message_claim"
+                " WHERE owner = $1 AND mailbox = $2 AND uidvalidity != $3",
+                self._owner,
+                mailbox,
+                uidvalidity,
+            )
+            rows = await connection.fetch(
+                "SELECT uid FROM imap_message_claim"
+                " WHERE owner = $1 AND mailbox = $2 AND uidvalidity = $3 ORDER BY uid",
+                self._owner,
+                mailbox,
+                uidvalidity,
+            )
+        return [int(row[0]) for row in rows]
 
     async def processed_event(self, source_key: str) -> str | None:
         found = await self._db.fetchval(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.channels.imap_claims import modified_uids, stored_sequences, uid_set
+from gateway.channels.imap_keyword_claims import modified_uids, stored_sequences, uid_set
 from gateway.channels.imap_shared import imap_date
 
 
