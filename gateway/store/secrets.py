@@ -9,8 +9,8 @@ the gateway's user alone); ``gateway.store.postgres.secrets`` in the shared data
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -37,10 +37,16 @@ class FileSecrets:
         path = self._folder / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):  # two processes at once: one file wins
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(descriptor, "wb") as file:
-                    file.write(make())
-                    file.flush()
-                    os.fsync(file.fileno())
+            with tempfile.NamedTemporaryFile(
+                dir=path.parent, prefix=f".{name}-", delete=False
+            ) as temp:
+                temp.write(make())
+                temp.flush()
+                os.fsync(temp.fileno())
+            try:  # a link is made whole or not at all: of two processes, one file wins
+                os.link(temp.name, path)
+            except FileExistsError:
+                pass
+            finally:
+                Path(temp.name).unlink()
         return path.read_bytes()
