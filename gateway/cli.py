@@ -26,6 +26,7 @@ from gateway.privacy.cli import COMMANDS as PRIVACY_COMMANDS
 from gateway.privacy.cli import add_privacy_commands, privacy_command
 from gateway.runtime import KNOWN_SERVICES, run_loop, run_services
 from gateway.settings import GatewaySettings, explicitly_set, load_settings
+from gateway.store.datadir import private_data_dir
 from gateway.store.postgres.database import Database, migrations
 from gateway.tail import tail
 from gateway.tracker.cli import COMMANDS as TRACKER_COMMANDS
@@ -141,6 +142,7 @@ async def _dev(settings: GatewaySettings, args: argparse.Namespace) -> None:
     _check_http_port(settings)
     if args.mailbox:
         require_dovecot()
+    private_data_dir(settings.data_dir)  # before the broker makes its folder in it
     broker = DevBroker.of(settings.data_dir)
     started_port = await _ensure_local_broker(settings, broker, args.kafka_port is not None)
     try:

@@ -13,6 +13,7 @@ from gateway.settings import GatewaySettings
 from gateway.store.backends import StateBackend, open_state_backend
 from gateway.store.buckets import BucketStore
 from gateway.store.claims import ClaimStore
+from gateway.store.datadir import private_data_dir
 from gateway.store.keylocks import KeyLocks
 from gateway.store.objects import check as check_claim_store
 from gateway.store.objects import claim_store_from_settings, encrypted_claim_store
@@ -31,7 +32,9 @@ class Components:
     @classmethod
     async def open(cls, settings: GatewaySettings, publisher: KafkaPublisher) -> Components:
         """The stores the settings name (ConfigurationError, one line, when one cannot be
-        used) and what is built on them; ``close`` closes them."""
+        used, or the data folder is open to other users) and what is built on them; ``close``
+        closes them."""
+        private_data_dir(settings.data_dir)
         backend = await open_state_backend(settings)
         store = claim_store_from_settings(settings)
         try:

@@ -34,6 +34,7 @@ from pydantic import SecretStr
 
 from gateway.errors import ConfigurationError
 from gateway.settings import GatewaySettings, ImapSettings
+from gateway.store.datadir import ordinary_umask
 
 log = structlog.get_logger(__name__)
 
@@ -225,9 +226,11 @@ async def local_mailbox(settings: GatewaySettings) -> AsyncIterator[GatewaySetti
     """Start the mailbox and its mail drop; yields the settings whose email channel reads it."""
     require_dovecot()
     folder = Path(tempfile.mkdtemp(prefix="intake-gateway-mailbox-"))
-    server = Dovecot.configure(folder)
+    with ordinary_umask():  # outside the data folder; Dovecot's own users read its files
+        server = Dovecot.configure(folder)
     try:
-        await server.start()
+        with ordinary_umask():
+            await server.start()
         drop = await _listen(MailDrop(server))
         try:
             port = _port_of(drop)

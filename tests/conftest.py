@@ -23,5 +23,5 @@ SHARED = Path(os.environ.get("GATEWAY_SHARED_DIR", REPO.parent / "shared"))
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
-    path.mkdir()
+    path.mkdir(mode=0o700)  # the gateway's alone (it refuses a data folder others can open)
     return path
