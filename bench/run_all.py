@@ -23,6 +23,7 @@ FULL: dict[str, list[str]] = {
     "email": [],
     "notifier": [],
     "postal": [],
+    "tracker": [],
 }
 QUICK: dict[str, list[str]] = {
     "publish": ["--events", "5000", "--runs", "1"],
@@ -31,6 +32,7 @@ QUICK: dict[str, list[str]] = {
     "email": ["--messages", "500", "--live", "20"],
     "notifier": ["--complaints", "500", "--runs", "1", "--paced", "50"],
     "postal": ["--copies", "1", "--runs", "1"],
+    "tracker": ["--complaints", "2000", "--duration", "5", "--backends", "sqlite"],
 }
 
 

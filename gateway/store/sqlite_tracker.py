@@ -1,10 +1,10 @@
 """The embedded ``TrackerStore``: SQLite, ``GATEWAY_DATA_DIR/state/tracker.sqlite`` (one machine).
 
 See ``gateway.store.tracker`` for what it promises. ``apply`` is one transaction: the entries
-are inserted first (``INSERT OR IGNORE``: the new ones are those that changed a row), which
-takes SQLite's write lock, so the complaints read and folded after are not changed by another
-process before the transaction commits. Times are microseconds since the epoch (exact: the
-fold compares them), dates ISO text.
+are inserted first (into a temporary table, then ``INSERT OR IGNORE ... RETURNING``: the new
+ones come back), which takes SQLite's write lock, so the complaints read and folded after are
+not changed by another process before the transaction commits. Times are microseconds since
+the epoch (exact: the fold compares them), dates ISO text.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import astuple, fields
+from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,13 @@ CREATE TABLE IF NOT EXISTS tracked_complaint (
 );
 CREATE INDEX IF NOT EXISTS tracked_complaint_open
     ON tracked_complaint (policy, respond_by) WHERE answered_at IS NULL;
+CREATE TEMP TABLE IF NOT EXISTS arriving (
+    event_id TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    details TEXT NOT NULL
+);
 """
 _FIELDS = fields(TrackedComplaint)
 _COLUMNS = ", ".join(field.name for field in _FIELDS)
@@ -119,8 +126,13 @@ class SqliteTrackerStore:
         self._file.close()
 
     async def apply(self, entries: Sequence[TimelineEntry], fold: Fold) -> int:
+        rows = [
+            (e.event_id, e.reference, str(e.kind), _micros(e.at), json.dumps(e.details))
+            for e in entries
+        ]
+
         def run(db: sqlite3.Connection) -> int:
-            new = [entry for entry in entries if _inserted(db, entry)]
+            new = _inserted(db, entries, rows)
             complaints = _complaints(db, sorted({entry.reference for entry in new}))
             for entry in new:
                 complaints[entry.reference] = fold(complaints.get(entry.reference), entry)
@@ -201,14 +213,25 @@ class SqliteTrackerStore:
         await self._file.change(run)
 
 
-def _inserted(db: sqlite3.Connection, entry: TimelineEntry) -> bool:
-    """Keep the entry; False when one of its id is kept already."""
-    row = (entry.event_id, entry.reference, str(entry.kind), _micros(entry.at))
-    cursor = db.execute(
-        "INSERT OR IGNORE INTO tracker_entry VALUES (?, ?, ?, ?, ?)",
-        (*row, json.dumps(entry.details)),
-    )
-    return cursor.rowcount == 1
+def _inserted(
+    db: sqlite3.Connection, entries: Sequence[TimelineEntry], rows: list[tuple[Any, ...]]
+) -> list[TimelineEntry]:
+    """Keep the entries; those not kept before (each once, in their order)."""
+    db.executemany("INSERT INTO temp.arriving VALUES (?, ?, ?, ?, ?)", rows)
+    new_ids = {
+        row[0]
+        for row in db.execute(
+            "INSERT OR IGNORE INTO tracker_entry SELECT * FROM temp.arriving WHERE true"
+            " RETURNING event_id"
+        ).fetchall()
+    }
+    db.execute("DELETE FROM temp.arriving")
+    new = []
+    for entry in entries:
+        if entry.event_id in new_ids:
+            new_ids.discard(entry.event_id)
+            new.append(entry)
+    return new
 
 
 def _complaints(db: sqlite3.Connection, references: list[str]) -> dict[str, TrackedComplaint]:
@@ -227,7 +250,7 @@ def _complaints(db: sqlite3.Connection, references: list[str]) -> dict[str, Trac
 
 
 def _row(complaint: TrackedComplaint) -> tuple[Any, ...]:
-    return tuple(_stored(value) for value in astuple(complaint))
+    return tuple(_stored(getattr(complaint, field.name)) for field in _FIELDS)
 
 
 def _stored(value: Any) -> Any:

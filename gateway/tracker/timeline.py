@@ -18,8 +18,7 @@ complaint's event (``due``), which is what the person was told.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -77,47 +76,51 @@ def _received(event_id: str, data: ComplaintReceived) -> TimelineEntry:
     return TimelineEntry(event_id, data.reference, EntryKind.RECEIVED, data.received_at, details)
 
 
+State = dict[str, Any]  # a complaint's fields while an entry is folded into them
+_DELAYS_DEPEND_ON = frozenset(
+    {EntryKind.RECEIVED, EntryKind.ACKNOWLEDGED, EntryKind.STATUS_CHANGED}
+)
+
+
 class ComplaintFold:
     """Folds an entry into a complaint's state, counting delays with ``policies`` (a policy the
-    installation no longer knows counts calendar days in UTC)."""
+    installation no longer knows counts calendar days in UTC). Each entry changes a copy of the
+    complaint's fields, made into a new ``TrackedComplaint`` once (the tracker folds thousands
+    of entries a second: one object per entry, not one per field changed)."""
 
     def __init__(self, policies: Mapping[str, DuePolicy]) -> None:
         self._policies = dict(policies)
 
     def __call__(self, current: TrackedComplaint | None, entry: TimelineEntry) -> TrackedComplaint:
-        complaint = current or TrackedComplaint(reference=entry.reference)
-        changed = _FOLDS[entry.kind](complaint, entry)
-        return self._with_delays(changed)
+        state: State = vars(current).copy() if current else {"reference": entry.reference}
+        _FOLDS[entry.kind](state, entry)
+        if entry.kind in _DELAYS_DEPEND_ON and state.get("received_at") is not None:
+            self._count_delays(state)
+        return TrackedComplaint(**state)
 
     def day(self, policy: str | None, moment: datetime) -> date:
         """The day of ``moment`` in the policy's time zone."""
         return moment.astimezone(_zone(self._policies.get(policy or ""))).date()
 
-    def _with_delays(self, complaint: TrackedComplaint) -> TrackedComplaint:
-        if complaint.received_at is None:
-            return complaint
-        policy = self._policies.get(complaint.policy or "")
-        received = self.day(complaint.policy, complaint.received_at)
-        month = f"{received.year:04d}-{received.month:02d}"
+    def _count_delays(self, state: State) -> None:
+        name = state.get("policy")
+        policy = self._policies.get(name or "")
+        received = self.day(name, state["received_at"])
         acknowledged = answered = None
-        if complaint.acknowledged_at is not None:
-            acknowledged = self.day(complaint.policy, complaint.acknowledged_at)
-        if complaint.answered_at is not None:
-            answered = self.day(complaint.policy, complaint.answered_at)
-        return replace(
-            complaint,
-            month=month,
-            acknowledge_delay=_delay(policy, "acknowledge", received, acknowledged),
-            acknowledged_in_time=_in_time(acknowledged, complaint.acknowledge_by),
-            answer_delay=_delay(policy, "respond", received, answered),
-            answered_in_time=_in_time(answered, complaint.respond_by),
-        )
+        if state.get("acknowledged_at") is not None:
+            acknowledged = self.day(name, state["acknowledged_at"])
+        if state.get("answered_at") is not None:
+            answered = self.day(name, state["answered_at"])
+        state["month"] = f"{received.year:04d}-{received.month:02d}"
+        state["acknowledge_delay"] = _delay(policy, "acknowledge", received, acknowledged)
+        state["acknowledged_in_time"] = _in_time(acknowledged, state.get("acknowledge_by"))
+        state["answer_delay"] = _delay(policy, "respond", received, answered)
+        state["answered_in_time"] = _in_time(answered, state.get("respond_by"))
 
 
-def _fold_received(complaint: TrackedComplaint, entry: TimelineEntry) -> TrackedComplaint:
+def _fold_received(state: State, entry: TimelineEntry) -> None:
     details = entry.details
-    return replace(
-        complaint,
+    state.update(
         channel=details.get("channel"),
         kind=details.get("kind"),
         policy=details.get("policy"),
@@ -129,23 +132,25 @@ def _fold_received(complaint: TrackedComplaint, entry: TimelineEntry) -> Tracked
     )
 
 
-def _fold_acknowledged(complaint: TrackedComplaint, entry: TimelineEntry) -> TrackedComplaint:
-    if complaint.acknowledged_at is not None and complaint.acknowledged_at <= entry.at:
-        return complaint
-    return replace(complaint, acknowledged_at=entry.at, acknowledged_by=entry.details.get("medium"))
+def _fold_acknowledged(state: State, entry: TimelineEntry) -> None:
+    earlier = state.get("acknowledged_at")
+    if earlier is None or entry.at < earlier:
+        state.update(acknowledged_at=entry.at, acknowledged_by=entry.details.get("medium"))
 
 
-def _fold_status(complaint: TrackedComplaint, entry: TimelineEntry) -> TrackedComplaint:
+def _fold_status(state: State, entry: TimelineEntry) -> None:
     status = str(entry.details.get("status", ""))
     if status in FINAL_STATUSES:
-        complaint = replace(complaint, answered_at=_earliest(complaint.answered_at, entry.at))
+        state["answered_at"] = _earliest(state.get("answered_at"), entry.at)
     if status == "closed":
-        complaint = replace(complaint, closed_at=_earliest(complaint.closed_at, entry.at))
-    latest = (complaint.status_at, complaint.status_event_id or "")
-    if complaint.status_at is not None and latest >= (entry.at, entry.event_id):
-        return complaint
-    return replace(
-        complaint,
+        state["closed_at"] = _earliest(state.get("closed_at"), entry.at)
+    latest = state.get("status_at")
+    if latest is not None and (latest, state.get("status_event_id") or "") >= (
+        entry.at,
+        entry.event_id,
+    ):
+        return
+    state.update(
         status=status,
         status_at=entry.at,
         status_note=entry.details.get("note"),
@@ -153,22 +158,19 @@ def _fold_status(complaint: TrackedComplaint, entry: TimelineEntry) -> TrackedCo
     )
 
 
-def _fold_document(complaint: TrackedComplaint, entry: TimelineEntry) -> TrackedComplaint:
-    last = complaint.last_document_at
-    return replace(
-        complaint,
-        documents=complaint.documents + 1,
-        last_document_at=entry.at if last is None or entry.at > last else last,
-    )
+def _fold_document(state: State, entry: TimelineEntry) -> None:
+    last = state.get("last_document_at")
+    state["documents"] = state.get("documents", 0) + 1
+    state["last_document_at"] = entry.at if last is None or entry.at > last else last
 
 
-def _fold_feedback(complaint: TrackedComplaint, entry: TimelineEntry) -> TrackedComplaint:
-    if complaint.rated_at is not None and complaint.rated_at <= entry.at:
-        return complaint
-    return replace(complaint, rating=int(entry.details["rating"]), rated_at=entry.at)
+def _fold_feedback(state: State, entry: TimelineEntry) -> None:
+    earlier = state.get("rated_at")
+    if earlier is None or entry.at < earlier:
+        state.update(rating=int(entry.details["rating"]), rated_at=entry.at)
 
 
-_FOLDS = {
+_FOLDS: dict[EntryKind, Callable[[State, TimelineEntry], None]] = {
     EntryKind.RECEIVED: _fold_received,
     EntryKind.ACKNOWLEDGED: _fold_acknowledged,
     EntryKind.STATUS_CHANGED: _fold_status,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, astuple, fields
+from dataclasses import asdict, fields
 from datetime import date
 from typing import Any
 
@@ -96,7 +96,7 @@ class PostgresTrackerStore:
                 complaints[entry.reference] = changed[entry.reference]
             if changed:
                 await connection.executemany(
-                    _UPDATE, [astuple(complaint) for complaint in changed.values()]
+                    _UPDATE, [_row(complaint) for complaint in changed.values()]
                 )
         return len(new)
 
@@ -197,6 +197,10 @@ async def _inserted(
 
 
 _STAND_IN_ROW = asdict(STAND_IN)
+
+
+def _row(complaint: TrackedComplaint) -> tuple[Any, ...]:
+    return tuple(getattr(complaint, name) for name in _FIELDS)
 
 
 def _complaint(row: asyncpg.Record | Mapping[str, Any]) -> TrackedComplaint:
