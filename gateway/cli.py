@@ -26,7 +26,7 @@ from gateway.privacy.cli import COMMANDS as PRIVACY_COMMANDS
 from gateway.privacy.cli import add_privacy_commands, privacy_command
 from gateway.runtime import KNOWN_SERVICES, run_loop, run_services
 from gateway.settings import GatewaySettings, explicitly_set, load_settings
-from gateway.store.datadir import private_data_dir
+from gateway.store.datadir import private_data_dir, private_process
 from gateway.store.postgres.database import Database, migrations
 from gateway.tail import tail
 from gateway.tracker.cli import COMMANDS as TRACKER_COMMANDS
@@ -277,6 +277,7 @@ def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    private_process()  # files 0600, folders 0700, here and in the servers it starts
     configure_logging()
     try:
         settings = load_settings()

@@ -84,6 +84,7 @@ class HttpService:
             log_config=None,  # its records go through our JSON, masking handler
             access_log=False,
             lifespan="on",
+            server_header=False,  # no banner with versions (uvicorn's own)
         )
         self._server = _Server(config)
         self._workers = settings.http.workers

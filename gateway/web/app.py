@@ -17,9 +17,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from pydantic import BaseModel
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from gateway import __version__
 from gateway.channels.webform import Submission
@@ -32,9 +34,11 @@ from gateway.publisher import KafkaPublisher
 from gateway.web.admin_routes import admin_router
 from gateway.web.context import WebContext
 from gateway.web.feedback import feedback_router
+from gateway.web.hardening import SECRET as CSRF_SECRET
+from gateway.web.hardening import HardenedPages, document_refusals
 from gateway.web.http_metrics import HttpMetrics, count_refusal
 from gateway.web.objects import objects_router
-from gateway.web.pages import pages_router
+from gateway.web.pages import pages_router, refused_page
 from gateway.web.problems import (
     PROBLEM_TYPE_BASE,
     FieldError,
@@ -59,7 +63,13 @@ class Health(BaseModel):
 def create_app(components: Components) -> FastAPI:
     ctx = WebContext.of(components)
     publisher = components.publisher
-    app = FastAPI(title="intake-gateway", version=__version__, lifespan=_lifespan(ctx))
+    app = FastAPI(
+        title="intake-gateway",
+        version=__version__,
+        lifespan=_lifespan(ctx),
+        docs_url=None,  # pages of inline scripts from a CDN: the document is /openapi.json
+        redoc_url=None,
+    )
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(PublishError, _kafka_unavailable)
     app.add_exception_handler(ClientDisconnect, _client_gone)
@@ -83,9 +93,26 @@ def create_app(components: Components) -> FastAPI:
         app.router.routes.extend(router.routes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _operations(app, publisher)
+    app.add_middleware(HardenedPages, **hardening(components))
     app.add_middleware(HttpMetrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def hardening(components: Components) -> dict[str, Any]:
+    """What ``HardenedPages`` needs: the installation's CSRF key, the refusal page, whether a
+    request came over HTTPS (directly, or to the public HTTPS address behind a proxy)."""
+    secrets = components.backend.secrets
+    public = components.settings.public_url
+
+    async def key() -> bytes:
+        return await secrets.secret(CSRF_SECRET, lambda: os.urandom(32))
+
+    def secure(scope: Scope) -> bool:
+        host = Headers(scope=scope).get("host", "").rsplit(":", 1)[0]
+        return scope.get("scheme") == "https" or (public.scheme == "https" and host == public.host)
+
+    return {"key": key, "refused": refused_page, "secure": secure}
 
 
 def _operations(app: FastAPI, publisher: KafkaPublisher) -> None:
@@ -131,13 +158,15 @@ def _latest_metrics() -> bytes:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus the submission schema the webhook reads from its raw body."""
+    """FastAPI's document plus the submission schema the webhook reads from its raw body, and
+    the refusal of a form post without its CSRF token."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         submission = Submission.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(submission.pop("$defs", {}))
         components["Submission"] = submission
+        document_refusals(schema)
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
+from starlette.types import Scope
 
 from gateway.channels.webform import (
     InvalidSubmission,
@@ -30,6 +31,7 @@ from gateway.errors import InvalidReference
 from gateway.normalizers.contacts import normalise_email, normalise_phone
 from gateway.reference import parse_reference
 from gateway.web.context import WebContext
+from gateway.web.hardening import csrf_field
 from gateway.web.i18n import LANGUAGES, MESSAGES, choose_language
 from gateway.web.problems import ProblemError, problem_responses
 from gateway.web.submissions import Accepted, Refusal, accept_submission, reject_submission
@@ -46,6 +48,7 @@ _FIELD_MESSAGES = {"email": "error_email", "phone": "error_phone", "body": "erro
 _environment = Environment(
     loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), enable_async=False
 )
+_environment.globals["csrf_field"] = csrf_field  # first in every form (gateway.web.hardening)
 
 
 def render(name: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -62,6 +65,16 @@ def render(name: str, lang: str, status: int = 200, **context: Any) -> HTMLRespo
 
 def language_of(request: Request) -> str:
     return choose_language(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+async def refused_page(scope: Scope) -> tuple[int, dict[str, str], bytes]:
+    """What a form post without its page's token gets (``gateway.web.hardening``): 403, a page
+    saying nothing was sent, and how to send it again."""
+    request = Request(scope)
+    back = request.url.path if request.url.path.startswith("/complaints/") else None
+    page = render("refused.html", language_of(request), 403, back=back)
+    headers = {"content-type": "text/html; charset=utf-8", "cache-control": "no-store"}
+    return 403, headers, bytes(page.body)
 
 
 def _form_body(*fields: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from gateway.dates import long_date
 from gateway.notifier.planner import STATUS_LABELS
+from gateway.web.hardening import csrf_field
 from gateway.web.i18n import LANGUAGES, MESSAGES
 from gateway.web.problems import MEDIA_TYPE, Problem
 
@@ -29,6 +30,7 @@ _environment = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(["html"]),
 )
+_environment.globals["csrf_field"] = csrf_field  # first in every form (gateway.web.hardening)
 
 
 def problem_described(status: int, description: str) -> dict[int | str, dict[str, Any]]:

@@ -27,6 +27,7 @@ from tests.support.consumer import TopicReader
 from tests.support.forms import signed_json, signed_multipart
 from tests.support.http import SECRETS, GatewayProcess
 from tests.support.kafka import free_port
+from tests.support.pages import post_form
 from tests.support.postgres import PostgresServer
 from tests.support.prism import TwilioMock
 from tests.support.s3 import S3Bucket, S3Server
@@ -135,9 +136,11 @@ async def test_documents_sent_through_the_other_replica_reach_the_complaint(
 
     async def send(contact: str) -> httpx.Response:
         async with httpx.AsyncClient(base_url=replicas.b.url, timeout=60) as client:
-            return await client.post(
+            return await post_form(
+                client,
                 "/complaints/documents?lang=en",
-                data={
+                "/complaints/documents?lang=en",
+                {
                     "reference": reference,
                     "contact": contact,
                     "message": "La lettre",

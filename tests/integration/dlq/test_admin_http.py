@@ -21,6 +21,7 @@ from gateway.settings import KafkaSettings
 from tests.support.consumer import TopicReader
 from tests.support.forms import signed_json
 from tests.support.http import GatewayProcess
+from tests.support.pages import post_form
 
 pytestmark = pytest.mark.integration
 
@@ -59,9 +60,11 @@ def bearer(token: str) -> dict[str, str]:
 
 async def unmatched_documents(client: httpx.AsyncClient, reference: str, contact: str) -> str:
     """Documents sent with a pair that matches no complaint; the record's id."""
-    response = await client.post(
+    response = await post_form(
+        client,
         "/complaints/documents?lang=en",
-        data={"reference": reference, "contact": contact, "submission_id": str(uuid.uuid4())},
+        "/complaints/documents?lang=en",
+        {"reference": reference, "contact": contact, "submission_id": str(uuid.uuid4())},
         files=[("attachments", ("bill.pdf", PDF, "application/pdf"))],
     )
     assert response.status_code == 200

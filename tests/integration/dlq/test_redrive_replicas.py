@@ -28,6 +28,7 @@ from tests.integration.test_replicas import shared_settings, start_replicas
 from tests.support.consumer import TopicReader
 from tests.support.forms import signed_json
 from tests.support.http import GatewayProcess
+from tests.support.pages import post_form
 from tests.support.s3 import S3Bucket
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -61,9 +62,11 @@ async def test_a_record_of_one_replica_is_redriven_once_by_either(
             **signed_json({"body": "Ma carte est perdue.", "email": "lea@example.org"}),
         )
         reference = filed.json()["reference"]
-        sent = await client.post(
+        sent = await post_form(
+            client,
             f"{a.url}/complaints/documents?lang=en",
-            data={
+            f"{a.url}/complaints/documents?lang=en",
+            {
                 "reference": reference_for(f"typo-{uuid.uuid4()}"),
                 "contact": "lea@example.org",
                 "submission_id": str(uuid.uuid4()),

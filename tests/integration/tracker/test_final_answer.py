@@ -25,6 +25,7 @@ from gateway.store.tracker import TrackerStore
 from tests.support.consumer import TopicReader
 from tests.support.http import running_gateway
 from tests.support.notifier import running_notifier, start_group_at_end
+from tests.support.pages import TOKEN, page_token
 from tests.support.smtp import SmtpServer
 from tests.support.tracker import (
     local,
@@ -105,7 +106,10 @@ async def test_an_answer_carries_the_recourse_and_a_link_taking_one_answer(
             for personal in ('name="email"', 'name="name"', 'name="phone"'):
                 assert personal not in page.text
             token = link.split("token=", 1)[1]
-            form = {"token": token, "rating": "4", "comment": "Clair, mais un peu long."}
+            csrf = TOKEN.search(page.text)
+            assert csrf is not None  # the page's form carries its CSRF token first
+            form = {"csrf_token": csrf.group(1), "token": token, "rating": "4"}
+            form["comment"] = "Clair, mais un peu long."
             answered = await client.post(f"{running.url}/v1/feedback", data=form)
             assert answered.status_code == 200
             assert "Merci" in answered.text
@@ -149,7 +153,10 @@ async def test_a_forged_expired_or_incomplete_answer_is_refused(
             )
             assert (await client.post(url, json={"token": forged, "rating": 5})).status_code == 400
             assert (await client.post(url, json={"token": fresh, "rating": 6})).status_code == 422
-            missing = await client.post(url, data={"token": fresh, "comment": "x"})
+            csrf = await page_token(client, f"{running.url}/complaints/status")
+            missing = await client.post(
+                url, data={"csrf_token": csrf, "token": fresh, "comment": "x"}
+            )
             assert missing.status_code == 422
             assert 'href="#rating"' in missing.text
             done = await client.post(url, json={"token": fresh, "rating": 5})

@@ -22,6 +22,7 @@ from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings, KafkaSettings
 from tests.support.forms import signed_json
 from tests.support.http import SECRETS, running_gateway
+from tests.support.pages import page_token
 from tests.support.tracker import reference, running_tracker, status, tracker_settings, utc
 
 pytestmark = pytest.mark.integration
@@ -185,9 +186,10 @@ async def test_the_page_answers_in_french_and_english_with_plain_forms(tracked: 
         assert '<html lang="fr">' in form.text
         assert 'method="post" action="/complaints/status?lang=fr"' in form.text
         assert "<script" not in form.text
+        csrf = await page_token(client, "/complaints/status")  # the form's first field
         found = await client.post(
             "/complaints/status?lang=fr",
-            data={"reference": ref.lower(), "contact": "eve@example.org"},
+            data={"csrf_token": csrf, "reference": ref.lower(), "contact": "eve@example.org"},
             headers=address(),
         )
         assert found.status_code == 200
@@ -197,14 +199,14 @@ async def test_the_page_answers_in_french_and_english_with_plain_forms(tracked: 
         assert "eve@example.org" not in found.text  # the contact is not echoed
         missing = await client.post(
             "/complaints/status?lang=en",
-            data={"reference": ref, "contact": "mallory@example.org"},
+            data={"csrf_token": csrf, "reference": ref, "contact": "mallory@example.org"},
             headers=address(),
         )
         assert missing.status_code == 200
         assert "We found no request with this file number and this contact" in missing.text
         invalid = await client.post(
             "/complaints/status?lang=en",
-            data={"reference": "nope", "contact": ""},
+            data={"csrf_token": csrf, "reference": "nope", "contact": ""},
             headers=address(),
         )
         assert invalid.status_code == 422

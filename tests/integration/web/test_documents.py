@@ -13,6 +13,7 @@ from gateway.settings import GatewaySettings
 from tests.support.consumer import TopicReader
 from tests.support.forms import signed_json
 from tests.support.objects import stored_bytes
+from tests.support.pages import post_form
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +30,11 @@ async def file_complaint(gateway_url: str, email: str) -> str:
 
 async def send_documents(gateway_url: str, reference: str, contact: str) -> httpx.Response:
     async with httpx.AsyncClient(base_url=gateway_url) as client:
-        return await client.post(
+        return await post_form(
+            client,
             "/complaints/documents?lang=en",
-            data={
+            "/complaints/documents?lang=en",
+            {
                 "reference": reference,
                 "contact": contact,
                 "message": "Here is the letter",

@@ -7,15 +7,19 @@ import uuid
 import httpx
 import pytest
 
+from tests.support.pages import post_form
+
 pytestmark = pytest.mark.integration
 
 
 async def file_on_the_page(gateway_url: str, lang: str = "fr", **fields: str) -> httpx.Response:
     form = {"submission_id": str(uuid.uuid4()), "consent": "true", "language": lang, **fields}
     async with httpx.AsyncClient(base_url=gateway_url) as client:
-        return await client.post(
+        return await post_form(
+            client,
             f"/complaints/new?lang={lang}",
-            data=form,
+            f"/complaints/new?lang={lang}",
+            form,
             files=[("attachments", ("", b"", "application/octet-stream"))],  # none chosen
         )
 

@@ -19,6 +19,7 @@ from gateway.store.secrets import FileSecrets
 from tests.support.consumer import TopicReader
 from tests.support.forms import signed_json
 from tests.support.http import gateway_settings, running_gateway
+from tests.support.pages import page_token
 from tests.support.prism import AUTH_TOKEN, TwilioMock
 
 pytestmark = pytest.mark.integration
@@ -178,9 +179,13 @@ async def test_a_renewal_of_an_expired_link_asks_the_notifier_for_a_new_one(
     reader = TopicReader(kafka_settings.bootstrap, topics.NOTIFICATIONS)
     await reader.mark()
     async with httpx.AsyncClient(base_url=url) as client:
-        renewed = await client.post("/v1/verify/email/renew", data={"token": token})
-        again = await client.post("/v1/verify/email/renew", data={"token": token})
-        forged = await client.post("/v1/verify/email/renew", data={"token": token[:-3] + "AAA"})
+        csrf = await page_token(client, "/complaints/new")  # any page gives the browser's token
+        renew = {"csrf_token": csrf, "token": token}
+        renewed = await client.post("/v1/verify/email/renew", data=renew)
+        again = await client.post("/v1/verify/email/renew", data=renew)
+        forged = await client.post(
+            "/v1/verify/email/renew", data={**renew, "token": token[:-3] + "AAA"}
+        )
     assert renewed.status_code == 202
     assert "nouveau lien" in renewed.text
     assert again.status_code == 202
@@ -204,7 +209,10 @@ async def test_a_used_link_is_not_renewed_the_address_is_confirmed_already(
     await notifications.mark()
     async with httpx.AsyncClient(base_url=url) as client:
         used = await client.get("/v1/verify/email", params={"token": token})
-        renewed = await client.post("/v1/verify/email/renew", data={"token": token})
+        csrf = await page_token(client, "/complaints/new")
+        renewed = await client.post(
+            "/v1/verify/email/renew", data={"csrf_token": csrf, "token": token}
+        )
     assert used.status_code == 200
     assert renewed.status_code == 410
     assert "PL-HP69-9MYG-AHW6" in renewed.text

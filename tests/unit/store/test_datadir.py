@@ -12,11 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.components import Components
 from gateway.errors import ConfigurationError
-from gateway.notifier.ledger import Contact
-from gateway.publisher import KafkaPublisher
-from gateway.settings import GatewaySettings
 from gateway.store.datadir import private_data_dir
 
 
@@ -36,8 +32,6 @@ def test_given_no_folder_then_it_is_made_for_the_gateway_alone(tmp_path: Path) -
     data_dir = tmp_path / "var" / "intake"
     private_data_dir(data_dir)
     assert mode(data_dir) == 0o700
-    (data_dir / "made-after").write_bytes(b"x")
-    assert mode(data_dir / "made-after") == 0o600
 
 
 @pytest.mark.parametrize(
@@ -56,22 +50,39 @@ def test_given_a_folder_other_users_can_open_then_start_up_stops_naming_it(
     )
 
 
-async def test_given_the_stores_used_then_every_file_is_0600_and_every_folder_0700(
-    tmp_path: Path,
-) -> None:
-    os.umask(0o022)  # as a shell leaves it
-    settings = GatewaySettings.model_validate({"data_dir": tmp_path / "data"})
+STORES_USED = """
+import asyncio, os, sys
+from gateway.components import Components
+from gateway.notifier.ledger import Contact
+from gateway.publisher import KafkaPublisher
+from gateway.settings import GatewaySettings
+from gateway.store.datadir import private_process
+
+async def use(data_dir):
+    settings = GatewaySettings.model_validate({"data_dir": data_dir})
     publisher = KafkaPublisher(settings.kafka)
     components = await Components.open(settings, publisher)
     try:
-        stored = await components.claims.put(b"%PDF-1.4 a letter")
+        await components.claims.put(b"%PDF-1.4 a letter")
         await components.ledger.remember_contact(Contact("PL-AAAA-BBBB-CCCC", name="Marie"))
         await components.state.store_response("form", "key", "sha", {"reference": "PL-A"})
     finally:
         await components.close()
         await publisher.close()
-    assert any(p.name == stored.sha256 for p in (settings.data_dir / "objects").rglob("*"))
-    paths = [tmp_path / "data", *(tmp_path / "data").rglob("*")]
+
+os.umask(0o022)  # as a shell leaves it
+private_process()  # as the command line does first
+asyncio.run(use(sys.argv[1]))
+"""
+
+
+def test_given_the_stores_used_by_a_process_then_every_file_is_0600_and_every_folder_0700(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    subprocess.run([sys.executable, "-c", STORES_USED, str(data_dir)], check=True, timeout=120)
+    paths = [data_dir, *data_dir.rglob("*")]
+    assert any(path.parent.parent.parent.name == "objects" for path in paths if path.is_file())
     assert {oct(mode(p)) for p in paths if p.is_dir()} == {oct(0o700)}
     assert {oct(mode(p)) for p in paths if p.is_file()} == {oct(0o600)}
     assert any(p.name == "encryption-key" for p in paths)

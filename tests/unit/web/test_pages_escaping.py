@@ -11,6 +11,7 @@ from gateway.components import Components
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings, KafkaSettings
 from gateway.web.app import create_app
+from tests.support.pages import post_form
 
 HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
 
@@ -23,9 +24,11 @@ async def test_hostile_values_are_escaped_when_the_form_comes_back(tmp_path: Pat
     components = await Components.open(settings, KafkaPublisher(settings.kafka))
     transport = httpx.ASGITransport(app=create_app(components))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-        response = await client.post(
+        response = await post_form(
+            client,
             "/complaints/new?lang=en",
-            data={
+            "/complaints/new?lang=en",
+            {
                 "submission_id": str(uuid.uuid4()),
                 "name": HOSTILE,
                 "subject": HOSTILE,
