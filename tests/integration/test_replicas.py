@@ -328,9 +328,14 @@ async def test_postgresql_restarted_and_s3_stopped_under_load_lose_nothing_and_r
 
 @pytest.mark.parametrize("fault", ["unreachable", "password", "database", "bucket"])
 async def test_bad_settings_stop_start_up_with_one_line_naming_the_setting(
-    kafka_settings: KafkaSettings, postgres_url: str, s3_bucket: S3Bucket, fault: str
+    kafka_settings: KafkaSettings,
+    postgres_url: str,
+    s3_bucket: S3Bucket,
+    fault: str,
+    tmp_path: Path,
 ) -> None:
     settings = shared_settings(postgres_url, s3_bucket)
+    settings["GATEWAY_DATA_DIR"] = str(tmp_path / "data")
     parts = urlsplit(postgres_url)
     if fault == "unreachable":
         settings["GATEWAY_STATE_URL"] = postgres_url.replace(f":{parts.port}/", f":{free_port()}/")
