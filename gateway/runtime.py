@@ -28,6 +28,7 @@ from gateway.logs import configure_logging
 from gateway.normalizers.language import warm_up
 from gateway.notifier.assembly import notifier_service
 from gateway.ocr.tesseract import TesseractEngine
+from gateway.privacy.retention import Retention, RetentionService
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.tracker.assembly import tracker_service
@@ -133,6 +134,15 @@ def postal_service(components: Components) -> Service:
     return PostalChannel(postal, components.intake, components.claims, components.state, engine)
 
 
+def retention_service(components: Components) -> Service:
+    """Retention once a day inside ``run`` (``gateway.privacy.retention``)."""
+    backend = components.backend
+    retention = Retention(
+        components.settings.retention, backend.complaints, backend.privacy, components.claims
+    )
+    return RetentionService(retention)
+
+
 def notifier(components: Components) -> Service:
     return notifier_service(components)
 
@@ -219,6 +229,8 @@ async def _serve(
         services.append(ParentWatch())
     elif settings.http.workers > 1 and any(service.name == "http" for service in services):
         services.append(HttpWorkers(settings, http_worker_main))
+    if not worker and not dev and settings.retention.daily:
+        services.append(retention_service(components))
     log.info("gateway.started", services=[service.name for service in services])
     if any(service.name in NORMALIZING for service in services):
         # in the background: the first complaint finds the models loaded, start-up waits not

@@ -307,6 +307,22 @@ class TrackerSettings(BaseModel):
     )
 
 
+class RetentionSettings(BaseModel):
+    """How long each kind of personal data is kept, in days from the complaint's closing (as
+    the tracker saw it) or, not closed, its receipt: ``GATEWAY_RETENTION_*``. Placeholders to
+    set from the office's retention schedule."""
+
+    raw_days: int = Field(default=365, ge=1, description="raw inputs: mails, forms, SMS, scans")
+    attachments_days: int = Field(default=365, ge=1, description="attachments, searchable PDFs")
+    state_days: int = Field(
+        default=365, ge=1, description="contacts, the notifier's ledger, duplicate index"
+    )
+    tracker_days: int = Field(default=1095, ge=1, description="timelines and standings")
+    dlq_days: int = Field(default=90, ge=1, description="dead-letter records and raw copies")
+    audit_days: int = Field(default=2190, ge=1, description="reads of objects, on record")
+    daily: bool = Field(default=True, description="run retention once a day inside 'run'")
+
+
 class GatewaySettings(BaseSettings):
     """Every setting of the gateway. See README.md for the table."""
 
@@ -364,6 +380,7 @@ class GatewaySettings(BaseSettings):
     normalizer: NormalizerSettings = NormalizerSettings()
     notifier: NotifierSettings = NotifierSettings()
     tracker: TrackerSettings = TrackerSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _links_point_at_the_server(self) -> GatewaySettings:

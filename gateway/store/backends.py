@@ -15,6 +15,8 @@ What lives where (embedded: under ``GATEWAY_DATA_DIR/state``; shared: PostgreSQL
   ``object_read``
 - dead-letter records (rejected inputs to redrive or dismiss) and what was done to them:
   ``dlq.sqlite`` | ``dlq_record``, ``dlq_action``
+- legal holds, erasures, reads of objects by operators: ``privacy.sqlite`` | ``legal_hold``,
+  ``erasure``, ``access_record``
 - where each complaint stands (the tracker's timelines): ``tracker.sqlite`` |
   ``tracker_entry``, ``tracked_complaint``
 - the wrapped data key of each encrypted object: ``object-keys.sqlite`` | ``object_key``
@@ -35,22 +37,27 @@ from gateway.notifier.ledger import NotificationLedger
 from gateway.settings import GatewaySettings
 from gateway.store.buckets import BucketStore, MemoryBuckets, SharedBuckets
 from gateway.store.catalog import ObjectCatalog
+from gateway.store.complaint_data import ComplaintData
 from gateway.store.datakeys import DataKeyStore, SqliteDataKeys
 from gateway.store.dlq import DlqStore
 from gateway.store.keylocks import FileKeyLocks, KeyLocks
 from gateway.store.keyring import Keyring, open_keyring
 from gateway.store.postgres.buckets import PostgresBuckets
+from gateway.store.postgres.complaint_data import PostgresComplaintData
 from gateway.store.postgres.database import Database
 from gateway.store.postgres.datakeys import PostgresDataKeys
 from gateway.store.postgres.dlq import PostgresDlqStore
 from gateway.store.postgres.duplicates import PostgresDuplicateIndex
 from gateway.store.postgres.ledger import PostgresLedger
 from gateway.store.postgres.locks import PostgresKeyLocks
+from gateway.store.postgres.privacy import PostgresPrivacyRecords
 from gateway.store.postgres.secrets import PostgresSecrets
 from gateway.store.postgres.state import PostgresStateStore
 from gateway.store.postgres.tracker import PostgresTrackerStore
+from gateway.store.privacy import PrivacyRecords, SqlitePrivacyRecords
 from gateway.store.sealed import PersonalDataStore
 from gateway.store.secrets import CONTACT_PEPPER, FileSecrets, InstallationSecrets
+from gateway.store.sqlite_complaint_data import SqliteComplaintData
 from gateway.store.sqlite_dlq import SqliteDlqStore
 from gateway.store.sqlite_duplicates import SqliteDuplicateIndex
 from gateway.store.sqlite_ledger import SqliteLedger
@@ -76,6 +83,8 @@ class StateBackend:
     dlq: DlqStore
     tracker: TrackerStore
     data_keys: DataKeyStore
+    privacy: PrivacyRecords
+    complaints: ComplaintData
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     sealed: list[PersonalDataStore] = field(default_factory=list)  # rows sealed by the keys
     opened_keyring: Keyring | None = None
@@ -134,6 +143,9 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
     data_keys = SqliteDataKeys(folder)
     closers = [state.close, ledger.close, _closing(duplicates.close), key_locks.close, dlq.close]
     closers.append(data_keys.close)
+    privacy = SqlitePrivacyRecords(folder)
+    complaints = SqliteComplaintData(folder)
+    closers += [privacy.close, complaints.close]
     tracker = SqliteTrackerStore(folder)
     closers.append(tracker.close)
     if settings.http.workers > 1:  # the HTTP workers share one table of buckets
@@ -151,6 +163,8 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
         dlq=dlq,
         tracker=tracker,
         data_keys=data_keys,
+        privacy=privacy,
+        complaints=complaints,
         closers=closers,
         sealed=[ledger],
     )
@@ -179,6 +193,8 @@ async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
         secrets=installation,
         dlq=PostgresDlqStore(database),
         data_keys=PostgresDataKeys(database),
+        privacy=PostgresPrivacyRecords(database),
+        complaints=PostgresComplaintData(database),
         tracker=PostgresTrackerStore(database),
         closers=[database.close, locks.close],
         sealed=[ledger],

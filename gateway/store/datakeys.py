@@ -110,7 +110,7 @@ def distinct_values(connection: sqlite3.Connection, table: str, column: str) -> 
 class SqliteDataKeys:
     def __init__(self, directory: Path | None) -> None:
         path = directory / "object-keys.sqlite" if directory else None
-        self._file = SqliteFile(path, _SCHEMA)
+        self._file = SqliteFile(path, _SCHEMA, secure_delete=True)  # a key destroyed is gone
 
     async def close(self) -> None:
         self._file.close()
@@ -133,7 +133,10 @@ class SqliteDataKeys:
         def delete(connection: sqlite3.Connection) -> int:
             return connection.execute("DELETE FROM object_key WHERE sha256 = ?", (sha256,)).rowcount
 
-        return await self._file.change(delete)
+        deleted = await self._file.change(delete)
+        if deleted:  # the journal's copies of the key's pages go too
+            await self._file.read(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return deleted
 
     async def master_key_ids(self) -> set[str]:
         def query(connection: sqlite3.Connection) -> set[str]:

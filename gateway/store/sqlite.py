@@ -64,12 +64,18 @@ class _Grouped(Generic[Item]):
 class SqliteFile:
     """``path`` None: in memory (tests). ``schema``: statements run once at opening."""
 
-    def __init__(self, path: Path | None, schema: str, private: bool = True) -> None:
+    def __init__(
+        self, path: Path | None, schema: str, private: bool = True, secure_delete: bool = False
+    ) -> None:
+        """``secure_delete``: what is deleted is overwritten with zeros in the file (keys
+        destroyed, personal data erased), not left in free pages."""
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        if secure_delete:
+            self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(schema)
         if path is not None and private:
             path.chmod(0o600)
