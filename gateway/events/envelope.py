@@ -24,6 +24,7 @@ from gateway.events.complaint import (
     StatusChanged,
 )
 from gateway.events.dlq import IntakeRejected
+from gateway.events.erasure import ComplaintErased
 from gateway.events.feedback import FeedbackReceived
 from gateway.events.notification import (
     NotificationFailed,
@@ -93,6 +94,13 @@ class FeedbackReceivedEvent(CloudEvent[FeedbackReceived]):
     )
 
 
+class ComplaintErasedEvent(CloudEvent[ComplaintErased]):
+    type: Literal["complaint.erased"] = "complaint.erased"
+    dataschema: Literal["urn:intake-gateway:schema:complaint.erased.v1"] = (
+        "urn:intake-gateway:schema:complaint.erased.v1"
+    )
+
+
 class NotificationRequestedEvent(CloudEvent[NotificationRequested]):
     type: Literal["notification.requested"] = "notification.requested"
     dataschema: Literal["urn:intake-gateway:schema:notification.requested.v1"] = (
@@ -148,6 +156,7 @@ EVENT_SPECS: Final[tuple[EventSpec, ...]] = (
         FeedbackReceived,
         topics.COMPLAINTS,
     ),
+    EventSpec("complaint.erased", ComplaintErasedEvent, ComplaintErased, topics.COMPLAINTS),
     EventSpec(
         "notification.requested",
         NotificationRequestedEvent,

@@ -1,8 +1,8 @@
-"""``intake-gateway keys rotate``, ``retention run|hold|release|holds``: the commands that keep
-personal data as the law asks.
+"""``intake-gateway keys rotate``, ``retention run|hold|release|holds``, ``erase REFERENCE``:
+the commands that keep personal data as the law asks.
 
 Run with the gateway's own settings (same state store, object store and keys), on any
-replica; Kafka is not reached. Exit codes: ``0``
+replica; Kafka is reached only by ``erase`` (to publish ``complaint.erased``). Exit codes: ``0``
 done, ``1`` not done (the line says why: an invalid reference, a hold, no hold to release),
 and the command line's own ``2``/``3``. What an operator changes is recorded as done by
 ``cli:<user>``.
@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway.components import Components
 from gateway.errors import InvalidReference
+from gateway.privacy.erasure import Erasure, ErasureRefused
 from gateway.privacy.retention import Retention
 from gateway.privacy.rotation import rotate
 from gateway.publisher import KafkaPublisher
@@ -24,7 +25,7 @@ from gateway.reference import parse_reference
 from gateway.settings import GatewaySettings
 from gateway.store.encrypted import EncryptedClaimStore
 
-COMMANDS = ("keys", "retention")
+COMMANDS = ("keys", "retention", "erase")
 NOT_DONE = 1
 
 
@@ -47,6 +48,8 @@ def add_privacy_commands(commands: Any) -> None:
     release = actions.add_parser("release", help="lift a legal hold")
     release.add_argument("reference")
     actions.add_parser("holds", help="the complaints on hold, one line each")
+    erase = commands.add_parser("erase", help="erase a complaint's personal data on request")
+    erase.add_argument("reference")
 
 
 async def privacy_command(settings: GatewaySettings, args: argparse.Namespace) -> int:
@@ -56,7 +59,7 @@ async def privacy_command(settings: GatewaySettings, args: argparse.Namespace) -
         components = await Components.open(settings, publisher)
         try:
             return await _run(components, args)
-        except InvalidReference as exc:
+        except (InvalidReference, ErasureRefused) as exc:
             print(f"intake-gateway: {exc}", file=sys.stderr)
             return NOT_DONE
         finally:
@@ -74,6 +77,9 @@ async def _run(components: Components, args: argparse.Namespace) -> int:
             _say((await rotate(claims.keyring, backend.data_keys, backend.sealed)).lines())
         case "retention":
             return await _retention(components, args)
+        case "erase":
+            erasure = Erasure(backend.complaints, backend.privacy, claims, components.publisher)
+            _say((await erasure.erase(parse_reference(args.reference))).lines())
     return 0
 
 
