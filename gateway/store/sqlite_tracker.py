@@ -71,6 +71,10 @@ CREATE TABLE IF NOT EXISTS tracked_complaint (
 );
 CREATE INDEX IF NOT EXISTS tracked_complaint_open
     ON tracked_complaint (policy, respond_by) WHERE answered_at IS NULL;
+CREATE INDEX IF NOT EXISTS tracked_complaint_figures ON tracked_complaint (
+    policy, month, channel, complete, reachable, acknowledged_in_time, acknowledge_by,
+    answered_in_time, respond_by, acknowledge_delay, answer_delay, rating
+);
 CREATE TEMP TABLE IF NOT EXISTS arriving (
     event_id TEXT NOT NULL,
     reference TEXT NOT NULL,
@@ -87,7 +91,8 @@ _UPSERT = (
 )
 _CHUNK = 500  # references per IN (...) look-up (SQLite's limit on parameters is 32,766)
 _OUTCOME = (
-    "CASE WHEN {done}_at IS NOT NULL THEN (CASE WHEN {done}_in_time THEN 'in_time' ELSE 'late' END)"
+    "CASE WHEN {done}_in_time IS NOT NULL THEN (CASE WHEN {done}_in_time THEN 'in_time' ELSE 'late'"
+    " END)"
     " WHEN {due}_by < :today THEN 'overdue' ELSE 'pending' END"
 )
 _COUNTS = (
@@ -95,7 +100,7 @@ _COUNTS = (
     + _OUTCOME.format(done="acknowledged", due="acknowledge")
     + ", "
     + _OUTCOME.format(done="answered", due="respond")
-    + ", count(*) FROM tracked_complaint WHERE policy = :policy AND received_at IS NOT NULL"
+    + ", count(*) FROM tracked_complaint WHERE policy = :policy"
     " GROUP BY 1, 2, 3, 4, 5, 6"
 )
 _DELAYS = (
@@ -108,13 +113,17 @@ _DELAYS = (
 )
 _RATINGS = (
     "SELECT month, channel, rating, count(*) FROM tracked_complaint"
-    " WHERE policy = :policy AND rating IS NOT NULL AND received_at IS NOT NULL GROUP BY 1, 2, 3"
+    " WHERE policy = :policy AND rating IS NOT NULL GROUP BY 1, 2, 3"
 )
 
 
 class SqliteTrackerStore:
     def __init__(self, directory: Path | None) -> None:
-        self._file = SqliteFile(directory / "tracker.sqlite" if directory else None, _SCHEMA)
+        path = directory / "tracker.sqlite" if directory else None
+        self._file = SqliteFile(path, _SCHEMA)
+        # the indicators' scans (a fraction of a second over 100,000 complaints) on a connection
+        # of their own: the folds and look-ups do not wait for them (WAL: readers beside writers)
+        self._scans = SqliteFile(path, _SCHEMA) if path else self._file
         self._closed = False
 
     @property
@@ -124,6 +133,8 @@ class SqliteTrackerStore:
     async def close(self) -> None:
         self._closed = True
         self._file.close()
+        if self._scans is not self._file:
+            self._scans.close()
 
     async def apply(self, entries: Sequence[TimelineEntry], fold: Fold) -> int:
         rows = [
@@ -166,7 +177,7 @@ class SqliteTrackerStore:
         rows = await self._file.read(
             lambda db: db.execute(
                 "SELECT DISTINCT policy FROM tracked_complaint"
-                " WHERE policy IS NOT NULL AND received_at IS NOT NULL ORDER BY policy"
+                " WHERE policy IS NOT NULL ORDER BY policy"  # set with the receipt
             ).fetchall()
         )
         return [row[0] for row in rows]
@@ -177,7 +188,7 @@ class SqliteTrackerStore:
         def query(db: sqlite3.Connection) -> tuple[list[Any], ...]:
             return tuple(db.execute(sql, named).fetchall() for sql in (_COUNTS, _DELAYS, _RATINGS))
 
-        counts, delays, ratings = await self._file.read(query)
+        counts, delays, ratings = await self._scans.read(query)
         return PolicyFigures(
             policy=policy,
             today=today,

@@ -41,7 +41,8 @@ _UPDATE = (
     + " WHERE reference = $1"
 )
 _OUTCOME = (
-    "CASE WHEN {done}_at IS NOT NULL THEN (CASE WHEN {done}_in_time THEN 'in_time' ELSE 'late' END)"
+    "CASE WHEN {done}_in_time IS NOT NULL THEN (CASE WHEN {done}_in_time THEN 'in_time' ELSE 'late'"
+    " END)"
     " WHEN {due}_by < $2 THEN 'overdue' ELSE 'pending' END"
 )
 _COUNTS = (
@@ -49,7 +50,7 @@ _COUNTS = (
     + _OUTCOME.format(done="acknowledged", due="acknowledge")
     + ", "
     + _OUTCOME.format(done="answered", due="respond")
-    + ", count(*) FROM tracked_complaint WHERE policy = $1 AND received_at IS NOT NULL"
+    + ", count(*) FROM tracked_complaint WHERE policy = $1"
     " GROUP BY 1, 2, 3, 4, 5, 6"
 )
 _DELAYS = (
@@ -62,7 +63,7 @@ _DELAYS = (
 )
 _RATINGS = (
     "SELECT month, channel, rating, count(*) FROM tracked_complaint"
-    " WHERE policy = $1 AND rating IS NOT NULL AND received_at IS NOT NULL GROUP BY 1, 2, 3"
+    " WHERE policy = $1 AND rating IS NOT NULL GROUP BY 1, 2, 3"
 )
 
 
@@ -122,7 +123,7 @@ class PostgresTrackerStore:
     async def policies(self) -> list[str]:
         rows = await self._db.fetch(
             "SELECT DISTINCT policy FROM tracked_complaint"
-            " WHERE policy IS NOT NULL AND received_at IS NOT NULL ORDER BY policy"
+            " WHERE policy IS NOT NULL ORDER BY policy"  # set with the receipt
         )
         return [row[0] for row in rows]
 
