@@ -6,7 +6,7 @@ and the indicators endpoint's latency at 50 requests/s over them.
 
 A private broker gets the events of ``--complaints`` complaints over twelve months (received;
 most acknowledged, some late; most answered, some late; some incomplete, anonymous, rated:
-about 3.3 events each). Baseline, in the same run: a bare aiokafka consumer reading the same
+about 2.8 events each). Baseline, in the same run: a bare aiokafka consumer reading the same
 records (``json.loads`` each). Then, per state backend:
 
 - **fold**: the tracker service (``TrackerService``, its consumer group from the first offset)
