@@ -19,6 +19,7 @@ from gateway.components import Components
 from gateway.dlq.assembly import dlq_operations
 from gateway.dlq.operations import DlqOperations, DlqRefusal, RedriveOutcome
 from gateway.dlq.preview import preview
+from gateway.privacy.audit import record_raw_copy_read
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.store.dlq import AmbiguousId, DlqRecord, DlqStatus
@@ -89,6 +90,7 @@ async def _run(operations: DlqOperations, components: Components, args: argparse
                 print(list_line(record))
         case "show":
             view = await operations.view(args.id)
+            await record_raw_copy_read(components.backend.privacy, view.record, by, "dlq show")
             print(record_text(view.record))
             for action in view.actions:
                 when = action.at.isoformat(timespec="seconds")
@@ -98,6 +100,7 @@ async def _run(operations: DlqOperations, components: Components, args: argparse
             print(await preview(view.record, components.claims, settings.postal))
         case "redrive":
             outcome = await operations.redrive(args.id, by, args.reference)
+            await record_raw_copy_read(components.backend.privacy, outcome.record, by, "redrive")
             print(outcome_text(outcome))
             return 0 if outcome.redriven else NOT_DONE
         case "dismiss":

@@ -1,5 +1,5 @@
-"""``intake-gateway keys rotate``, ``retention run|hold|release|holds``, ``erase REFERENCE``:
-the commands that keep personal data as the law asks.
+"""``intake-gateway keys rotate``, ``retention run|hold|release|holds``, ``erase REFERENCE``,
+``audit REFERENCE``: the commands that keep personal data as the law asks.
 
 Run with the gateway's own settings (same state store, object store and keys), on any
 replica; Kafka is reached only by ``erase`` (to publish ``complaint.erased``). Exit codes: ``0``
@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway.components import Components
 from gateway.errors import InvalidReference
+from gateway.privacy.audit import audit_trail
 from gateway.privacy.erasure import Erasure, ErasureRefused
 from gateway.privacy.retention import Retention
 from gateway.privacy.rotation import rotate
@@ -25,7 +26,7 @@ from gateway.reference import parse_reference
 from gateway.settings import GatewaySettings
 from gateway.store.encrypted import EncryptedClaimStore
 
-COMMANDS = ("keys", "retention", "erase")
+COMMANDS = ("keys", "retention", "erase", "audit")
 NOT_DONE = 1
 
 
@@ -50,6 +51,8 @@ def add_privacy_commands(commands: Any) -> None:
     actions.add_parser("holds", help="the complaints on hold, one line each")
     erase = commands.add_parser("erase", help="erase a complaint's personal data on request")
     erase.add_argument("reference")
+    audit = commands.add_parser("audit", help="every read of a complaint's stored objects")
+    audit.add_argument("reference")
 
 
 async def privacy_command(settings: GatewaySettings, args: argparse.Namespace) -> int:
@@ -80,6 +83,14 @@ async def _run(components: Components, args: argparse.Namespace) -> int:
         case "erase":
             erasure = Erasure(backend.complaints, backend.privacy, claims, components.publisher)
             _say((await erasure.erase(parse_reference(args.reference))).lines())
+        case "audit":
+            reference = parse_reference(args.reference)
+            trail = await audit_trail(
+                reference, backend.catalog, backend.complaints, backend.privacy
+            )
+            _say([entry.line() for entry in trail])
+            if (erased := await backend.privacy.erased_at(reference)) is not None:
+                _say([f"{erased.isoformat(timespec='seconds')}\t-\t{reference}\terased"])
     return 0
 
 

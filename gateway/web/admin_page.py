@@ -29,6 +29,7 @@ from gateway.errors import (
     InvalidReference,
     PublishError,
 )
+from gateway.privacy.audit import record_raw_copy_read
 from gateway.reference import parse_reference
 from gateway.store.dlq import AmbiguousId, DlqStatus
 from gateway.web.admin_session import (
@@ -87,6 +88,7 @@ def render_admin(name: str, lang: str, status: int = 200, **context: Any) -> HTM
 
 def admin_page_routes(router: APIRouter, ctx: WebContext, operations: DlqOperations) -> None:
     tokens = ctx.settings.admin_tokens
+    privacy = ctx.components.backend.privacy
 
     @router.get("/admin/dlq", response_class=HTMLResponse, summary="The office's DLQ page")
     async def dlq_page(
@@ -159,6 +161,9 @@ def admin_page_routes(router: APIRouter, ctx: WebContext, operations: DlqOperati
         if reference is not None and not _is_reference(reference):
             return _back(lang, record_id, "reference")
         problem = await _attempt(operations.redrive(record_id, session.admin, reference))
+        if problem is None:  # its raw copy was read again: on record
+            record = await operations.record(record_id)
+            await record_raw_copy_read(privacy, record, session.admin, "redrive (office's page)")
         return _back(lang, record_id, problem)
 
     @router.post(

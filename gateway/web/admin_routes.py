@@ -33,6 +33,7 @@ from gateway.dlq.operations import (
 )
 from gateway.dlq.preview import preview
 from gateway.errors import ChannelUnavailable, ClaimStoreError
+from gateway.privacy.audit import record_raw_copy_read
 from gateway.store.dlq import AmbiguousId, DlqAction, DlqRecord, DlqStatus
 from gateway.web.admin_page import admin_page_routes
 from gateway.web.admin_session import admin_problems, bearer_admin
@@ -128,6 +129,7 @@ def admin_router(ctx: WebContext) -> APIRouter:
 
 def _json_routes(router: APIRouter, ctx: WebContext, operations: DlqOperations) -> None:
     settings = ctx.settings
+    privacy = ctx.components.backend.privacy
 
     @router.get(
         "/v1/admin/dlq",
@@ -155,10 +157,12 @@ def _json_routes(router: APIRouter, ctx: WebContext, operations: DlqOperations) 
         summary="A dead-letter record",
     )
     async def show_record(request: Request, record_id: str) -> DlqRecordDetail:
-        """The record, what was done to it, and its raw copy as a person reads it."""
-        bearer_admin(request, settings)
+        """The record, what was done to it, and its raw copy as a person reads it (the read is
+        on record: ``intake-gateway audit``)."""
+        admin = bearer_admin(request, settings)
         async with refusals_as_problems():
             view = await operations.view(record_id)
+        await record_raw_copy_read(privacy, view.record, admin, "admin view (GET /v1/admin/dlq)")
         shown = await preview(view.record, ctx.claims, settings.postal)
         return DlqRecordDetail(
             **DlqRecordOut.of(view.record).model_dump(),
@@ -180,6 +184,7 @@ def _json_routes(router: APIRouter, ctx: WebContext, operations: DlqOperations) 
         admin = bearer_admin(request, settings)
         async with refusals_as_problems():
             outcome = await operations.redrive(record_id, admin, body.reference if body else None)
+        await record_raw_copy_read(privacy, outcome.record, admin, "redrive (POST /v1/admin/dlq)")
         return RedriveResult.of(outcome)
 
     @router.post(
