@@ -218,9 +218,21 @@ def main() -> None:
     parser.add_argument("--live", type=int, default=150, help="mails appended one by one")
     parser.add_argument("--live-rate", type=float, default=10.0, help="... per second")
     parser.add_argument("--runs", type=int, default=3, help="imports (each a new mailbox)")
+    parser.add_argument(
+        "--encryption",
+        action="store_true",
+        help="only encryption at rest on and off, the same mailbox imported each way",
+    )
     args = parser.parse_args()
     configure_logging()  # JSON lines, as in production
     messages = mailbox_content(args.messages)
+    if args.encryption:
+        from bench import encryption  # noqa: PLC0415 (it imports this module)
+
+        text = encryption.email(messages, args.runs)
+        print(text)
+        write_section("email-encryption", text)
+        return
     fetches: list[tuple[int, float]] = []
     imports: list[tuple[int, float]] = []
     one_shared: list[tuple[int, float]] = []

@@ -337,6 +337,11 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="py-spy (on PATH) samples each side's saturation into here"
     )
+    parser.add_argument(
+        "--encryption",
+        action="store_true",
+        help="also encryption at rest on and off, same run (--rates are its open-loop rates)",
+    )
     args = parser.parse_args()
     rates = [float(rate) for rate in args.rates.split(",")]
     counts = [int(count) for count in args.workers.split(",") if count]
@@ -347,6 +352,12 @@ def main() -> None:
         text += f"\n\n![Latency against offered load]({CHART.name})\n"
         print(text)
         write_section("webhook", text)
+    if args.encryption:
+        from bench import encryption  # noqa: PLC0415 (it imports this module)
+
+        text = encryption.webhook(rates, args.duration, args.runs)
+        print(text)
+        write_section("webhook-encryption", text)
     if sides := [side for side in args.backends.split(",") if side]:
         backend_rates = [float(rate) for rate in args.backend_rates.split(",")]
         compare_backends(sides, backend_rates, args.duration, args.runs, args.profile)
