@@ -33,7 +33,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import BinaryIO, Self, cast
 
-from gateway.errors import ClaimNotFound
+from gateway.errors import ClaimNotFound, ClaimStoreError, ClaimStoreFull, StateStoreError
 from gateway.store.blobs import BlobStore, BlobUpload
 from gateway.store.claims import ObjectTooLarge, StoredObject
 from gateway.store.datakeys import DataKeyStore, WrappedKey
@@ -145,7 +145,10 @@ class EncryptedClaimStore:
             key_id = sealer.header.key_id.hex()
             draft = WrappedKey(key_id, sha256, "", b"")
             master_id, wrapped = self.keyring.seal(sealer.data_key, draft.context)
-            await self._keys.add(WrappedKey(key_id, sha256, master_id, wrapped))
+            try:
+                await self._keys.add(WrappedKey(key_id, sha256, master_id, wrapped))
+            except StateStoreError as exc:  # the object is not stored without its key
+                raise _store_error(exc) from exc
         await upload.commit(sha256)
 
     # -- reading
@@ -238,6 +241,17 @@ class EncryptedClaimStore:
         if made_for != sha256:  # an object copied under another's name
             raise ObjectAltered(sha256)
         return data_key
+
+
+def _store_error(exc: StateStoreError) -> ClaimStoreError:
+    """The data key could not be kept: a full disk (SQLite's "database or disk is full",
+    PostgreSQL's "No space left on device") is said as the store's being full."""
+    reason = str(exc)
+    if "is full" in reason or "No space left" in reason:
+        return ClaimStoreFull(
+            f"claim-check store is full (its data key could not be kept: {reason})"
+        )
+    return ClaimStoreError(f"claim-check store: the object's data key could not be kept ({reason})")
 
 
 def _within(size: int, max_size: int | None) -> None:

@@ -217,11 +217,12 @@ async def _state_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     """The state store failed (a full disk): retry; an event already published goes again
     under the same event id, which consumers recognise."""
     log.error("http.state_store_failed", error=str(exc))
+    full = "is full" in str(exc) or "No space left" in str(exc)  # SQLite's, PostgreSQL's
     problem = Problem(
         type="urn:intake-gateway:problem:storage-unavailable",
         title="Service temporarily unavailable",
         status=503,
-        detail="storage error; retry later",
+        detail="storage is full; retry later" if full else "storage error; retry later",
     )
     return problem_response(problem, {"Retry-After": "30"})
 
