@@ -68,7 +68,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def grow(mount_point: Path) -> None:
-    subprocess.run(["mount", "-o", "remount,size=16m", str(mount_point)], check=True)
+    subprocess.run(["mount", "-o", "remount,size=16m,mode=0700", str(mount_point)], check=True)
 
 
 def submission(number: int) -> dict[str, Any]:
