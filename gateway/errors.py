@@ -62,6 +62,11 @@ class StateStoreError(GatewayError):
     be read or written, e.g. the disk is full: retry later."""
 
 
+class StateStoreUnavailable(StateStoreError):
+    """The state database cannot be reached for now (restarting, connection lost, refused):
+    the same write may succeed in a moment."""
+
+
 class InvalidReference(GatewayError, ValueError):
     """A complaint reference is malformed or its check character does not match."""
 

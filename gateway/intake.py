@@ -27,6 +27,7 @@ from gateway.normalizers import Normalizer
 from gateway.publisher import KafkaPublisher
 from gateway.store.catalog import CatalogEntry, ObjectCatalog, sha256_of_uri
 from gateway.store.dlq import DlqStore
+from gateway.store.patience import kept_after_publish
 from gateway.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -68,11 +69,17 @@ class Intake:
         log.info("intake.published", type=event.type, reference=event.subject, channel=raw.channel)
         if self._contacts is not None and isinstance(payload, ComplaintReceived):
             person = payload.complainant
-            await self._contacts.record_contacts(
-                payload.reference, [c for c in (person.email, person.phone) if c]
+            contacts = self._contacts
+            await kept_after_publish(
+                "contacts",
+                lambda: contacts.record_contacts(
+                    payload.reference, [c for c in (person.email, person.phone) if c]
+                ),
             )
         if self._catalog is not None:
-            await self._catalog.record_objects(catalog_entries(payload, raw))
+            catalog = self._catalog
+            entries = catalog_entries(payload, raw)
+            await kept_after_publish("catalog", lambda: catalog.record_objects(entries))
         return event
 
     async def reject(
@@ -95,7 +102,8 @@ class Intake:
         )
         await self._publisher.publish(event)
         if self._dlq is not None:  # once Kafka has it: a record is never ahead of its event
-            await self._dlq.add(rejected_record(event, raw))
+            dlq, kept = self._dlq, rejected_record(event, raw)
+            await kept_after_publish("dead-letter record", lambda: dlq.add(kept))
         log.warning("intake.rejected", channel=raw.channel, reason_code=reason_code)
         return event
 

@@ -30,6 +30,7 @@ from gateway.dates import long_date
 from gateway.errors import InvalidReference
 from gateway.normalizers.contacts import normalise_email, normalise_phone
 from gateway.reference import parse_reference
+from gateway.store.patience import kept_after_publish
 from gateway.web.context import WebContext
 from gateway.web.hardening import csrf_field
 from gateway.web.i18n import LANGUAGES, MESSAGES, choose_language
@@ -275,8 +276,10 @@ async def _accept_once(
         except ProblemError as exc:
             page = "new.html" if form_id == REFERENCE_FORM else "documents.html"
             return _form_after(exc, page, lang, values)
-        await ctx.state.store_response(
-            f"page:{form_id}", key, body.sha256, accepted.model_dump(mode="json")
+        answer = accepted.model_dump(mode="json")
+        await kept_after_publish(
+            "idempotency answer",
+            lambda: ctx.state.store_response(f"page:{form_id}", key, body.sha256, answer),
         )
         return accepted
 

@@ -15,6 +15,7 @@ from gateway.channels.webform import (
     nest_fields,
     validate_submission,
 )
+from gateway.store.patience import kept_after_publish
 from gateway.web.context import WebContext
 from gateway.web.problems import FieldError, ProblemError, problem_responses
 from gateway.web.signature import (
@@ -133,7 +134,10 @@ async def _receive(
             uploads=uploads,
         )
         response = result.model_dump(mode="json")
-        await ctx.state.store_response(f"form:{form_id}", key, body.sha256, response)
+        await kept_after_publish(
+            "idempotency answer",
+            lambda: ctx.state.store_response(f"form:{form_id}", key, body.sha256, response),
+        )
         return JSONResponse(response, status_code=202)
 
 

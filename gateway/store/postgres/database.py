@@ -24,7 +24,7 @@ import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
-from gateway.errors import ConfigurationError, StateStoreError
+from gateway.errors import ConfigurationError, StateStoreError, StateStoreUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +35,14 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # What the database or the network may throw at a running store: all become StateStoreError.
 ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+# Of those, what a restart or a lost connection throws: the same statement may work in a moment.
+TRANSIENT: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
     asyncpg.InterfaceError,
     OSError,
     TimeoutError,
@@ -116,7 +124,7 @@ class Database:
             async with self.pool.acquire() as connection:
                 yield connection
         except ERRORS as exc:
-            raise StateStoreError(f"state database: {_reason(exc)}") from exc
+            raise state_error(exc) from exc
 
     async def fetchrow(self, sql: str, *arguments: Any) -> asyncpg.Record | None:
         async with self.connection() as connection:
@@ -185,6 +193,12 @@ async def _unlock_and_roll_back(connection: asyncpg.Connection) -> None:
     """The same, and any advisory lock a cancelled holder could not release is let go."""
     await _roll_back(connection)
     await connection.execute("SELECT pg_advisory_unlock_all()")
+
+
+def state_error(exc: BaseException) -> StateStoreError:
+    """What the callers see of an asyncpg or network error: unavailable for now, or an error."""
+    reason = f"state database: {_reason(exc)}"
+    return StateStoreUnavailable(reason) if isinstance(exc, TRANSIENT) else StateStoreError(reason)
 
 
 def _reason(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import AsyncIterator
 
 from gateway.errors import StateStoreError
-from gateway.store.postgres.database import Database
+from gateway.store.postgres.database import ERRORS, Database, state_error
 
 
 class PostgresKeyLocks:
@@ -25,17 +25,30 @@ class PostgresKeyLocks:
 
     @contextlib.asynccontextmanager
     async def holding(self, key: str, timeout_s: float = 60.0) -> AsyncIterator[None]:
+        """Hold ``key`` for the block. The block's own errors pass as they are (the connection
+        is not the block's); a connection lost meanwhile took its lock with it, so its unlock
+        failing is no error."""
         lock = lock_number(key)
-        async with self._db.connection() as connection:
+        try:
+            connection = await self._db.pool.acquire()
+        except ERRORS as exc:
+            raise state_error(exc) from exc
+        try:
             try:
                 await connection.execute("SELECT pg_advisory_lock($1)", lock, timeout=timeout_s)
             except TimeoutError as exc:
                 msg = f"a lock on an idempotency key was held past {timeout_s:.0f} s"
                 raise StateStoreError(msg) from exc
+            except ERRORS as exc:
+                raise state_error(exc) from exc
             try:
                 yield
             finally:
-                await connection.execute("SELECT pg_advisory_unlock($1)", lock)
+                with contextlib.suppress(*ERRORS):
+                    await connection.execute("SELECT pg_advisory_unlock($1)", lock)
+        finally:
+            with contextlib.suppress(*ERRORS):
+                await self._db.pool.release(connection)
 
 
 def lock_number(key: str) -> int:
