@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +62,10 @@ class PrivacyRecords(Protocol):
         ...
 
     async def erased_at(self, reference: str) -> datetime | None: ...
+
+    async def erased_among(self, references: Collection[str]) -> set[str]:
+        """Those of ``references`` that were erased."""
+        ...
 
     async def record_access(self, access: Access) -> None: ...
 
@@ -140,6 +145,20 @@ class SqlitePrivacyRecords:
             "SELECT erased_at FROM erasure WHERE reference = ?", (reference,)
         )
         return _at(row[0]) if row else None
+
+    async def erased_among(self, references: Collection[str]) -> set[str]:
+        wanted = list(references)
+
+        def query(connection: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(wanted), 500):  # SQLite's limit of bound parameters
+                chunk = wanted[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT reference FROM erasure WHERE reference IN ({marks})"  # noqa: S608
+                found.update(row[0] for row in connection.execute(sql, chunk))
+            return found
+
+        return await self._file.read(query) if wanted else set()
 
     async def record_access(self, access: Access) -> None:
         row = (access.who, access.what, access.why, access.at.timestamp())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.components import Components
 from gateway.normalizers.due import load_policies
 from gateway.settings import GatewaySettings
+from gateway.tracker.erasures import ErasedComplaints
 from gateway.tracker.service import TrackerService, tracker_consumer
 from gateway.tracker.timeline import ComplaintFold
 
@@ -22,4 +23,5 @@ def tracker_service(components: Components) -> TrackerService:
         complaint_fold(settings),
         components.publisher,
         batch_size=settings.tracker.batch_size,
+        erasures=ErasedComplaints(components.backend.privacy, components.backend.complaints),
     )

@@ -15,6 +15,7 @@ from gateway.settings import GatewaySettings
 from gateway.store.backends import open_state_backend
 from gateway.store.tracker import TrackerStore
 from gateway.tracker.assembly import complaint_fold
+from gateway.tracker.erasures import ErasedComplaints
 from gateway.tracker.indicators import Figures, compute, today_in
 from gateway.tracker.rebuild import rebuild
 
@@ -65,7 +66,10 @@ async def tracker_command(settings: GatewaySettings, args: argparse.Namespace) -
     try:
         match args.command:
             case "tracker":
-                done = await rebuild(settings.kafka, backend.tracker, complaint_fold(settings))
+                erasures = ErasedComplaints(backend.privacy, backend.complaints)
+                done = await rebuild(
+                    settings.kafka, backend.tracker, complaint_fold(settings), erasures=erasures
+                )
                 print(
                     f"rebuilt\trecords={done.records}\tentries={done.entries}"
                     f"\tunreadable={done.unreadable}\tseconds={done.seconds:.1f}"

@@ -23,6 +23,7 @@ from gateway.events import topics
 from gateway.kafka_security import client_security
 from gateway.settings import KafkaSettings
 from gateway.store.tracker import Fold, TimelineEntry, TrackerStore
+from gateway.tracker.erasures import ErasedComplaints
 from gateway.tracker.service import read_event
 from gateway.tracker.timeline import entry_of
 
@@ -38,8 +39,14 @@ class Rebuilt:
 
 
 async def rebuild(
-    settings: KafkaSettings, store: TrackerStore, fold: Fold, batch: int = BATCH
+    settings: KafkaSettings,
+    store: TrackerStore,
+    fold: Fold,
+    batch: int = BATCH,
+    erasures: ErasedComplaints | None = None,
 ) -> Rebuilt:
+    """``erasures``: the complaints erased are left out (their events may still be on the
+    topics)."""
     started = time.monotonic()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap,
@@ -62,7 +69,7 @@ async def rebuild(
         ends = await consumer.end_offsets(partitions)
         for partition, first in (await consumer.beginning_offsets(partitions)).items():
             consumer.seek(partition, first)  # explicit: a lazy reset may land on the end
-        counts = await _read_to(consumer, ends, store, fold, batch)
+        counts = await _read_to(consumer, ends, store, fold, batch, erasures)
     finally:
         await consumer.stop()
     return Rebuilt(*counts, seconds=time.monotonic() - started)
@@ -93,6 +100,7 @@ async def _read_to(
     store: TrackerStore,
     fold: Fold,
     batch: int,
+    erasures: ErasedComplaints | None,
 ) -> tuple[int, int, int]:
     remaining = {partition for partition, end in ends.items() if end > 0}
     records = entries = unreadable = 0
@@ -111,6 +119,8 @@ async def _read_to(
                     continue
                 if event is not None and (entry := entry_of(event)) is not None:
                     found.append(entry)
+        if found and erasures is not None:
+            found = await erasures.without_erased(found)
         if found:
             await store.apply(found, fold)
             entries += len(found)

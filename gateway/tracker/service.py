@@ -25,11 +25,13 @@ from gateway.errors import PublishError, StateStoreError
 from gateway.events import topics
 from gateway.events.dlq import Reader
 from gateway.events.envelope import CloudEvent, event_header, make_event, parse_event
+from gateway.events.erasure import ComplaintErased
 from gateway.kafka_security import client_security
 from gateway.notifier.unreadable import unreadable_record
 from gateway.publisher import KafkaPublisher
 from gateway.settings import KafkaSettings
-from gateway.store.tracker import Fold, TimelineEntry, TrackerStore
+from gateway.store.tracker import Fold, TrackerStore
+from gateway.tracker.erasures import ErasedComplaints
 from gateway.tracker.timeline import entry_of
 
 log = structlog.get_logger(__name__)
@@ -44,6 +46,7 @@ TRACKED_TYPES = frozenset(
         "complaint.document_added",
         "complaint.status_changed",
         "complaint.feedback_received",
+        "complaint.erased",
         "notification.sent",
     }
 )
@@ -68,12 +71,14 @@ class TrackerService:
         publisher: KafkaPublisher,
         *,
         batch_size: int = 500,
+        erasures: ErasedComplaints | None = None,
     ) -> None:
         self._consumer = consumer
         self._store = store
         self._fold = fold
         self._publisher = publisher
         self._batch_size = batch_size
+        self._erasures = erasures
 
     async def run(self) -> None:
         await self._consumer.start()
@@ -91,20 +96,27 @@ class TrackerService:
 
     async def handle(self, records: Sequence[Record]) -> int:
         """Fold the records' events into the store (no commit); how many entries were new."""
-        entries = [entry for record in records if (entry := await self._entry(record))]
+        events = [event for record in records if (event := await self._event(record))]
+        entries = [entry for event in events if (entry := entry_of(event))]
+        erased = {e.data.reference for e in events if isinstance(e.data, ComplaintErased)}
+        if (erasures := self._erasures) is not None:
+            read = len(entries)
+            entries = await _until_done(lambda: erasures.without_erased(entries), "store")
+            FOLDED.labels("erased").inc(read - len(entries))
         new = await _until_done(lambda: self._store.apply(entries, self._fold), "store")
+        if erasures is not None and erased:
+            await _until_done(lambda: erasures.forget(erased), "store")
         FOLDED.labels("folded").inc(new)
         FOLDED.labels("repeated").inc(len(entries) - new)
         return new
 
-    async def _entry(self, record: Record) -> TimelineEntry | None:
+    async def _event(self, record: Record) -> CloudEvent[Any] | None:
         try:
-            event = read_event(record.value or b"")
+            return read_event(record.value or b"")
         except ValueError as exc:
             await self._dead_letter(record, exc)
             FOLDED.labels("unreadable").inc()
             return None
-        return entry_of(event) if event is not None else None
 
     async def _dead_letter(self, record: Record, error: ValueError) -> None:
         rejected = unreadable_record(record, error, Reader.TRACKER)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 import asyncpg
@@ -59,6 +60,14 @@ class PostgresPrivacyRecords:
             "SELECT erased_at FROM erasure WHERE reference = $1", reference
         )
         return found
+
+    async def erased_among(self, references: Collection[str]) -> set[str]:
+        if not references:
+            return set()
+        rows = await self._db.fetch(
+            "SELECT reference FROM erasure WHERE reference = ANY($1::text[])", list(references)
+        )
+        return {row["reference"] for row in rows}
 
     async def record_access(self, access: Access) -> None:
         await self._db.execute(

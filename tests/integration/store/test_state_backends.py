@@ -227,3 +227,21 @@ async def test_the_installation_secrets_are_the_same_for_every_replica(
     )
     assert mine == theirs
     assert mine in (b"first", b"second")
+
+
+async def test_erasures_are_recorded_once_and_found_among_references(
+    open_backend: Opener,
+) -> None:
+    """The first erasure of a reference is kept; another replica finds which of many references
+    were erased (the tracker leaves their entries out), in one look-up past SQLite's limit of
+    bound parameters."""
+    a, b = await open_backend("replica-a"), await open_backend("replica-b")
+    first = datetime(2027, 1, 15, 14, 2, 11, tzinfo=UTC)
+    await a.privacy.record_erasure("PL-ERASED-1", first)
+    await a.privacy.record_erasure("PL-ERASED-1", first + timedelta(days=1))
+    await a.privacy.record_erasure("PL-ERASED-2", first)
+    assert await b.privacy.erased_at("PL-ERASED-1") == first
+    assert await b.privacy.erased_at("PL-KEPT") is None
+    many = [f"PL-KEPT-{number}" for number in range(1200)] + ["PL-ERASED-2", "PL-ERASED-1"]
+    assert await b.privacy.erased_among(many) == {"PL-ERASED-1", "PL-ERASED-2"}
+    assert await b.privacy.erased_among([]) == set()

@@ -9,20 +9,24 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 
 from gateway.events import topics
-from gateway.events.envelope import CloudEvent
+from gateway.events.envelope import CloudEvent, make_event
+from gateway.events.erasure import ComplaintErased
 from gateway.events.notification import Medium
 from gateway.normalizers.due import BUILTIN_POLICIES
 from gateway.publisher import KafkaPublisher
 from gateway.settings import KafkaSettings
 from gateway.store.sqlite_tracker import SqliteTrackerStore
 from gateway.store.tracker import TrackedComplaint
+from gateway.tracker.erasures import ErasedComplaints
 from gateway.tracker.rebuild import rebuild
 from gateway.tracker.timeline import ComplaintFold, entry_of
 from tests.support.consumer import TopicReader
@@ -179,3 +183,69 @@ async def test_the_rebuild_command_rebuilds_the_embedded_store(
             assert await store.complaint(reference(name)) == expected(events), name
     finally:
         await store.close()
+
+
+def erased_entries() -> float:
+    """Entries the tracker of this process left out as of erased complaints."""
+    found = REGISTRY.get_sample_value("gateway_tracker_events_total", {"outcome": "erased"})
+    return found or 0.0
+
+
+async def until_left_out(before: float, timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while erased_entries() == before:
+        assert asyncio.get_running_loop().time() < deadline, "no entry left out"
+        await asyncio.sleep(0.1)
+
+
+def erased(name: str, at: datetime) -> CloudEvent[Any]:
+    return make_event(
+        ComplaintErased(reference=reference(name), erased_at=at),
+        source_key=f"erasure:{reference(name)}",
+        source="urn:intake-gateway:test",
+        time=at,
+    )
+
+
+async def test_an_erased_complaint_stays_out_of_the_tracker_live_and_in_a_rebuild(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """GIVEN complaints folded WHEN ``complaint.erased`` comes for one (its rows still there, as
+    when an event was folded between the erasure's deletion and its event) THEN the tracker
+    forgets it; a late rating of it is not folded; a rebuild from the topics, where its events
+    still are, leaves it out and gives the others as they were."""
+    settings = await tracker_settings(kafka_settings, tmp_path)
+    lives = stream(tmp_path.name)
+    a, b, _c = list(lives)
+    async with running_tracker(settings) as components:
+        store, backend = components.backend.tracker, components.backend
+        for events in lives.values():
+            await publish(components.publisher, events)
+        for name, events in lives.items():
+            want = expected(events)
+            await wait_for(store, lambda found, want=want: found == want, reference(name))
+        now = datetime.now(UTC)
+        await components.publisher.publish(erased(a, now))
+        await wait_for(store, lambda found: found is None, reference(a))
+        assert await store.timeline(reference(a)) == []
+        await backend.privacy.record_erasure(reference(a), now)
+        left_out = erased_entries()
+        await components.publisher.publish(feedback(a, 1, local("ramq", 2026, 7, 3, 9)))
+        await until_left_out(left_out)  # the rating read, and left out
+        assert await store.complaint(reference(a)) is None
+        marker = document(b, local("fr-marianne", 2026, 5, 21, 9))
+        await components.publisher.publish(marker)
+        want_b = expected([*lives[b], marker])
+        await wait_for(store, lambda found: found == want_b, reference(b))
+        done = await rebuild(
+            kafka_settings,
+            store,
+            FOLD,
+            erasures=ErasedComplaints(backend.privacy, backend.complaints),
+        )
+        assert await store.complaint(reference(a)) is None
+        assert await store.timeline(reference(a)) == []
+        assert await store.complaint(reference(b)) == want_b
+        for name in list(lives)[2:]:
+            assert await store.complaint(reference(name)) == expected(lives[name])
+    assert done.entries >= sum(map(len, lives.values())) - len(lives[a])
