@@ -31,6 +31,7 @@ from gateway.store.state import (
     keyed_contact_hash,
 )
 
+_RELEASE = "DELETE FROM idempotency_claim WHERE scope = ? AND key = ?"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
     scope TEXT NOT NULL,
@@ -41,6 +42,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (scope, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created);
+CREATE TABLE IF NOT EXISTS idempotency_claim (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    claimed_at REAL NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS imap_checkpoint (
     mailbox TEXT PRIMARY KEY,
     uidvalidity INTEGER NOT NULL,
@@ -127,12 +134,34 @@ class SqliteStateStore:
     ) -> None:
         now = time.time()
         row = (scope, key, body_sha256, json.dumps(response), now)
-        writes = [self._file.write("INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)", row)]
+        writes = [
+            self._file.write("INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)", row),
+            self._file.write(_RELEASE, (scope, key)),
+        ]
         if now - self._pruned_at > PRUNE_EVERY_S:  # not per request: it was a table scan
             self._pruned_at = now
             expired = (now - IDEMPOTENCY_DAYS * 86400,)
             writes.append(self._file.write("DELETE FROM idempotency WHERE created < ?", expired))
+            writes.append(
+                self._file.write("DELETE FROM idempotency_claim WHERE claimed_at < ?", expired)
+            )
         await asyncio.gather(*writes)
+
+    async def claim_key(self, scope: str, key: str, lease_s: float) -> bool:
+        now = time.time()
+
+        def claim(connection: sqlite3.Connection) -> bool:
+            cursor = connection.execute(
+                "INSERT INTO idempotency_claim VALUES (?, ?, ?) ON CONFLICT (scope, key)"
+                " DO UPDATE SET claimed_at = excluded.claimed_at WHERE claimed_at < ?",
+                (scope, key, now, now - lease_s),
+            )
+            return cursor.rowcount == 1
+
+        return await self._file.change(claim)
+
+    async def release_key(self, scope: str, key: str) -> None:
+        await self._file.write(_RELEASE, (scope, key))
 
     async def record_contacts(self, reference: str, contacts: list[str]) -> None:
         rows = [(reference, self.contact_hash(contact)) for contact in contacts if contact]

@@ -9,7 +9,11 @@ What every implementation promises:
 - **Idempotency.** ``store_response`` keeps the first answer stored under a (scope, key): a
   second store of the same key changes nothing, whoever makes it. Callers hold the key's lock
   (``KeyLocks``) around look-up, publish and store, so two requests with one key never both
-  publish. Answers are kept ``IDEMPOTENCY_DAYS``.
+  publish. Answers are kept ``IDEMPOTENCY_DAYS``. ``claim_key`` also records, durably, that a
+  request is processing a key (true when it is free, or its claim is older than the lease);
+  ``store_response`` removes the claim with the answer kept, ``release_key`` without (nothing
+  was published). A lock can be lost with its connection while the request goes on; the claim
+  cannot.
 - **Contacts** of a complaint are kept only as keyed hashes (``contact_hash``: the key is a
   secret of the installation, shared by the replicas); ``contact_matches`` is true for any of
   those recorded with the reference, compared after trimming and case-folding.
@@ -38,6 +42,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 IDEMPOTENCY_DAYS = 7
+# A request holding a key's claim: its publish (GATEWAY_KAFKA_PUBLISH_TIMEOUT_S), then up to
+# 30 s waiting out the state database for its answer (store.patience); a claim older than this
+# is a dead replica's.
+IDEMPOTENCY_CLAIM_LEASE_S = 120.0
 PRUNE_EVERY_S = 60.0  # expired idempotency keys are deleted at most this often
 
 
@@ -53,6 +61,12 @@ class StateStore(Protocol):
     async def store_response(
         self, scope: str, key: str, body_sha256: str, response: dict[str, Any]
     ) -> None: ...
+
+    async def claim_key(self, scope: str, key: str, lease_s: float) -> bool:
+        """True when this request may process the key: no claim on it, or one past its lease."""
+        ...
+
+    async def release_key(self, scope: str, key: str) -> None: ...
 
     async def record_contacts(self, reference: str, contacts: list[str]) -> None: ...
 

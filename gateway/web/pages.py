@@ -35,7 +35,13 @@ from gateway.web.context import WebContext
 from gateway.web.hardening import csrf_field
 from gateway.web.i18n import LANGUAGES, MESSAGES, choose_language
 from gateway.web.problems import ProblemError, problem_responses
-from gateway.web.submissions import Accepted, Refusal, accept_submission, reject_submission
+from gateway.web.submissions import (
+    Accepted,
+    Refusal,
+    accept_submission,
+    key_claimed,
+    reject_submission,
+)
 from gateway.web.uploads import SpooledBody, form_parts, parse_multipart, spool_body
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -265,14 +271,15 @@ async def _accept_once(
         if stored is not None:
             return Accepted.model_validate(stored.response)
         try:
-            accepted = await accept_submission(
-                ctx,
-                form_id=form_id,
-                submission=submission,
-                submission_key=key,
-                body=body,
-                uploads=uploads,
-            )
+            async with key_claimed(ctx.state, f"page:{form_id}", key):
+                accepted = await accept_submission(
+                    ctx,
+                    form_id=form_id,
+                    submission=submission,
+                    submission_key=key,
+                    body=body,
+                    uploads=uploads,
+                )
         except ProblemError as exc:
             page = "new.html" if form_id == REFERENCE_FORM else "documents.html"
             return _form_after(exc, page, lang, values)

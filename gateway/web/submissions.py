@@ -8,7 +8,7 @@ unavailable, so the caller retries and nothing is lost; 422 when the input canno
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -17,8 +17,15 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from gateway.channels.webform import Submission, raw_message
-from gateway.errors import ClaimStoreError, ClaimStoreFull, InputRejected, KafkaUnavailable
+from gateway.errors import (
+    ClaimStoreError,
+    ClaimStoreFull,
+    InputRejected,
+    KafkaUnavailable,
+    StateStoreError,
+)
 from gateway.events.envelope import CloudEvent
+from gateway.store.state import IDEMPOTENCY_CLAIM_LEASE_S, StateStore
 from gateway.web.context import WebContext
 from gateway.web.problems import FieldError, ProblemError
 from gateway.web.uploads import SpooledBody, check_upload_sizes, store_upload
@@ -53,6 +60,24 @@ def unavailable(detail: str) -> ProblemError:
         detail,
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
+
+
+@contextlib.asynccontextmanager
+async def key_claimed(state: StateStore, scope: str, key: str) -> AsyncIterator[None]:
+    """The idempotency key claimed in the state store for the block, which publishes (the
+    caller holds the key's lock and found no answer stored). 503 when another request still
+    holds the claim: one whose lock was lost with its database connection. The claim is let go
+    when the block fails (nothing published, or the publish failed); once it succeeds, storing
+    the answer removes it (``StateStore.store_response``), and if that cannot be done the claim
+    stays until its lease ends, so a retry meanwhile does not publish again."""
+    if not await state.claim_key(scope, key, IDEMPOTENCY_CLAIM_LEASE_S):
+        raise unavailable("a request with this key is still being processed; retry")
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(StateStoreError):
+            await state.release_key(scope, key)
+        raise
 
 
 async def accept_submission(

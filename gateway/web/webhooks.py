@@ -24,7 +24,7 @@ from gateway.web.signature import (
     check_timestamp,
     parse_header,
 )
-from gateway.web.submissions import Accepted, accept_submission
+from gateway.web.submissions import Accepted, accept_submission, key_claimed
 from gateway.web.uploads import (
     SpooledBody,
     form_parts,
@@ -124,15 +124,16 @@ async def _receive(
                     "this Idempotency-Key was used for a different submission",
                 )
             return JSONResponse(stored.response, status_code=202)
-        submission, uploads = await _parse(ctx, request, form_id, media_type, body)
-        result = await accept_submission(
-            ctx,
-            form_id=form_id,
-            submission=submission,
-            submission_key=key,
-            body=body,
-            uploads=uploads,
-        )
+        async with key_claimed(ctx.state, f"form:{form_id}", key):
+            submission, uploads = await _parse(ctx, request, form_id, media_type, body)
+            result = await accept_submission(
+                ctx,
+                form_id=form_id,
+                submission=submission,
+                submission_key=key,
+                body=body,
+                uploads=uploads,
+            )
         response = result.model_dump(mode="json")
         await kept_after_publish(
             "idempotency answer",

@@ -53,7 +53,8 @@ class PostgresStateStore:
         self, scope: str, key: str, body_sha256: str, response: dict[str, Any]
     ) -> None:
         await self._db.execute(
-            "INSERT INTO idempotency (scope, key, body_sha256, response)"
+            "WITH released AS (DELETE FROM idempotency_claim WHERE scope = $1 AND key = $2)"
+            " INSERT INTO idempotency (scope, key, body_sha256, response)"
             " VALUES ($1, $2, $3, $4::json) ON CONFLICT DO NOTHING",
             scope,
             key,
@@ -67,6 +68,28 @@ class PostgresStateStore:
                 "DELETE FROM idempotency WHERE created < now() - make_interval(days => $1)",
                 IDEMPOTENCY_DAYS,
             )
+            await self._db.execute(
+                "DELETE FROM idempotency_claim"
+                " WHERE claimed_at < now() - make_interval(days => $1)",
+                IDEMPOTENCY_DAYS,
+            )
+
+    async def claim_key(self, scope: str, key: str, lease_s: float) -> bool:
+        won = await self._db.fetchval(
+            "INSERT INTO idempotency_claim (scope, key) VALUES ($1, $2)"
+            " ON CONFLICT (scope, key) DO UPDATE SET claimed_at = now()"
+            " WHERE idempotency_claim.claimed_at < now() - make_interval(secs => $3)"
+            " RETURNING true",
+            scope,
+            key,
+            lease_s,
+        )
+        return won is True
+
+    async def release_key(self, scope: str, key: str) -> None:
+        await self._db.execute(
+            "DELETE FROM idempotency_claim WHERE scope = $1 AND key = $2", scope, key
+        )
 
     async def record_contacts(self, reference: str, contacts: list[str]) -> None:
         rows = [(reference, self.contact_hash(contact)) for contact in contacts if contact]

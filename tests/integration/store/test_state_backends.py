@@ -245,3 +245,23 @@ async def test_erasures_are_recorded_once_and_found_among_references(
     many = [f"PL-KEPT-{number}" for number in range(1200)] + ["PL-ERASED-2", "PL-ERASED-1"]
     assert await b.privacy.erased_among(many) == {"PL-ERASED-1", "PL-ERASED-2"}
     assert await b.privacy.erased_among([]) == set()
+
+
+async def test_an_idempotency_key_is_claimed_by_one_request_until_answered_released_or_stale(
+    open_backend: Opener,
+) -> None:
+    """A key's claim (taken before publishing) is refused to another replica while it holds;
+    storing the answer or releasing the claim frees it; so does a claim past its lease."""
+    a, b = await open_backend("replica-a"), await open_backend("replica-b")
+    scope, lease = "form:contact-form", 60.0
+    assert await a.state.claim_key(scope, "k1", lease)
+    assert not await b.state.claim_key(scope, "k1", lease)
+    assert not await a.state.claim_key(scope, "k1", lease)  # a second request on the same one
+    assert await b.state.claim_key(scope, "k2", lease)  # another key is another claim
+    await a.state.store_response(scope, "k1", "sha", {"reference": "PL-1"})
+    assert await b.state.claim_key(scope, "k1", lease)
+    await b.state.release_key(scope, "k1")
+    assert await a.state.claim_key(scope, "k1", lease)
+    await asyncio.sleep(0.3)
+    assert not await b.state.claim_key(scope, "k1", lease)
+    assert await b.state.claim_key(scope, "k1", 0.2)  # a dead replica's, past its lease

@@ -14,6 +14,7 @@ import pytest
 from gateway.admin import create_topics
 from gateway.events import topics
 from gateway.settings import GatewaySettings, KafkaSettings
+from gateway.store.backends import open_state_backend
 from gateway.web.signature import sign
 from tests.support.consumer import TopicReader
 from tests.support.forms import signed_json, signed_multipart
@@ -104,6 +105,33 @@ async def test_idempotency_same_key_same_body_same_answer_other_body_409(
     assert conflict.headers["content-type"] == "application/problem+json"
     records = await reader.read(2, timeout_s=5)
     assert [json.loads(r.value)["id"] for r in records] == [first.json()["event_id"]]
+
+
+async def test_a_key_claimed_by_a_request_still_at_work_is_503_and_not_published_twice(
+    gateway_url: str, web_settings: GatewaySettings
+) -> None:
+    """GIVEN a key claimed by a request still at work (its lock lost with its database
+    connection, on another replica) WHEN the same key is posted THEN 503 with Retry-After and
+    nothing published; once that claim is let go, the retry is accepted, once."""
+    reader = TopicReader(web_settings.kafka.bootstrap, topics.COMPLAINTS)
+    await reader.mark()
+    request = signed_json(COMPLAINT)
+    key = request["headers"]["Idempotency-Key"]  # type: ignore[index]
+    backend = await open_state_backend(web_settings)
+    try:
+        assert await backend.state.claim_key("form:contact-form", key, 120.0)
+        busy = await post(gateway_url, URL, **request)
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["retry-after"] == "5"
+        assert "still being processed" in busy.json()["detail"]
+        await backend.state.release_key("form:contact-form", key)
+        accepted = await post(gateway_url, URL, **request)
+        assert accepted.status_code == 202, accepted.text
+        assert await backend.state.claim_key("form:contact-form", key, 120.0)  # answered: free
+    finally:
+        await backend.close()
+    records = await reader.read(2, timeout_s=5)
+    assert [json.loads(r.value)["id"] for r in records] == [accepted.json()["event_id"]]
 
 
 @pytest.mark.parametrize(
