@@ -4,7 +4,8 @@ One channel per topic (``gateway.events.topics``) and, on it, one message per ev
 type's ``EventSpec`` routes there. A message's payload is the whole CloudEvent in structured mode,
 whose ``data`` is that event's schema (the same models as ``schemas/*.v1.json``, their shared
 definitions under ``components.schemas``). ``send`` operations are what the gateway publishes,
-``receive`` operations what its notifier's consumer group acts on. One server per value of
+``receive`` operations what its notifier's and its tracker's consumer groups act on (``.tracker``
+for the latter's). One server per value of
 ``GATEWAY_KAFKA_SECURITY_PROTOCOL``.
 
 Served at ``GET /asyncapi.json`` and checked in as ``schemas/asyncapi.json`` by
@@ -22,7 +23,7 @@ from gateway import __version__
 from gateway.events import topics
 from gateway.events.envelope import CONTENT_TYPE, EVENT_SPECS, EventSpec
 from gateway.events.schemas import render
-from gateway.settings import KafkaSettings, NotifierSettings
+from gateway.settings import KafkaSettings, NotifierSettings, TrackerSettings
 
 ASYNCAPI_VERSION: Final = "3.0.0"
 FILE_NAME: Final = "asyncapi.json"
@@ -40,6 +41,19 @@ CONSUMED: Final = frozenset(
         "complaint.document_added",
         "complaint.status_changed",
         "notification.requested",
+    }
+)
+
+# What the tracker's consumer group folds into where each complaint stands
+# (``gateway.tracker.service.TRACKED_TYPES``); it skips the others after reading their type.
+TRACKED: Final = frozenset(
+    {
+        "complaint.received",
+        "complaint.document_added",
+        "complaint.status_changed",
+        "complaint.feedback_received",
+        "complaint.erased",
+        "notification.sent",
     }
 )
 
@@ -189,7 +203,7 @@ def _message(spec: EventSpec, payloads: dict[str, str], schemas: dict[str, Any])
 
 def _operations() -> dict[str, Any]:
     client_id = KafkaSettings().client_id
-    notifier = NotifierSettings()
+    notifier, tracker = NotifierSettings(), TrackerSettings()
     operations: dict[str, Any] = {}
     for topic in topics.ALL:
         specs = _specs_on(topic)
@@ -212,6 +226,19 @@ def _operations() -> dict[str, Any]:
                 {
                     "groupId": _setting("GATEWAY_NOTIFIER_GROUP_ID", notifier.group_id),
                     "clientId": _setting("GATEWAY_KAFKA_CLIENT_ID", f"{client_id}-notifier"),
+                },
+            )
+        tracked = [spec for spec in specs if spec.event_type in TRACKED]
+        if tracked:
+            operations[f"receive.{topic}.tracker"] = _operation(
+                "receive",
+                topic,
+                tracked,
+                "The tracker's consumer group folds these events into where each complaint"
+                " stands (status look-up, indicators) and skips the others.",
+                {
+                    "groupId": _setting("GATEWAY_TRACKER_GROUP_ID", tracker.group_id),
+                    "clientId": _setting("GATEWAY_KAFKA_CLIENT_ID", f"{client_id}-tracker"),
                 },
             )
     return operations

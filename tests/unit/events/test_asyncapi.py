@@ -23,6 +23,7 @@ from gateway.events.asyncapi import (
     PUBLISHED_ELSEWHERE,
     SASL_MECHANISMS,
     SECURITY_PROTOCOLS,
+    TRACKED,
     asyncapi_document,
 )
 from gateway.events.envelope import CONTENT_TYPE, EVENT_SPECS, SPEC_BY_TYPE, parse_event
@@ -30,6 +31,7 @@ from gateway.events.schemas import render
 from gateway.notifier.service import HANDLED_TYPES
 from gateway.publisher import HEADERS, route
 from gateway.settings import KafkaSettings
+from gateway.tracker.service import TRACKED_TYPES
 from tests.conftest import FIXTURES, REPO
 
 SPEC_SCHEMA = FIXTURES / "asyncapi" / "asyncapi-3.0.0.schema.json"
@@ -161,16 +163,21 @@ def test_send_is_what_the_gateway_publishes_and_receive_what_the_notifier_acts_o
     document: dict[str, Any],
 ) -> None:
     assert CONSUMED == HANDLED_TYPES, "the notifier's handled types changed: update CONSUMED"
-    by_action: dict[str, set[str]] = {"send": set(), "receive": set()}
-    for operation in document["operations"].values():
+    assert TRACKED == TRACKED_TYPES, "the tracker's types changed: update TRACKED"
+    by_action: dict[str, set[str]] = {"send": set(), "receive": set(), "tracker": set()}
+    for name, operation in document["operations"].items():
         channel = resolve(document, operation["channel"]["$ref"])
+        reader = "tracker" if name.endswith(".tracker") else operation["action"]
         for ref in operation["messages"]:
             assert ref["$ref"].startswith(f"{operation['channel']['$ref']}/messages/")
-            by_action[operation["action"]].add(resolve(document, ref["$ref"])["$ref"])
+            by_action[reader].add(resolve(document, ref["$ref"])["$ref"])
         assert channel["address"] in topics.ALL
     as_refs = lambda types: {f"#/components/messages/{name}" for name in types}  # noqa: E731
     assert by_action["send"] == as_refs(set(SPEC_BY_TYPE) - set(PUBLISHED_ELSEWHERE))
     assert by_action["receive"] == as_refs(CONSUMED)
+    assert by_action["tracker"] == as_refs(TRACKED)
+    tracker = document["operations"]["receive.complaints.v1.tracker"]["bindings"]["kafka"]
+    assert tracker["groupId"]["default"] == "intake-gateway-tracker"
     assert "complaint.status_changed" not in {r.rsplit("/", 1)[1] for r in by_action["send"]}
 
 
