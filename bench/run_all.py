@@ -24,6 +24,7 @@ FULL: dict[str, list[str]] = {
     "notifier": [],
     "postal": [],
     "tracker": [],
+    "peer": [],
 }
 QUICK: dict[str, list[str]] = {
     "publish": ["--events", "5000", "--runs", "1"],
@@ -33,6 +34,7 @@ QUICK: dict[str, list[str]] = {
     "notifier": ["--complaints", "500", "--runs", "1", "--paced", "50"],
     "postal": ["--copies", "1", "--runs", "1"],
     "tracker": ["--complaints", "2000", "--duration", "5", "--backends", "sqlite"],
+    "peer": ["--duration", "3", "--runs", "1"],
 }
 
 

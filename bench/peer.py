@@ -1,0 +1,141 @@
+"""The gateway against a hand-written peer (``bench/peers/webhook.py``), same run, same load.
+
+    python -m bench.peer [--duration 6] [--runs 3] [--rate 300]
+
+Two sides on one fresh local broker, each one process with one HTTP worker: the gateway doing
+all its work (``intake-gateway run --only http`` on the embedded stores: raw copy, idempotency,
+limits, normalisers, encryption at rest) and the peer (FastAPI, pydantic, the same HMAC check,
+a CloudEvent published with acks=all and idempotence). The sides are taken in turn, rotated run
+by run. Each run of a side: open-loop load at ``--rate`` (latency from each request's scheduled
+time), then saturation (every connection posts again once answered). Every request is a signed
+JSON submission from another person with their own text (``bench/submissions.py``), never a
+repeated body. CPU per accepted submission: ``/proc`` user + system time of all the side's
+processes over the saturation window. Targets (issue 29): the gateway >= 0.5 of the peer's
+accepted/s, CPU <= 1.2 ms a submission.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.common import median_figures, private_broker, write_section
+from bench.webhook import CONNECTIONS, SECRET
+from bench.webhook_backends import Servers, Side, SideRuns, side_run
+from gateway.admin import create_topics
+from gateway.runtime import run_loop
+from gateway.settings import KafkaSettings
+from tests.support.kafka import free_port
+
+NAMES = {"embedded": "intake-gateway (all its work, embedded stores)", "peer": "hand-written peer"}
+
+
+@contextlib.contextmanager
+def peer_side(bootstrap: str, log: Path) -> Iterator[Side]:
+    port = free_port()
+    command = [sys.executable, "-m", "bench.peers.webhook", "--port", str(port)]
+    command += ["--bootstrap", bootstrap, "--secret", SECRET]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        _until_listening(port, process)
+        yield Side("peer", [port], [process.pid])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _until_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the peer exited ({process.returncode})")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the peer did not listen")
+
+
+def measure(rate: float, duration: float, runs: int) -> tuple[dict[str, SideRuns], str]:
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    results = {name: SideRuns({rate: []}) for name in NAMES}
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        private_broker() as bootstrap,
+        contextlib.ExitStack() as stack,
+    ):
+        run_loop(create_topics(KafkaSettings(bootstrap=bootstrap)))
+        sides = {
+            "embedded": Servers(stack, bootstrap, Path(scratch)).side("embedded"),
+            "peer": stack.enter_context(peer_side(bootstrap, Path(scratch) / "peer.log")),
+        }
+        for name, side in sides.items():  # warm-up: connections, the broker's JIT
+            warm = SideRuns({200.0: []})
+            run_loop(side_run(side, [200.0], 3, f"warm{name}{time.time_ns()}", warm))
+        names = list(NAMES)
+        for run in range(runs):
+            for name in names[run % 2 :] + names[: run % 2]:
+                tag = f"{name[:3]}{run}p{time.time_ns() % 10**9}"
+                run_loop(side_run(sides[name], [rate], duration, tag, results[name]))
+                print(f"  run {run} {name}: {results[name].saturation[-1]:.0f}/s", flush=True)
+    return results, load
+
+
+def table(results: dict[str, SideRuns], rate: float, duration: float, runs: int, load: str) -> str:
+    gateway, peer = results["embedded"], results["peer"]
+    pairs = zip(gateway.saturation, peer.saturation, strict=True)
+    ratios = [mine / theirs for mine, theirs in pairs]
+    rows = [
+        f"| side | accepted/s at saturation | at {rate:,.0f}/s: accepted/s | p50 ms | p99 ms "
+        "| CPU ms / accepted submission |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, side in results.items():
+        figures = median_figures(side.latency[rate])
+        rows.append(
+            f"| {NAMES[name]} | {statistics.median(side.saturation):,.0f} | {figures.rate:,.0f} "
+            f"| {figures.p50_ms:.1f} | {figures.p99_ms:.1f} "
+            f"| {statistics.median(side.gateway_cpu_ms):.2f} |"
+        )
+    return (
+        "## The gateway against a hand-written peer (`bench/peer.py`)\n\n"
+        "Signed JSON submissions, each from another person with their own text, to the gateway "
+        "(`run --only http`, one HTTP worker, embedded stores, doing all its work) and to "
+        "`bench/peers/webhook.py` (FastAPI, pydantic, the same HMAC check, a CloudEvent "
+        "published with acks=all and idempotence, nothing kept), one process each, on one "
+        f"fresh broker; the sides in turn, rotated run by run; median of {runs} runs. Each "
+        f"run: open loop at {rate:,.0f}/s for {duration:.0f} s over {CONNECTIONS} keep-alive "
+        f"connections, then saturation for {duration:.0f} s. CPU: `/proc` user + system of the "
+        "side's processes over the saturation window, per accepted submission. Load "
+        f"generator, broker and both sides share the machine's {os.cpu_count()} cores (load "
+        f"average {load} when the run began). Targets (issue 29): the gateway >= 0.5 of the "
+        "peer's accepted/s; CPU <= 1.2 ms a submission.\n\n"
+        + "\n".join(rows)
+        + f"\n\nThe gateway's accepted/s over the peer's: **{statistics.median(ratios):.2f}** "
+        f"(runs {min(ratios):.2f}-{max(ratios):.2f})."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--duration", type=float, default=6.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=300.0)
+    args = parser.parse_args()
+    results, load = measure(args.rate, args.duration, args.runs)
+    text = table(results, args.rate, args.duration, args.runs, load)
+    print(text)
+    write_section("webhook-peer", text)
+
+
+if __name__ == "__main__":
+    main()
