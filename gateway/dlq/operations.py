@@ -12,8 +12,8 @@ cannot become a complaint leaves the record open with the new reason, the attemp
 intake reports it again on ``intake.dlq.v1`` under the same id: a repeat to consumers). A
 redrive that could not be made (Kafka, a store or the mail server unavailable) leaves the record
 as it was. A record redriven or dismissed is closed for good: a second redrive publishes
-nothing. Records of the notifier (Kafka records it could not read) have no stored input and
-are only dismissed.
+nothing. Records of the notifier or the tracker (Kafka records they could not read) have no
+stored input and are only dismissed.
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ def notifier_service(components: Components, outbox: bool = False) -> NotifierSe
         templates,
         components.tokens,
         feedback=FeedbackLinks(components.tokens.link_key, settings.tracker.feedback_valid_days),
+        dlq=components.backend.dlq,
     )
     policies = load_policies(settings.normalizer.due_policies_file)
     zones = {name: ZoneInfo(policy.timezone) for name, policy in policies.items()}

@@ -29,6 +29,7 @@ import jinja2
 import structlog
 from prometheus_client import Counter
 
+from gateway.dlq.records import unread_record
 from gateway.errors import PermanentSendError, ProviderUnavailable, SendError
 from gateway.events.dlq import IntakeRejected
 from gateway.events.envelope import make_event
@@ -47,6 +48,8 @@ from gateway.notifier.templates import RenderedMessage, TemplateLibrary
 from gateway.notifier.tokens import EmailTokens
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
+from gateway.store.dlq import DlqStore
+from gateway.store.patience import kept_after_publish
 
 log = structlog.get_logger(__name__)
 
@@ -70,7 +73,7 @@ class RetryPolicy:
 
 
 class Dispatcher:
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only extras past what every dispatcher needs)
         self,
         settings: GatewaySettings,
         senders: Mapping[Medium, Sender],
@@ -78,9 +81,12 @@ class Dispatcher:
         publisher: KafkaPublisher,
         templates: TemplateLibrary,
         tokens: EmailTokens,
+        *,
         feedback: FeedbackLinks | None = None,
+        dlq: DlqStore | None = None,
     ) -> None:
         notifier = settings.notifier
+        self._dlq = dlq
         self._settings = settings
         self._senders = senders
         self._ledger = ledger
@@ -336,8 +342,13 @@ class Dispatcher:
 
     async def dead_letter(self, rejected: IntakeRejected, source_key: str) -> None:
         """Publish a record the notifier cannot read on the DLQ (before its offset is committed:
-        if Kafka does not take it, the batch is read again)."""
-        await self._publisher.publish(make_event(rejected, source_key=source_key, source=SOURCE))
+        if Kafka does not take it, the batch is read again), then keep it in the office's
+        dead-letter queue (``dlq list``, to look at and dismiss)."""
+        event = make_event(rejected, source_key=source_key, source=SOURCE)
+        await self._publisher.publish(event)
+        if (dlq := self._dlq) is not None:
+            kept = unread_record(event, source_key)
+            await kept_after_publish("dead-letter record", lambda: dlq.add(kept))
 
     async def _publish(
         self, data: NotificationRequested | NotificationSent | NotificationFailed

@@ -24,4 +24,5 @@ def tracker_service(components: Components) -> TrackerService:
         components.publisher,
         batch_size=settings.tracker.batch_size,
         erasures=ErasedComplaints(components.backend.privacy, components.backend.complaints),
+        dlq=components.backend.dlq,
     )

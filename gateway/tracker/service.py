@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter
 
+from gateway.dlq.records import unread_record
 from gateway.errors import PublishError, StateStoreError
 from gateway.events import topics
 from gateway.events.dlq import Reader
@@ -30,6 +31,7 @@ from gateway.kafka_security import client_security
 from gateway.notifier.unreadable import unreadable_record
 from gateway.publisher import KafkaPublisher
 from gateway.settings import KafkaSettings
+from gateway.store.dlq import DlqStore
 from gateway.store.tracker import Fold, TrackerStore
 from gateway.tracker.erasures import ErasedComplaints
 from gateway.tracker.timeline import entry_of
@@ -72,6 +74,7 @@ class TrackerService:
         *,
         batch_size: int = 500,
         erasures: ErasedComplaints | None = None,
+        dlq: DlqStore | None = None,
     ) -> None:
         self._consumer = consumer
         self._store = store
@@ -79,6 +82,7 @@ class TrackerService:
         self._publisher = publisher
         self._batch_size = batch_size
         self._erasures = erasures
+        self._dlq = dlq
 
     async def run(self) -> None:
         await self._consumer.start()
@@ -131,6 +135,9 @@ class TrackerService:
         key = f"tracker:{rejected.source_message.id}"  # not the notifier's id for the same record
         event = make_event(rejected, source_key=key, source=SOURCE)
         await _until_done(lambda: self._publisher.publish(event), "kafka")
+        if (dlq := self._dlq) is not None:  # the office's queue: to look at and dismiss
+            kept = unread_record(event, key)
+            await _until_done(lambda: dlq.add(kept), "store")
 
     async def _commit(self, records: Sequence[Record]) -> None:
         """The records' offsets, on the partitions still ours (after a rebalance their new

@@ -47,6 +47,11 @@ async def test_given_poisoned_records_then_each_goes_to_the_dlq_and_the_next_one
             await components.publisher.publish(event)
             [mail] = await smtp_server.wait_for(1)
             records = await dlq.read(len(POISONED))
+            store = components.backend.dlq
+            kept = [await store.get(json.loads(record.value)["id"]) for record in records]
+            first = kept[0]
+            assert first is not None
+            assert await store.dismiss(first.id, "cli:test", "looked at: garbage")
     finally:
         await producer.stop()
     assert event.subject in mail["Subject"]
@@ -57,3 +62,9 @@ async def test_given_poisoned_records_then_each_goes_to_the_dlq_and_the_next_one
         r["data"]["source_message"]["uri"].startswith("kafka://complaints.v1/") for r in rejected
     )
     assert {record.key for record in records} == {b"notifier"}
+    # kept in the office's queue too, to look at and dismiss (nothing stored to redrive)
+    assert [record.reason_code if record else None for record in kept] == [
+        code for _, code in POISONED
+    ]
+    assert all(record and record.channel == "notifier" for record in kept)
+    assert all(record and (record.source_uri or "").startswith("kafka://") for record in kept)

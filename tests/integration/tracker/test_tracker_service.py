@@ -119,7 +119,8 @@ async def test_given_a_stream_redelivered_poisoned_and_a_restart_then_each_event
             assert await components.backend.tracker.complaint(reference(a)) == expected(
                 [*lives[a], late]
             )
-        rejected = [json.loads(record.value) for record in await dlq.read(1)]
+            rejected = [json.loads(record.value) for record in await dlq.read(1)]
+            kept = [await components.backend.dlq.get(r["id"]) for r in rejected]
     finally:
         await producer.stop()
     assert found is not None
@@ -128,6 +129,10 @@ async def test_given_a_stream_redelivered_poisoned_and_a_restart_then_each_event
     poisoned = [r for r in rejected if r["data"]["channel"] == "tracker"]
     assert [r["data"]["reason_code"] for r in poisoned] == ["unreadable_event"]
     assert poisoned[0]["data"]["source_message"]["uri"].startswith("kafka://complaints.v1/")
+    # kept in the office's queue too, to look at and dismiss
+    assert [(r.channel, r.reason_code) if r else None for r in kept] == [
+        ("tracker", "unreadable_event")
+    ]
 
 
 async def test_a_rebuild_from_the_topics_gives_the_same_state(

@@ -64,10 +64,10 @@ def render(planned: PlannedNotification, feedback: FeedbackLinks | None) -> Any:
         settings,
         {},
         SqliteLedger(None),
-        None,
+        None,  # type: ignore[arg-type]
         TemplateLibrary(),
         EmailTokens(KEY),
-        feedback,  # type: ignore[arg-type]
+        feedback=feedback,
     )
     return dispatcher.render(planned)
 
