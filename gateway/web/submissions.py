@@ -25,6 +25,7 @@ from gateway.errors import (
     StateStoreError,
 )
 from gateway.events.envelope import CloudEvent
+from gateway.store.patience import kept_after_publish
 from gateway.store.state import IDEMPOTENCY_CLAIM_LEASE_S, StateStore
 from gateway.web.context import WebContext
 from gateway.web.problems import FieldError, ProblemError
@@ -75,8 +76,10 @@ async def key_claimed(state: StateStore, scope: str, key: str) -> AsyncIterator[
     try:
         yield
     except BaseException:
+        # A database restarting is waited out (else the client's retries would be refused
+        # until the lease ends); a longer outage leaves the claim to its lease.
         with contextlib.suppress(StateStoreError):
-            await state.release_key(scope, key)
+            await kept_after_publish("idempotency claim", lambda: state.release_key(scope, key))
         raise
 
 
