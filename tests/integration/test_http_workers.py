@@ -187,9 +187,16 @@ async def test_given_two_workers_then_a_form_gets_one_allowance_not_two(
 ) -> None:
     gateway = await two_workers(kafka_settings, tmp_path, per_form_per_minute=10)
     try:
+        started = time.monotonic()
         answers = [await post(gateway.url, submission(n), f"limit-{n}") for n in range(20)]
+        elapsed = time.monotonic() - started
     finally:
         gateway.stop()
     codes = [answer.status_code for answer in answers]
-    assert codes.count(202) == 10, codes
-    assert codes.count(429) == 10, codes
+    # The bucket refills as time goes, a token every 6 s: on a busy machine the 20 posts may
+    # take long enough for one or two more. Two allowances (one per worker) would accept 20.
+    refilled = int(elapsed * 10 / 60)
+    assert refilled < 5, f"the posts took {elapsed:.0f} s: too slow to tell"
+    assert 10 <= codes.count(202) <= 10 + refilled, (codes, elapsed)
+    assert codes.count(202) + codes.count(429) == 20, codes
+    assert codes[:10] == [202] * 10, codes
