@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from bench.webhook_backends import Servers, Side, SideRuns, side_run
 from gateway.admin import create_topics
 from gateway.runtime import run_loop
 from gateway.settings import KafkaSettings
-from tests.support.kafka import free_port
+from tests.support.kafka import free_port, wait_for_port
 
 NAMES = {"embedded": "intake-gateway (all its work, embedded stores)", "peer": "hand-written peer"}
 
@@ -47,22 +46,11 @@ def peer_side(bootstrap: str, log: Path) -> Iterator[Side]:
     with log.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     try:
-        _until_listening(port, process)
+        wait_for_port(port, process, "the peer")
         yield Side("peer", [port], [process.pid])
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _until_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the peer exited ({process.returncode})")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return
-        time.sleep(0.2)
-    raise RuntimeError("the peer did not listen")
 
 
 def measure(rate: float, duration: float, runs: int) -> tuple[dict[str, SideRuns], str]:

@@ -27,7 +27,7 @@ from gateway.normalizers import Normalizer
 from gateway.publisher import KafkaPublisher
 from gateway.store.catalog import CatalogEntry, ObjectCatalog, sha256_of_uri
 from gateway.store.dlq import DlqStore
-from gateway.store.patience import kept_after_publish
+from gateway.store.patience import until_available
 from gateway.store.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -70,7 +70,7 @@ class Intake:
         if self._contacts is not None and isinstance(payload, ComplaintReceived):
             person = payload.complainant
             contacts = self._contacts
-            await kept_after_publish(
+            await until_available(
                 "contacts",
                 lambda: contacts.record_contacts(
                     payload.reference, [c for c in (person.email, person.phone) if c]
@@ -79,7 +79,7 @@ class Intake:
         if self._catalog is not None:
             catalog = self._catalog
             entries = catalog_entries(payload, raw)
-            await kept_after_publish("catalog", lambda: catalog.record_objects(entries))
+            await until_available("catalog", lambda: catalog.record_objects(entries))
         return event
 
     async def reject(
@@ -103,7 +103,7 @@ class Intake:
         await self._publisher.publish(event)
         if self._dlq is not None:  # once Kafka has it: a record is never ahead of its event
             dlq, kept = self._dlq, rejected_record(event, raw)
-            await kept_after_publish("dead-letter record", lambda: dlq.add(kept))
+            await until_available("dead-letter record", lambda: dlq.add(kept))
         log.warning("intake.rejected", channel=raw.channel, reason_code=reason_code)
         return event
 

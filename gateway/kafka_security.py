@@ -12,9 +12,11 @@ from __future__ import annotations
 from ssl import SSLContext
 from typing import TypedDict
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.helpers import create_ssl_context
 
 from gateway.errors import ConfigurationError
+from gateway.events import topics
 from gateway.settings import KafkaSettings
 
 
@@ -45,3 +47,21 @@ def client_security(settings: KafkaSettings) -> ClientSecurity:
         security["sasl_plain_username"] = settings.sasl_username or ""
         security["sasl_plain_password"] = settings.sasl_password.get_secret_value()
     return security
+
+
+def group_consumer(settings: KafkaSettings, group_id: str, reader: str) -> AIOKafkaConsumer:
+    """A consumer group's reader of ``complaints.v1`` and ``notifications.v1`` (the notifier's,
+    the tracker's): offsets committed by the service once its work is kept, from the first
+    offset for a new group, committed transactions only; ``reader`` names its client id."""
+    return AIOKafkaConsumer(
+        topics.COMPLAINTS,
+        topics.NOTIFICATIONS,
+        bootstrap_servers=settings.bootstrap,
+        group_id=group_id,
+        client_id=f"{settings.client_id}-{reader}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_interval_ms=30 * 60 * 1000,
+        **client_security(settings),
+    )

@@ -49,7 +49,7 @@ from gateway.notifier.tokens import EmailTokens
 from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.store.dlq import DlqStore
-from gateway.store.patience import kept_after_publish
+from gateway.store.patience import until_available
 
 log = structlog.get_logger(__name__)
 
@@ -348,7 +348,7 @@ class Dispatcher:
         await self._publisher.publish(event)
         if (dlq := self._dlq) is not None:
             kept = unread_record(event, source_key)
-            await kept_after_publish("dead-letter record", lambda: dlq.add(kept))
+            await until_available("dead-letter record", lambda: dlq.add(kept))
 
     async def _publish(
         self, data: NotificationRequested | NotificationSent | NotificationFailed

@@ -24,11 +24,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from gateway.errors import PublishError
-from gateway.events import topics
 from gateway.events.complaint import ComplaintReceived, DocumentAdded, Flag, StatusChanged
 from gateway.events.envelope import CloudEvent, event_header, parse_event
 from gateway.events.notification import Medium, NotificationRequested, Purpose
-from gateway.kafka_security import client_security
+from gateway.kafka_security import group_consumer
 from gateway.notifier.dispatch import SOURCE as OWN_SOURCE
 from gateway.notifier.dispatch import Dispatcher
 from gateway.notifier.final_answer import FinalAnswers
@@ -356,18 +355,7 @@ def _event(record: Record) -> CloudEvent[Any] | None:
 
 
 def notifier_consumer(settings: KafkaSettings, group_id: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        topics.COMPLAINTS,
-        topics.NOTIFICATIONS,
-        bootstrap_servers=settings.bootstrap,
-        group_id=group_id,
-        client_id=f"{settings.client_id}-notifier",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_poll_interval_ms=30 * 60 * 1000,
-        **client_security(settings),
-    )
+    return group_consumer(settings, group_id, "notifier")
 
 
 __all__ = ["NotifierService", "notification_id", "notifier_consumer"]

@@ -30,6 +30,7 @@ from gateway.store.tracker import (
     RatingRow,
     TimelineEntry,
     TrackedComplaint,
+    figures_queries,
 )
 
 _SCHEMA = """
@@ -90,31 +91,7 @@ _UPSERT = (
     f" VALUES ({', '.join('?' * len(_FIELDS))})"
 )
 _CHUNK = 500  # references per IN (...) look-up (SQLite's limit on parameters is 32,766)
-_OUTCOME = (
-    "CASE WHEN {done}_in_time IS NOT NULL THEN (CASE WHEN {done}_in_time THEN 'in_time' ELSE 'late'"
-    " END)"
-    " WHEN {due}_by < :today THEN 'overdue' ELSE 'pending' END"
-)
-_COUNTS = (
-    "SELECT month, channel, complete, reachable, "  # noqa: S608 (constants only)
-    + _OUTCOME.format(done="acknowledged", due="acknowledge")
-    + ", "
-    + _OUTCOME.format(done="answered", due="respond")
-    + ", count(*) FROM tracked_complaint WHERE policy = :policy"
-    " GROUP BY 1, 2, 3, 4, 5, 6"
-)
-_DELAYS = (
-    "SELECT month, channel, complete, 'acknowledge', acknowledge_delay, count(*)"
-    " FROM tracked_complaint WHERE policy = :policy AND acknowledge_delay IS NOT NULL"
-    " GROUP BY 1, 2, 3, 5"
-    " UNION ALL SELECT month, channel, complete, 'respond', answer_delay, count(*)"
-    " FROM tracked_complaint WHERE policy = :policy AND answer_delay IS NOT NULL"
-    " GROUP BY 1, 2, 3, 5"
-)
-_RATINGS = (
-    "SELECT month, channel, rating, count(*) FROM tracked_complaint"
-    " WHERE policy = :policy AND rating IS NOT NULL GROUP BY 1, 2, 3"
-)
+_COUNTS, _DELAYS, _RATINGS = figures_queries(":policy", ":today")
 
 
 class SqliteTrackerStore:

@@ -173,6 +173,38 @@ class PolicyFigures:
     ratings: list[RatingRow]
 
 
+def figures_queries(policy: str, today: str) -> tuple[str, str, str]:
+    """The indicators' SQL, the same on both backends but for their placeholders (``policy``
+    and ``today``): counts by month, channel, completeness, reachability and outcome of each
+    step; the delays' histogram; the ratings."""
+    outcome = (
+        "CASE WHEN {done}_in_time IS NOT NULL THEN"
+        " (CASE WHEN {done}_in_time THEN 'in_time' ELSE 'late' END)"
+        f" WHEN {{due}}_by < {today} THEN 'overdue' ELSE 'pending' END"
+    )
+    counts = (
+        "SELECT month, channel, complete, reachable, "  # noqa: S608 (constants only)
+        + outcome.format(done="acknowledged", due="acknowledge")
+        + ", "
+        + outcome.format(done="answered", due="respond")
+        + f", count(*) FROM tracked_complaint WHERE policy = {policy}"
+        " GROUP BY 1, 2, 3, 4, 5, 6"
+    )
+    delays = (
+        "SELECT month, channel, complete, 'acknowledge', acknowledge_delay, count(*)"  # noqa: S608
+        f" FROM tracked_complaint WHERE policy = {policy} AND acknowledge_delay IS NOT NULL"
+        " GROUP BY 1, 2, 3, 5"
+        " UNION ALL SELECT month, channel, complete, 'respond', answer_delay, count(*)"
+        f" FROM tracked_complaint WHERE policy = {policy} AND answer_delay IS NOT NULL"
+        " GROUP BY 1, 2, 3, 5"
+    )
+    ratings = (
+        "SELECT month, channel, rating, count(*) FROM tracked_complaint"  # noqa: S608
+        f" WHERE policy = {policy} AND rating IS NOT NULL GROUP BY 1, 2, 3"
+    )
+    return counts, delays, ratings
+
+
 @dataclass(frozen=True)
 class Overdue:
     """An open complaint past its respond-by date: the reference only, for the office."""

@@ -23,11 +23,10 @@ from prometheus_client import Counter
 
 from gateway.dlq.records import unread_record
 from gateway.errors import PublishError, StateStoreError
-from gateway.events import topics
 from gateway.events.dlq import Reader
 from gateway.events.envelope import CloudEvent, event_header, make_event, parse_event
 from gateway.events.erasure import ComplaintErased
-from gateway.kafka_security import client_security
+from gateway.kafka_security import group_consumer
 from gateway.notifier.unreadable import unreadable_record
 from gateway.publisher import KafkaPublisher
 from gateway.settings import KafkaSettings
@@ -181,15 +180,4 @@ async def _until_done(attempt: Callable[[], Awaitable[T]], what: str) -> T:
 
 
 def tracker_consumer(settings: KafkaSettings, group_id: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        topics.COMPLAINTS,
-        topics.NOTIFICATIONS,
-        bootstrap_servers=settings.bootstrap,
-        group_id=group_id,
-        client_id=f"{settings.client_id}-tracker",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_poll_interval_ms=30 * 60 * 1000,
-        **client_security(settings),
-    )
+    return group_consumer(settings, group_id, "tracker")

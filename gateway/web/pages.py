@@ -30,7 +30,6 @@ from gateway.dates import long_date
 from gateway.errors import InvalidReference
 from gateway.normalizers.contacts import normalise_email, normalise_phone
 from gateway.reference import parse_reference
-from gateway.store.patience import kept_after_publish
 from gateway.web.context import WebContext
 from gateway.web.hardening import csrf_field
 from gateway.web.i18n import LANGUAGES, MESSAGES, choose_language
@@ -39,7 +38,7 @@ from gateway.web.submissions import (
     Accepted,
     Refusal,
     accept_submission,
-    key_claimed,
+    accepted_once,
     reject_submission,
 )
 from gateway.web.uploads import SpooledBody, form_parts, parse_multipart, spool_body
@@ -266,29 +265,23 @@ async def _accept_once(
 ) -> Accepted | HTMLResponse:
     """Accept a page's submission once per ``submission_id``; the form again on failure."""
     key = _submission_key(values, body)
-    async with ctx.exclusive(f"page:{form_id}", key):
-        stored = await ctx.state.stored_response(f"page:{form_id}", key)
-        if stored is not None:
-            return Accepted.model_validate(stored.response)
-        try:
-            async with key_claimed(ctx.state, f"page:{form_id}", key):
-                accepted = await accept_submission(
-                    ctx,
-                    form_id=form_id,
-                    submission=submission,
-                    submission_key=key,
-                    body=body,
-                    uploads=uploads,
-                )
-        except ProblemError as exc:
-            page = "new.html" if form_id == REFERENCE_FORM else "documents.html"
-            return _form_after(exc, page, lang, values)
-        answer = accepted.model_dump(mode="json")
-        await kept_after_publish(
-            "idempotency answer",
-            lambda: ctx.state.store_response(f"page:{form_id}", key, body.sha256, answer),
+
+    async def accept() -> Accepted:
+        return await accept_submission(
+            ctx,
+            form_id=form_id,
+            submission=submission,
+            submission_key=key,
+            body=body,
+            uploads=uploads,
         )
-        return accepted
+
+    try:
+        stored = await accepted_once(ctx, f"page:{form_id}", key, body.sha256, accept)
+    except ProblemError as exc:
+        page = "new.html" if form_id == REFERENCE_FORM else "documents.html"
+        return _form_after(exc, page, lang, values)
+    return Accepted.model_validate(stored.response)
 
 
 def _form_after(

@@ -8,7 +8,7 @@ unavailable, so the caller retries and nothing is lost; 422 when the input canno
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -25,8 +25,8 @@ from gateway.errors import (
     StateStoreError,
 )
 from gateway.events.envelope import CloudEvent
-from gateway.store.patience import kept_after_publish
-from gateway.store.state import IDEMPOTENCY_CLAIM_LEASE_S, StateStore
+from gateway.store.patience import until_available
+from gateway.store.state import IDEMPOTENCY_CLAIM_LEASE_S, StateStore, StoredResponse
 from gateway.web.context import WebContext
 from gateway.web.problems import FieldError, ProblemError
 from gateway.web.uploads import SpooledBody, check_upload_sizes, store_upload
@@ -63,14 +63,39 @@ def unavailable(detail: str) -> ProblemError:
     )
 
 
+async def accepted_once(
+    ctx: WebContext,
+    scope: str,
+    key: str,
+    body_sha256: str,
+    accept: Callable[[], Awaitable[Accepted]],
+) -> StoredResponse:
+    """The answer to a submission under an idempotency key: the one stored if the key was
+    answered already (its body's hash with it, for the caller to compare), else ``accept()``'s,
+    stored. One request at a time per key (``ctx.exclusive``); the key is also claimed in the
+    state store while ``accept()`` publishes, since a lock can be lost with its database
+    connection while the request goes on (``_key_claimed``)."""
+    async with ctx.exclusive(scope, key):
+        stored = await ctx.state.stored_response(scope, key)
+        if stored is not None:
+            return stored
+        async with _key_claimed(ctx.state, scope, key):
+            accepted = await accept()
+        answer = accepted.model_dump(mode="json")
+        await until_available(
+            "idempotency answer",
+            lambda: ctx.state.store_response(scope, key, body_sha256, answer),
+        )
+        return StoredResponse(body_sha256, answer)
+
+
 @contextlib.asynccontextmanager
-async def key_claimed(state: StateStore, scope: str, key: str) -> AsyncIterator[None]:
-    """The idempotency key claimed in the state store for the block, which publishes (the
-    caller holds the key's lock and found no answer stored). 503 when another request still
-    holds the claim: one whose lock was lost with its database connection. The claim is let go
-    when the block fails (nothing published, or the publish failed); once it succeeds, storing
-    the answer removes it (``StateStore.store_response``), and if that cannot be done the claim
-    stays until its lease ends, so a retry meanwhile does not publish again."""
+async def _key_claimed(state: StateStore, scope: str, key: str) -> AsyncIterator[None]:
+    """The key claimed for the block. 503 when another request still holds the claim: one
+    whose lock was lost with its database connection. The claim is let go when the block fails
+    (nothing published, or the publish failed); once it succeeds, storing the answer removes it
+    (``StateStore.store_response``), and if that cannot be done the claim stays until its lease
+    ends, so a retry meanwhile does not publish again."""
     if not await state.claim_key(scope, key, IDEMPOTENCY_CLAIM_LEASE_S):
         raise unavailable("a request with this key is still being processed; retry")
     try:
@@ -79,7 +104,7 @@ async def key_claimed(state: StateStore, scope: str, key: str) -> AsyncIterator[
         # A database restarting is waited out (else the client's retries would be refused
         # until the lease ends); a longer outage leaves the claim to its lease.
         with contextlib.suppress(StateStoreError):
-            await kept_after_publish("idempotency claim", lambda: state.release_key(scope, key))
+            await until_available("idempotency claim", lambda: state.release_key(scope, key))
         raise
 
 

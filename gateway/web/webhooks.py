@@ -15,7 +15,6 @@ from gateway.channels.webform import (
     nest_fields,
     validate_submission,
 )
-from gateway.store.patience import kept_after_publish
 from gateway.web.context import WebContext
 from gateway.web.problems import FieldError, ProblemError, problem_responses
 from gateway.web.signature import (
@@ -24,7 +23,7 @@ from gateway.web.signature import (
     check_timestamp,
     parse_header,
 )
-from gateway.web.submissions import Accepted, accept_submission, key_claimed
+from gateway.web.submissions import Accepted, accept_submission, accepted_once
 from gateway.web.uploads import (
     SpooledBody,
     form_parts,
@@ -113,33 +112,27 @@ async def _receive(
     body: SpooledBody,
 ) -> Any:
     key = idempotency_key or f"sha256:{body.sha256}"
-    async with ctx.exclusive(f"form:{form_id}", key):
-        stored = await ctx.state.stored_response(f"form:{form_id}", key)
-        if stored is not None:
-            if stored.body_sha256 != body.sha256:
-                raise ProblemError(
-                    409,
-                    "idempotency-conflict",
-                    "Idempotency key reused with another body",
-                    "this Idempotency-Key was used for a different submission",
-                )
-            return JSONResponse(stored.response, status_code=202)
-        async with key_claimed(ctx.state, f"form:{form_id}", key):
-            submission, uploads = await _parse(ctx, request, form_id, media_type, body)
-            result = await accept_submission(
-                ctx,
-                form_id=form_id,
-                submission=submission,
-                submission_key=key,
-                body=body,
-                uploads=uploads,
-            )
-        response = result.model_dump(mode="json")
-        await kept_after_publish(
-            "idempotency answer",
-            lambda: ctx.state.store_response(f"form:{form_id}", key, body.sha256, response),
+
+    async def accept() -> Accepted:
+        submission, uploads = await _parse(ctx, request, form_id, media_type, body)
+        return await accept_submission(
+            ctx,
+            form_id=form_id,
+            submission=submission,
+            submission_key=key,
+            body=body,
+            uploads=uploads,
         )
-        return JSONResponse(response, status_code=202)
+
+    stored = await accepted_once(ctx, f"form:{form_id}", key, body.sha256, accept)
+    if stored.body_sha256 != body.sha256:
+        raise ProblemError(
+            409,
+            "idempotency-conflict",
+            "Idempotency key reused with another body",
+            "this Idempotency-Key was used for a different submission",
+        )
+    return JSONResponse(stored.response, status_code=202)
 
 
 async def _parse(

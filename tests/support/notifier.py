@@ -6,7 +6,6 @@ offsets start at the current end of the topics, so it handles only what its test
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -22,11 +21,11 @@ from gateway.events.common import Channel
 from gateway.events.complaint import ComplaintReceived
 from gateway.events.envelope import CloudEvent, make_event
 from gateway.notifier.assembly import notifier_service
-from gateway.publisher import KafkaPublisher
 from gateway.reference import reference_for
 from gateway.settings import GatewaySettings, KafkaSettings
 from tests.support.consumer import partition_numbers
 from tests.support.kafka import free_port
+from tests.support.services import running_service, with_overrides
 
 
 async def start_group_at_end(bootstrap: str, group_id: str) -> None:
@@ -60,26 +59,13 @@ async def notifier_settings(
         "public_url": "https://plaintes.example.org",
         "notifier": {"group_id": group_id, "retry_base_s": 0.05, "retry_max_s": 0.5},
     }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(values.get(key), dict):
-            values[key] = {**values[key], **value}
-        else:
-            values[key] = value
-    return GatewaySettings.model_validate(values)
+    return with_overrides(values, overrides)
 
 
 @contextlib.asynccontextmanager
 async def running_notifier(settings: GatewaySettings) -> AsyncIterator[Components]:
-    async with KafkaPublisher(settings.kafka) as publisher:
-        components = await Components.open(settings, publisher)
-        task = asyncio.create_task(notifier_service(components).run())
-        try:
-            yield components
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await components.close()
+    async with running_service(settings, notifier_service) as components:
+        yield components
 
 
 def complaint_event(key: str | None = None, **person: Any) -> CloudEvent[Any]:

@@ -7,16 +7,14 @@ stopped by its own process id. ``scripts/setup --tests`` installs Prism in tests
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import REPO, SHARED
-from tests.support.kafka import free_port
+from tests.support.kafka import free_port, wait_for_port
 
 PRISM = REPO / "tests" / "twilio" / "node_modules" / ".bin" / "prism"
 SPECS = {"verify": "twilio_verify_v2.json", "api": "twilio_api_v2010.json"}
@@ -49,18 +47,6 @@ class TwilioMock:
         ]
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prism exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"prism did not listen on {port}")
-
-
 @contextmanager
 def twilio_mock(log_dir: Path) -> Iterator[TwilioMock]:
     if not PRISM.exists():
@@ -84,7 +70,7 @@ def twilio_mock(log_dir: Path) -> Iterator[TwilioMock]:
                 stderr=subprocess.STDOUT,
             )
             stack.callback(_stop, process)
-            _wait_for_port(port, process)
+            wait_for_port(port, process, "prism")
             bases[product] = f"http://127.0.0.1:{port}"
         yield TwilioMock(bases, log)
 

@@ -24,13 +24,13 @@ from gateway.events.envelope import CloudEvent, make_event
 from gateway.events.feedback import FeedbackReceived
 from gateway.events.notification import Medium, NotificationSent, Purpose
 from gateway.normalizers.due import BUILTIN_POLICIES, DuePolicy
-from gateway.publisher import KafkaPublisher
 from gateway.reference import reference_for
 from gateway.settings import GatewaySettings, KafkaSettings
 from gateway.store.tracker import TrackedComplaint, TrackerStore
 from gateway.tracker.assembly import tracker_service
 from tests.support.kafka import free_port
 from tests.support.notifier import start_group_at_end
+from tests.support.services import running_service, with_overrides
 
 MONTREAL = ZoneInfo("America/Montreal")
 PARIS = ZoneInfo("Europe/Paris")
@@ -132,27 +132,14 @@ async def tracker_settings(
         "public_url": "https://plaintes.example.org",
         "tracker": {"group_id": group_id, "batch_size": 50},
     }
-    for key, value in overrides.items():  # sections merged: the port and group stay
-        if isinstance(value, dict) and isinstance(values.get(key), dict):
-            values[key] = {**values[key], **value}
-        else:
-            values[key] = value
-    return GatewaySettings.model_validate(values)
+    return with_overrides(values, overrides)
 
 
 @contextlib.asynccontextmanager
 async def running_tracker(settings: GatewaySettings) -> AsyncIterator[Components]:
     """The tracker service in this process (its components yielded: the store to look at)."""
-    async with KafkaPublisher(settings.kafka) as publisher:
-        components = await Components.open(settings, publisher)
-        task = asyncio.create_task(tracker_service(components).run())
-        try:
-            yield components
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await components.close()
+    async with running_service(settings, tracker_service) as components:
+        yield components
 
 
 async def wait_for(

@@ -31,6 +31,7 @@ from gateway.store.tracker import (
     RatingRow,
     TimelineEntry,
     TrackedComplaint,
+    figures_queries,
 )
 
 _FIELDS = [field.name for field in fields(TrackedComplaint)]
@@ -40,31 +41,7 @@ _UPDATE = (
     + ", ".join(f"{name} = ${number}" for number, name in enumerate(_FIELDS[1:], start=2))
     + " WHERE reference = $1"
 )
-_OUTCOME = (
-    "CASE WHEN {done}_in_time IS NOT NULL THEN (CASE WHEN {done}_in_time THEN 'in_time' ELSE 'late'"
-    " END)"
-    " WHEN {due}_by < $2 THEN 'overdue' ELSE 'pending' END"
-)
-_COUNTS = (
-    "SELECT month, channel, complete, reachable, "  # noqa: S608 (constants only)
-    + _OUTCOME.format(done="acknowledged", due="acknowledge")
-    + ", "
-    + _OUTCOME.format(done="answered", due="respond")
-    + ", count(*) FROM tracked_complaint WHERE policy = $1"
-    " GROUP BY 1, 2, 3, 4, 5, 6"
-)
-_DELAYS = (
-    "SELECT month, channel, complete, 'acknowledge', acknowledge_delay, count(*)"
-    " FROM tracked_complaint WHERE policy = $1 AND acknowledge_delay IS NOT NULL"
-    " GROUP BY 1, 2, 3, 5"
-    " UNION ALL SELECT month, channel, complete, 'respond', answer_delay, count(*)"
-    " FROM tracked_complaint WHERE policy = $1 AND answer_delay IS NOT NULL"
-    " GROUP BY 1, 2, 3, 5"
-)
-_RATINGS = (
-    "SELECT month, channel, rating, count(*) FROM tracked_complaint"
-    " WHERE policy = $1 AND rating IS NOT NULL GROUP BY 1, 2, 3"
-)
+_COUNTS, _DELAYS, _RATINGS = figures_queries("$1", "$2")
 
 
 class PostgresTrackerStore:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import StateStoreError, StateStoreUnavailable
-from gateway.store.patience import kept_after_publish
+from gateway.store.patience import until_available
 
 
 class FlakyWrite:
@@ -22,19 +22,19 @@ class FlakyWrite:
 
 async def test_an_unavailable_database_is_waited_out() -> None:
     write = FlakyWrite([StateStoreUnavailable("restarting"), StateStoreUnavailable("refused")])
-    assert await kept_after_publish("answer", write, patience_s=5) == "kept"
+    assert await until_available("answer", write, patience_s=5) == "kept"
     assert write.calls == 3
 
 
 async def test_another_error_is_raised_at_once() -> None:
     write = FlakyWrite([StateStoreError("database or disk is full")])
     with pytest.raises(StateStoreError, match="disk is full"):
-        await kept_after_publish("answer", write, patience_s=5)
+        await until_available("answer", write, patience_s=5)
     assert write.calls == 1
 
 
 async def test_an_outage_longer_than_the_patience_is_raised() -> None:
     write = FlakyWrite([StateStoreUnavailable("down")] * 50)
     with pytest.raises(StateStoreUnavailable, match="down"):
-        await kept_after_publish("answer", write, patience_s=0.5)
+        await until_available("answer", write, patience_s=0.5)
     assert 2 <= write.calls < 50
