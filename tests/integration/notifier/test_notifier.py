@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,14 +67,30 @@ class Outage:
         settle_s: float,
     ) -> None:
         """Publish ``events``, cause the outage, and wait for a mail per event, then
-        ``settle_s`` more (anything sent twice would arrive then)."""
+        ``settle_s`` more (anything sent twice would arrive then). A failure says how long each
+        step took (a broker stopping and starting again on a loaded machine takes its time)."""
+        steps: list[str] = []
+        clock = time.monotonic()
+
+        def took(step: str) -> None:
+            nonlocal clock
+            steps.append(f"{step} {time.monotonic() - clock:.1f} s")
+            clock = time.monotonic()
+
         await asyncio.gather(*(components.publisher.publish(event) for event in events))
         await smtp.wait_for(self.after)
+        took("first mails")
         await asyncio.to_thread(self.stop)
+        took("stop")
         assert len(smtp.messages) < len(events), "the outage came too late to test"
         await asyncio.sleep(self.down_s)
         await asyncio.to_thread(self.start)
-        await smtp.wait_for(len(events), timeout_s=back_within_s)
+        took("down and start")
+        try:
+            await smtp.wait_for(len(events), timeout_s=back_within_s)
+        except AssertionError as exc:
+            took("mails after the start")
+            raise AssertionError(f"{exc} ({', '.join(steps)})") from exc
         await asyncio.sleep(settle_s)
 
 
@@ -226,6 +243,7 @@ async def test_given_smtp_drops_its_connections_mid_batch_then_every_mail_goes_o
 
 @pytest.mark.fault
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a broker's stop (up to 30 s) and start on a loaded machine, then 120 s
 async def test_given_the_broker_stops_mid_batch_then_after_it_returns_each_mail_goes_out_once(
     private_broker: LocalBroker, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
