@@ -36,7 +36,7 @@ class RotationReport:
             f"data keys already\t{self.already}\twith {self.current!r}",
         ]
         said += [f"data keys left\t{count}\twith {key!r}" for key, count in self.others.items()]
-        said.append(f"contacts re-sealed\t{self.resealed}\twith {self.current!r}")
+        said.append(f"state rows re-sealed\t{self.resealed}\twith {self.current!r}")
         return said
 
 

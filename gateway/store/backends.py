@@ -182,7 +182,7 @@ async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
     installation = PostgresSecrets(database)
     pepper = await installation.secret(CONTACT_PEPPER, lambda: secrets.token_bytes(32))
     state = PostgresStateStore(database, pepper, owner=replica_name(settings.data_dir))
-    ledger = PostgresLedger(database)
+    ledger = PostgresLedger(database, pepper)
     return StateBackend(
         state=state,
         catalog=state,

@@ -6,6 +6,14 @@ key's id in the row's ``key_id`` column (NULL: a row written in clear by an earl
 read as it is and sealed by ``intake-gateway keys rotate``). Each value's associated data names
 its row and field, so a sealed value copied to another row or field does not open.
 
+The ``notifications`` rows keep, besides their status, whom each message went to and the values
+it was rendered from (to resend or act on a bounce): both sealed the same way, each with its
+key's id beside it (``recipient_key_id``, ``values_key_id``: a claim and its outcome may be
+written under different keys, around a rotation), and the recipient also as a keyed hash
+(``recipient_hash``: an inbound SMS is tied to the complaint we last wrote to that number
+without the number in clear). Rows of an earlier version (``values_json`` and ``recipient`` in
+clear, no key id) are read as they are and sealed by rotation.
+
 Contacts given with a complaint for the "send documents" check are not here: they are kept as
 keyed hashes only (``gateway.store.state.keyed_contact_hash``).
 
@@ -17,10 +25,15 @@ and re-seals them under the current key (rotation).
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from gateway.notifier.ledger import Contact
+from pydantic_core import to_json
+
+from gateway.notifier.ledger import Contact, LedgerEntry
 from gateway.store.keyring import Keyring
+from gateway.store.state import keyed_contact_hash
 
 SEALED_FIELDS = ("name", "email", "phone", "postal_address")
 Values = tuple[str | None, ...]  # the SEALED_FIELDS of a row, in that order
@@ -75,3 +88,100 @@ def merged(kept: Contact | None, given: Contact) -> Contact:
         if getattr(given, field.name) is not None
     }
     return dataclasses.replace(kept, **updates)
+
+
+@dataclass(frozen=True)
+class SealedDetails:
+    """A notification's recipient and values as its row keeps them (None: not given)."""
+
+    recipient: str | None = None
+    recipient_key_id: str | None = None
+    recipient_hash: str | None = None
+    values: str | None = None
+    values_key_id: str | None = None
+
+    def columns(self) -> tuple[str | None, ...]:
+        """In the order of ``DETAIL_COLUMNS``."""
+        return (
+            self.recipient,
+            self.recipient_key_id,
+            self.recipient_hash,
+            self.values,
+            self.values_key_id,
+        )
+
+
+DETAIL_COLUMNS = "recipient, recipient_key_id, recipient_hash, values_sealed, values_key_id"
+
+
+def _detail_context(notification_id: str, part: str) -> bytes:
+    return b"notification|" + notification_id.encode() + b"|" + part.encode()
+
+
+def recipient_hash(pepper: bytes, recipient: str) -> str:
+    return keyed_contact_hash(pepper, recipient)
+
+
+def seal_details(
+    keyring: Keyring, pepper: bytes, notification_id: str, recipient: str | None, values: Any
+) -> SealedDetails:
+    """A notification's recipient and values sealed under the current key."""
+    sealed = SealedDetails()
+    if recipient is not None:
+        key_id, text = keyring.seal_text(recipient, _detail_context(notification_id, "recipient"))
+        sealed = dataclasses.replace(
+            sealed,
+            recipient=text,
+            recipient_key_id=key_id,
+            recipient_hash=recipient_hash(pepper, recipient),
+        )
+    if values is not None:
+        values_json = to_json(values).decode()
+        key_id, text = keyring.seal_text(values_json, _detail_context(notification_id, "values"))
+        sealed = dataclasses.replace(sealed, values=text, values_key_id=key_id)
+    return sealed
+
+
+def seal_entry(keyring: Keyring, pepper: bytes, entry: LedgerEntry) -> SealedDetails:
+    return seal_details(keyring, pepper, entry.notification_id, entry.recipient, entry.values)
+
+
+@dataclass(frozen=True)
+class StoredDetails:
+    """A ``notifications`` row's recipient and values as read: sealed (with their key ids) or,
+    written by an earlier version, in clear (``recipient`` without key id, ``values_json``)."""
+
+    notification_id: str
+    recipient: str | None
+    recipient_key_id: str | None
+    values_sealed: str | None
+    values_key_id: str | None
+    values_json: str | None
+
+    def opened_recipient(self, keyring: Keyring) -> str | None:
+        if self.recipient is None or self.recipient_key_id is None:
+            return self.recipient
+        context = _detail_context(self.notification_id, "recipient")
+        return keyring.open_text(self.recipient_key_id, self.recipient, context)
+
+    def opened_values(self, keyring: Keyring) -> Any:
+        """The values (None: none kept)."""
+        if self.values_sealed is not None and self.values_key_id is not None:
+            context = _detail_context(self.notification_id, "values")
+            return json.loads(keyring.open_text(self.values_key_id, self.values_sealed, context))
+        return json.loads(self.values_json) if self.values_json else None
+
+    def resealed(self, keyring: Keyring, pepper: bytes) -> SealedDetails:
+        """Its recipient and values under the current key (rotation)."""
+        return seal_details(
+            keyring,
+            pepper,
+            self.notification_id,
+            self.opened_recipient(keyring),
+            self.opened_values(keyring),
+        )
+
+
+STORED_DETAIL_COLUMNS = (
+    "notification_id, recipient, recipient_key_id, values_sealed, values_key_id, values_json"
+)

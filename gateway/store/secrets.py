@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,9 +32,10 @@ class FileSecrets:
         self._folder = folder
 
     async def secret(self, name: str, make: Callable[[], bytes]) -> bytes:
-        return await asyncio.to_thread(self._secret, name, make)
+        return await asyncio.to_thread(self.made_now, name, make)
 
-    def _secret(self, name: str, make: Callable[[], bytes]) -> bytes:
+    def made_now(self, name: str, make: Callable[[], bytes]) -> bytes:
+        """``secret`` in this thread (a store opened before the event loop runs)."""
         path = self._folder / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,3 +52,11 @@ class FileSecrets:
             finally:
                 Path(temp.name).unlink()
         return path.read_bytes()
+
+
+def contact_pepper(directory: Path | None) -> bytes:
+    """The embedded stores' pepper of contact hashes (``directory/contact-pepper``, created once,
+    readable by the gateway's user alone); a throw-away one for a store in memory."""
+    if directory is None:
+        return secrets.token_bytes(32)
+    return FileSecrets(directory).made_now(CONTACT_PEPPER, lambda: secrets.token_bytes(32))

@@ -1,18 +1,16 @@
 """The embedded ``NotificationLedger``: SQLite under ``GATEWAY_DATA_DIR/state`` (one machine).
 
-See ``gateway.notifier.ledger`` for what it promises. Contacts are kept in this file only,
-which is readable by the gateway's user alone, their values sealed (``gateway.store.sealed``).
+See ``gateway.notifier.ledger`` for what it promises. Contacts, and the recipient and values of
+each notification, are kept in this file only, which is readable by the gateway's user alone,
+sealed (``gateway.store.sealed``).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
-
-from pydantic_core import to_json
 
 from gateway.errors import StateStoreError
 from gateway.notifier.ledger import (
@@ -24,7 +22,18 @@ from gateway.notifier.ledger import (
 )
 from gateway.store.datakeys import distinct_values
 from gateway.store.keyring import Keyring
-from gateway.store.sealed import Values, merged, open_values, seal_contact
+from gateway.store.sealed import (
+    DETAIL_COLUMNS,
+    STORED_DETAIL_COLUMNS,
+    StoredDetails,
+    Values,
+    merged,
+    open_values,
+    recipient_hash,
+    seal_contact,
+    seal_entry,
+)
+from gateway.store.secrets import contact_pepper
 from gateway.store.sqlite import SqliteFile
 
 _SCHEMA = """
@@ -54,7 +63,16 @@ CREATE TABLE IF NOT EXISTS contacts (
 """
 # Columns added since the first version of the file, added to an older file when opened.
 _ADDED_COLUMNS = {
-    "notifications": {"claimed_by": "TEXT", "claimed_until": "REAL"},
+    "notifications": {
+        "claimed_by": "TEXT",
+        "claimed_until": "REAL",
+        # the recipient and values sealed (``gateway.store.sealed``); values_json: in clear,
+        # written by an earlier version
+        "recipient_key_id": "TEXT",
+        "recipient_hash": "TEXT",
+        "values_sealed": "TEXT",
+        "values_key_id": "TEXT",
+    },
     "contacts": {"key_id": "TEXT"},  # the master key sealing the row's values (NULL: clear)
 }
 RESEAL_BATCH = 1000
@@ -68,6 +86,7 @@ class SqliteLedger:
         self._file = SqliteFile(directory / "notifier.sqlite" if directory else None, _SCHEMA)
         self._file.upgrade(_add_columns)
         self._keyring = keyring or (Keyring.ephemeral() if directory is None else None)
+        self._pepper = contact_pepper(directory)  # of the recipients' hashes
 
     async def close(self) -> None:
         self._file.close()
@@ -90,7 +109,7 @@ class SqliteLedger:
 
     async def claim(self, entry: LedgerEntry, owner: str, lease_s: float) -> bool:
         now = time.time()
-        row = (*_record_row(entry, "sending", now), owner, now + lease_s)
+        row = (*self._record_row(entry, "sending", now), owner, now + lease_s)
 
         def claim(connection: sqlite3.Connection) -> bool:
             return connection.execute(_CLAIM, (*row, now)).fetchone() is not None
@@ -99,7 +118,20 @@ class SqliteLedger:
 
     async def record(self, entry: LedgerEntry) -> None:
         """Returns once the entry is committed (together with the others waiting then)."""
-        await self._file.write(_RECORD, _record_row(entry, entry.status, time.time()))
+        await self._file.write(_RECORD, self._record_row(entry, entry.status, time.time()))
+
+    def _record_row(self, entry: LedgerEntry, status: str, now: float) -> tuple[Any, ...]:
+        sealed = seal_entry(self.keyring, self._pepper, entry)
+        return (
+            entry.notification_id,
+            entry.reference,
+            entry.purpose,
+            entry.medium,
+            status,
+            entry.provider_message_id,
+            now,
+            *sealed.columns(),
+        )
 
     async def remember_contact(self, contact: Contact) -> None:
         """The values given now over those kept, every one sealed by the current key."""
@@ -122,11 +154,42 @@ class SqliteLedger:
 
     async def sealing_key_ids(self) -> set[str]:
         def query(connection: sqlite3.Connection) -> set[str]:
-            return distinct_values(connection, "contacts", "key_id")
+            return (
+                distinct_values(connection, "contacts", "key_id")
+                | distinct_values(connection, "notifications", "recipient_key_id")
+                | distinct_values(connection, "notifications", "values_key_id")
+            )
 
         return await self._file.read(query)
 
     async def reseal(self) -> int:
+        """Contacts and notifications not sealed by the current key (or in clear) sealed by
+        it; how many rows."""
+        return await self._reseal_contacts() + await self._reseal_notifications()
+
+    async def _reseal_notifications(self) -> int:
+        keyring, pepper, done = self.keyring, self._pepper, 0
+
+        def reseal(connection: sqlite3.Connection) -> int:
+            rows = connection.execute(_NOT_SEALED_BY, (keyring.current.id,) * 2 + (RESEAL_BATCH,))
+            found = [StoredDetails(*row) for row in rows.fetchall()]
+            for stored in found:
+                connection.execute(
+                    _RESEAL_NOTIFICATION,
+                    (
+                        *stored.resealed(keyring, pepper).columns(),
+                        stored.notification_id,
+                        stored.recipient_key_id,
+                        stored.values_key_id,
+                    ),
+                )
+            return len(found)
+
+        while changed := await self._file.change(reseal):
+            done += changed
+        return done
+
+    async def _reseal_contacts(self) -> int:
         keyring, done = self.keyring, 0
 
         def reseal(connection: sqlite3.Connection) -> int:
@@ -150,11 +213,13 @@ class SqliteLedger:
         return done
 
     async def latest_sms_reference(self, phone: str, within_days: int) -> str | None:
+        """Found by the number's keyed hash (or, in a row of an earlier version, in clear)."""
         row = await self._file.one(
             "SELECT reference FROM notifications WHERE medium = 'sms'"
             " AND status IN ('sent', 'announced')"
-            " AND recipient = ? AND updated >= ? ORDER BY updated DESC LIMIT 1",
-            (phone, time.time() - within_days * 86_400),
+            " AND (recipient_hash = ? OR (recipient_hash IS NULL AND recipient = ?))"
+            " AND updated >= ? ORDER BY updated DESC LIMIT 1",
+            (recipient_hash(self._pepper, phone), phone, time.time() - within_days * 86_400),
         )
         return str(row[0]) if row else None
 
@@ -169,14 +234,17 @@ class SqliteLedger:
 
     async def latest_email(self, reference: str) -> SentEmail | None:
         row = await self._file.one(
-            "SELECT notification_id, purpose, recipient, values_json FROM notifications"
+            f"SELECT purpose, {STORED_DETAIL_COLUMNS} FROM notifications"  # noqa: S608 (constants only)
             " WHERE reference = ? AND medium = 'email' AND status IN ('sent', 'announced')"
             " ORDER BY updated DESC LIMIT 1",
             (reference,),
         )
         if row is None:
             return None
-        return SentEmail(str(row[0]), str(row[1]), str(row[2] or ""), json.loads(row[3] or "{}"))
+        stored = StoredDetails(*row[1:])
+        recipient = stored.opened_recipient(self.keyring) or ""
+        values = stored.opened_values(self.keyring) or {}
+        return SentEmail(stored.notification_id, str(row[0]), recipient, values)
 
 
 def _add_columns(connection: sqlite3.Connection) -> None:
@@ -185,7 +253,14 @@ def _add_columns(connection: sqlite3.Connection) -> None:
         for name, kind in columns.items():
             if name not in present:
                 connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-    connection.execute("CREATE INDEX IF NOT EXISTS contacts_key_id ON contacts (key_id)")
+    connection.executescript(
+        "CREATE INDEX IF NOT EXISTS contacts_key_id ON contacts (key_id);"
+        " CREATE INDEX IF NOT EXISTS notifications_by_recipient_hash"
+        " ON notifications (recipient_hash, medium);"
+        " CREATE INDEX IF NOT EXISTS notifications_recipient_key_id"
+        " ON notifications (recipient_key_id);"
+        " CREATE INDEX IF NOT EXISTS notifications_values_key_id ON notifications (values_key_id);"
+    )
 
 
 _CONTACT_COLUMNS = "reference, name, email, phone, postal_address, language"
@@ -208,28 +283,49 @@ def _opened(keyring: Keyring, row: tuple[Any, ...]) -> Contact:
 
 _COLUMNS = (
     "notification_id, reference, purpose, medium, status, attempts, provider_message_id,"
-    " updated, recipient, values_json"
+    f" updated, {DETAIL_COLUMNS}"
+)
+# A value given replaces the one kept, with its key id; the values in clear of an earlier
+# version go once sealed ones replace them.
+_DETAILS_UPDATE = (
+    " recipient_key_id = CASE WHEN excluded.recipient IS NULL THEN recipient_key_id"
+    " ELSE excluded.recipient_key_id END,"
+    " recipient = coalesce(excluded.recipient, recipient),"
+    " recipient_hash = coalesce(excluded.recipient_hash, recipient_hash),"
+    " values_key_id = CASE WHEN excluded.values_sealed IS NULL THEN values_key_id"
+    " ELSE excluded.values_key_id END,"
+    " values_json = CASE WHEN excluded.values_sealed IS NULL THEN values_json END,"
+    " values_sealed = coalesce(excluded.values_sealed, values_sealed),"
 )
 _RECORD = (
-    f"INSERT INTO notifications ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"  # noqa: S608 (constants only)
+    f"INSERT INTO notifications ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 (constants only)
     " ON CONFLICT(notification_id) DO UPDATE SET status = excluded.status,"
     " attempts = attempts + 1,"
     " provider_message_id = coalesce(excluded.provider_message_id, provider_message_id),"
-    " recipient = coalesce(excluded.recipient, recipient),"
-    " values_json = coalesce(excluded.values_json, values_json),"
+    f"{_DETAILS_UPDATE}"
     " updated = excluded.updated"
 )
 _CLAIM = (
     f"INSERT INTO notifications ({_COLUMNS}, claimed_by, claimed_until)"  # noqa: S608 (constants only)
-    " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT(notification_id) DO UPDATE SET attempts = attempts + 1,"
-    " recipient = coalesce(excluded.recipient, recipient),"
-    " values_json = coalesce(excluded.values_json, values_json),"
+    f"{_DETAILS_UPDATE}"
     " updated = excluded.updated, claimed_by = excluded.claimed_by,"
     " claimed_until = excluded.claimed_until"
     " WHERE status = 'sending'"
     " AND (claimed_by IS NULL OR claimed_by = excluded.claimed_by OR claimed_until < ?)"
     " RETURNING 1"
+)
+_NOT_SEALED_BY = (
+    f"SELECT {STORED_DETAIL_COLUMNS} FROM notifications"  # noqa: S608 (constants only)
+    " WHERE (recipient IS NOT NULL AND recipient_key_id IS NOT ?)"
+    " OR (values_sealed IS NOT NULL AND values_key_id IS NOT ?)"
+    " OR values_json IS NOT NULL LIMIT ?"
+)
+_RESEAL_NOTIFICATION = (
+    f"UPDATE notifications SET ({DETAIL_COLUMNS}, values_json)"  # noqa: S608 (constants only)
+    " = (?, ?, ?, ?, ?, NULL)"
+    " WHERE notification_id = ? AND recipient_key_id IS ? AND values_key_id IS ?"
 )
 _REMEMBER = (
     "INSERT INTO contacts (reference, name, email, phone, postal_address, language, updated,"
@@ -240,18 +336,3 @@ _REMEMBER = (
     " language = coalesce(excluded.language, language), updated = excluded.updated,"
     " key_id = excluded.key_id"
 )
-
-
-def _record_row(entry: LedgerEntry, status: str, now: float) -> tuple[Any, ...]:
-    values_json = to_json(entry.values).decode() if entry.values is not None else None
-    return (
-        entry.notification_id,
-        entry.reference,
-        entry.purpose,
-        entry.medium,
-        status,
-        entry.provider_message_id,
-        now,
-        entry.recipient,
-        values_json,
-    )

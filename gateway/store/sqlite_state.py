@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.store.catalog import CatalogEntry, ObjectRead
+from gateway.store.secrets import contact_pepper
 from gateway.store.sqlite import SqliteFile
 from gateway.store.state import (
     IDEMPOTENCY_DAYS,
@@ -116,7 +116,7 @@ class SqliteStateStore:
         """``owner``: who claims messages through this opening (``claim_messages``)."""
         self._file = SqliteFile(directory / "state.sqlite" if directory else None, _SCHEMA)
         self._owner = owner
-        self._pepper = _pepper(directory)
+        self._pepper = contact_pepper(directory)
         self._pruned_at = 0.0
 
     async def close(self) -> None:
@@ -301,14 +301,3 @@ class SqliteStateStore:
     def contact_hash(self, contact: str) -> str:
         """Contacts are kept only as keyed hashes: the state file reveals no address."""
         return keyed_contact_hash(self._pepper, contact)
-
-
-def _pepper(directory: Path | None) -> bytes:
-    """A random secret of this installation, created once, mixed into contact hashes."""
-    if directory is None:
-        return secrets.token_bytes(32)
-    path = directory / "contact-pepper"
-    if not path.exists():
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
-    return path.read_bytes()

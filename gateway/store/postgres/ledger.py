@@ -2,16 +2,15 @@
 
 A claim is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` on the notification's row: the
 row is locked by the statement, so of two notifiers claiming at once one wins and the other
-gets no row back. Lease times are the database's clock, which every notifier shares.
+gets no row back. Lease times are the database's clock, which every notifier shares. Contacts,
+and each notification's recipient and values, are sealed (``gateway.store.sealed``).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import asyncpg
-from pydantic_core import to_json
 
 from gateway.errors import StateStoreError
 from gateway.notifier.ledger import (
@@ -24,34 +23,66 @@ from gateway.notifier.ledger import (
 from gateway.store.datakeys import distinct_query
 from gateway.store.keyring import Keyring
 from gateway.store.postgres.database import Database
-from gateway.store.sealed import Values, merged, open_values, seal_contact
+from gateway.store.sealed import (
+    DETAIL_COLUMNS,
+    STORED_DETAIL_COLUMNS,
+    StoredDetails,
+    Values,
+    merged,
+    open_values,
+    recipient_hash,
+    seal_contact,
+    seal_entry,
+)
 
 _COLUMNS = (
-    "notification_id, reference, purpose, medium, status, provider_message_id, recipient,"
-    " values_json"
+    f"notification_id, reference, purpose, medium, status, provider_message_id, {DETAIL_COLUMNS}"
+)
+# A value given replaces the one kept, with its key id; the values in clear of an earlier
+# version go once sealed ones replace them.
+_DETAILS_UPDATE = (
+    " recipient_key_id = CASE WHEN excluded.recipient IS NULL"
+    " THEN notifications.recipient_key_id ELSE excluded.recipient_key_id END,"
+    " recipient = coalesce(excluded.recipient, notifications.recipient),"
+    " recipient_hash = coalesce(excluded.recipient_hash, notifications.recipient_hash),"
+    " values_key_id = CASE WHEN excluded.values_sealed IS NULL"
+    " THEN notifications.values_key_id ELSE excluded.values_key_id END,"
+    " values_json = CASE WHEN excluded.values_sealed IS NULL THEN notifications.values_json END,"
+    " values_sealed = coalesce(excluded.values_sealed, notifications.values_sealed),"
 )
 _RECORD = (
-    f"INSERT INTO notifications ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"  # noqa: S608 (constants only)
+    f"INSERT INTO notifications ({_COLUMNS})"  # noqa: S608 (constants only)
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     " ON CONFLICT (notification_id) DO UPDATE SET status = excluded.status,"
     " attempts = notifications.attempts + 1,"
     " provider_message_id = coalesce(excluded.provider_message_id,"
     " notifications.provider_message_id),"
-    " recipient = coalesce(excluded.recipient, notifications.recipient),"
-    " values_json = coalesce(excluded.values_json, notifications.values_json),"
+    f"{_DETAILS_UPDATE}"
     " updated = now()"
 )
 _CLAIM = (
     f"INSERT INTO notifications ({_COLUMNS}, claimed_by, claimed_until)"  # noqa: S608 (constants only)
-    " VALUES ($1, $2, $3, $4, 'sending', $5, $6, $7::jsonb, $8,"
-    " now() + make_interval(secs => $9))"
+    " VALUES ($1, $2, $3, $4, 'sending', $5, $6, $7, $8, $9, $10, $11,"
+    " now() + make_interval(secs => $12))"
     " ON CONFLICT (notification_id) DO UPDATE SET attempts = notifications.attempts + 1,"
-    " recipient = coalesce(excluded.recipient, notifications.recipient),"
-    " values_json = coalesce(excluded.values_json, notifications.values_json),"
+    f"{_DETAILS_UPDATE}"
     " updated = now(), claimed_by = excluded.claimed_by,"
     " claimed_until = excluded.claimed_until"
     " WHERE notifications.status = 'sending' AND (notifications.claimed_by IS NULL"
     " OR notifications.claimed_by = excluded.claimed_by OR notifications.claimed_until < now())"
     " RETURNING 1"
+)
+_NOTIFICATIONS_NOT_SEALED_BY = (
+    f"SELECT {STORED_DETAIL_COLUMNS} FROM notifications"  # noqa: S608 (constants only)
+    " WHERE (recipient IS NOT NULL AND recipient_key_id IS DISTINCT FROM $1)"
+    " OR (values_sealed IS NOT NULL AND values_key_id IS DISTINCT FROM $1)"
+    " OR values_json IS NOT NULL LIMIT $2"
+)
+_RESEAL_NOTIFICATION = (
+    f"UPDATE notifications SET ({DETAIL_COLUMNS}, values_json)"  # noqa: S608 (constants only)
+    " = ($1, $2, $3, $4, $5, NULL)"
+    " WHERE notification_id = $6 AND recipient_key_id IS NOT DISTINCT FROM $7"
+    " AND values_key_id IS NOT DISTINCT FROM $8"
 )
 _REMEMBER = (
     "INSERT INTO notifier_contacts"
@@ -73,13 +104,20 @@ _NOT_SEALED_BY = (
 )
 RESEAL_BATCH = 1000
 _SENT = "status IN ('sent', 'announced')"
+_KEY_COLUMNS = (
+    ("notifier_contacts", "key_id"),
+    ("notifications", "recipient_key_id"),
+    ("notifications", "values_key_id"),
+)
 
 
 class PostgresLedger:
     """Contacts sealed with ``keyring`` (given by ``use_keyring`` once the keys are open)."""
 
-    def __init__(self, database: Database, keyring: Keyring | None = None) -> None:
+    def __init__(self, database: Database, pepper: bytes, keyring: Keyring | None = None) -> None:
+        """``pepper``: the installation's, of the recipients' keyed hashes."""
         self._db = database
+        self._pepper = pepper
         self._keyring = keyring
 
     async def close(self) -> None:
@@ -103,11 +141,15 @@ class PostgresLedger:
 
     async def claim(self, entry: LedgerEntry, owner: str, lease_s: float) -> bool:
         identity = _entry_values(entry)[:4]  # the status is 'sending'
-        won = await self._db.fetchval(_CLAIM, *identity, *_details(entry), owner, lease_s)
+        won = await self._db.fetchval(_CLAIM, *identity, *self._details(entry), owner, lease_s)
         return won is not None
 
     async def record(self, entry: LedgerEntry) -> None:
-        await self._db.execute(_RECORD, *_entry_values(entry), *_details(entry))
+        await self._db.execute(_RECORD, *_entry_values(entry), *self._details(entry))
+
+    def _details(self, entry: LedgerEntry) -> tuple[Any, ...]:
+        sealed = seal_entry(self.keyring, self._pepper, entry)
+        return (entry.provider_message_id, *sealed.columns())
 
     async def remember_contact(self, contact: Contact) -> None:
         """The values given now over those kept (the row locked), all sealed by the current
@@ -124,10 +166,33 @@ class PostgresLedger:
         return _opened(self.keyring, row) if row else None
 
     async def sealing_key_ids(self) -> set[str]:
-        rows = await self._db.fetch(distinct_query("notifier_contacts", "key_id"))
-        return {str(row[0]) for row in rows}
+        ids: set[str] = set()
+        for table, column in _KEY_COLUMNS:
+            ids |= {str(row[0]) for row in await self._db.fetch(distinct_query(table, column))}
+        return ids
 
     async def reseal(self) -> int:
+        """Contacts and notifications not sealed by the current key (or in clear) sealed by
+        it; how many rows."""
+        return await self._reseal_contacts() + await self._reseal_notifications()
+
+    async def _reseal_notifications(self) -> int:
+        keyring, done = self.keyring, 0
+        current = keyring.current.id
+        while rows := await self._db.fetch(_NOTIFICATIONS_NOT_SEALED_BY, current, RESEAL_BATCH):
+            for row in rows:
+                stored = StoredDetails(*row)
+                await self._db.execute(
+                    _RESEAL_NOTIFICATION,
+                    *stored.resealed(keyring, self._pepper).columns(),
+                    stored.notification_id,
+                    stored.recipient_key_id,
+                    stored.values_key_id,
+                )
+            done += len(rows)
+        return done
+
+    async def _reseal_contacts(self) -> int:
         keyring, done = self.keyring, 0
         while rows := await self._db.fetch(_NOT_SEALED_BY, keyring.current.id, RESEAL_BATCH):
             for row in rows:
@@ -145,10 +210,13 @@ class PostgresLedger:
         return done
 
     async def latest_sms_reference(self, phone: str, within_days: int) -> str | None:
+        """Found by the number's keyed hash (or, in a row of an earlier version, in clear)."""
         found = await self._db.fetchval(
             f"SELECT reference FROM notifications WHERE medium = 'sms' AND {_SENT}"  # noqa: S608 (constants only)
-            " AND recipient = $1 AND updated >= now() - make_interval(days => $2)"
+            " AND (recipient_hash = $1 OR (recipient_hash IS NULL AND recipient = $2))"
+            " AND updated >= now() - make_interval(days => $3)"
             " ORDER BY updated DESC LIMIT 1",
+            recipient_hash(self._pepper, phone),
             phone,
             within_days,
         )
@@ -165,24 +233,21 @@ class PostgresLedger:
 
     async def latest_email(self, reference: str) -> SentEmail | None:
         row = await self._db.fetchrow(
-            "SELECT notification_id, purpose, recipient, values_json FROM notifications"  # noqa: S608 (constants only)
+            f"SELECT purpose, {STORED_DETAIL_COLUMNS} FROM notifications"  # noqa: S608 (constants only)
             f" WHERE reference = $1 AND medium = 'email' AND {_SENT}"
             " ORDER BY updated DESC LIMIT 1",
             reference,
         )
         if row is None:
             return None
-        values = json.loads(row[3]) if row[3] else {}
-        return SentEmail(str(row[0]), str(row[1]), str(row[2] or ""), values)
+        stored = StoredDetails(*row[1:])
+        recipient = stored.opened_recipient(self.keyring) or ""
+        values = stored.opened_values(self.keyring) or {}
+        return SentEmail(stored.notification_id, str(row[0]), recipient, values)
 
 
 def _entry_values(entry: LedgerEntry) -> tuple[Any, ...]:
     return (entry.notification_id, entry.reference, entry.purpose, entry.medium, entry.status)
-
-
-def _details(entry: LedgerEntry) -> tuple[Any, ...]:
-    values_json = to_json(entry.values).decode() if entry.values is not None else None
-    return (entry.provider_message_id, entry.recipient, values_json)
 
 
 def _opened(keyring: Keyring, row: asyncpg.Record) -> Contact:

@@ -1,6 +1,7 @@
-"""The notifier's contacts sealed at rest, on both state backends (SQLite files and a real
-PostgreSQL): read back as given, nothing of them in clear in the rows, merged value by value,
-rows of an earlier version (in clear) still read and sealed by rotation, and a key still
+"""The notifier's contacts, and the recipient and values of each notification, sealed at rest
+on both state backends (SQLite files and a real PostgreSQL): read back as given, nothing of them
+in clear in the rows, merged value by value, an SMS tied to its complaint by the number's keyed
+hash, rows of an earlier version (in clear) still read and sealed by rotation, and a key still
 sealing rows needed at start."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from gateway.errors import ConfigurationError
-from gateway.notifier.ledger import Contact
+from gateway.notifier.ledger import Contact, LedgerEntry, SentEmail
 from gateway.privacy.rotation import rotate
 from gateway.settings import GatewaySettings
 from gateway.store.backends import StateBackend, open_state_backend
@@ -60,17 +61,90 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await backend.close()
 
 
-async def rows(opener: Opener, tmp_path: Path) -> list[tuple[object, ...]]:
-    """The contacts rows as stored, read behind the ledger's back."""
+async def rows(opener: Opener, tmp_path: Path, table: str = "contacts") -> list[tuple[object, ...]]:
+    """The rows of ``contacts`` or ``notifications`` as stored, read behind the ledger's back."""
     url = opener.url  # type: ignore[attr-defined]
     if url is None:
         with sqlite3.connect(tmp_path / "state" / "notifier.sqlite") as database:
-            return list(database.execute("SELECT * FROM contacts"))
+            return list(database.execute(f"SELECT * FROM {table}"))  # noqa: S608 (two names)
     connection = await asyncpg.connect(url)
     try:
-        return [tuple(row) for row in await connection.fetch("SELECT * FROM notifier_contacts")]
+        name = "notifier_contacts" if table == "contacts" else table
+        return [tuple(row) for row in await connection.fetch(f"SELECT * FROM {name}")]  # noqa: S608
     finally:
         await connection.close()
+
+
+SENT_MAIL = LedgerEntry(
+    "n-mail-1",
+    reference=MARIE.reference,
+    purpose="acknowledgement",
+    medium="email",
+    status="sent",
+    provider_message_id="<PL-AAAA-BBBB-CCCC.1@plaintes.example.org>",
+    recipient="marie.tremblay@example.org",
+    values={"name": "Marie Tremblay", "respond_by": "2026-12-23"},
+)
+SENT_SMS = LedgerEntry(
+    "n-sms-1",
+    reference=MARIE.reference,
+    purpose="acknowledgement",
+    medium="sms",
+    status="sent",
+    provider_message_id="SM0123",
+    recipient="+15145550123",
+    values={"name": "Marie Tremblay"},
+)
+
+
+async def test_given_notifications_sent_then_their_recipients_and_values_are_sealed(
+    opener: Opener, tmp_path: Path
+) -> None:
+    backend = await opener(k1=K1)
+    for entry in (SENT_MAIL, SENT_SMS):
+        sending = LedgerEntry(**{**entry.__dict__, "status": "sending", "values": None})
+        assert await backend.ledger.claim(sending, "notifier-1", lease_s=60)
+        await backend.ledger.record(entry)
+    assert await backend.ledger.latest_email(MARIE.reference) == SentEmail(
+        "n-mail-1", "acknowledgement", "marie.tremblay@example.org", dict(SENT_MAIL.values or {})
+    )
+    assert await backend.ledger.latest_sms_reference("+15145550123", 30) == MARIE.reference
+    assert await backend.ledger.latest_sms_reference("+15145550199", 30) is None
+    stored = str(await rows(opener, tmp_path, "notifications"))
+    assert not any(value in stored for value in IN_CLEAR)
+    assert "n-mail-1" in stored  # the row is there, only its personal values sealed
+    assert await backend.ledger.sealing_key_ids() == {"k1"}
+
+
+async def test_given_notifications_in_clear_then_read_and_sealed_by_rotation(
+    opener: Opener, tmp_path: Path
+) -> None:
+    first = await opener(k1=K1)
+    await first.ledger.record(SENT_MAIL)
+    await _write_notification_in_clear(opener, tmp_path, SENT_SMS)  # as an earlier version did
+    assert await first.ledger.latest_sms_reference("+15145550123", 30) == MARIE.reference
+    rotated = await opener(k2=K2, k1=K1)
+    report = await rotate(rotated.keyring, rotated.data_keys, rotated.sealed)
+    assert report.resealed == 2
+    assert (await rotate(rotated.keyring, rotated.data_keys, rotated.sealed)).resealed == 0
+    stored = str(await rows(opener, tmp_path, "notifications"))
+    assert not any(value in stored for value in IN_CLEAR)
+    assert "k1" not in stored
+    only_new = await opener(k2=K2)
+    assert await only_new.ledger.sealing_key_ids() == {"k2"}
+    assert await only_new.ledger.latest_sms_reference("+15145550123", 30) == MARIE.reference
+    sent = await only_new.ledger.latest_email(MARIE.reference)
+    assert sent is not None
+    assert (sent.recipient, sent.values) == (SENT_MAIL.recipient, SENT_MAIL.values)
+
+
+async def test_given_a_notification_sealed_by_a_key_left_out_then_start_up_stops(
+    opener: Opener,
+) -> None:
+    backend = await opener(k1=K1)
+    await backend.ledger.record(SENT_SMS)
+    with pytest.raises(ConfigurationError, match="key 'k1' still seals stored data"):
+        await opener(k2=K2)
 
 
 async def test_given_a_contact_when_kept_then_read_back_and_sealed_in_its_row(
@@ -138,6 +212,36 @@ async def _write_in_clear(opener: Opener, tmp_path: Path, contact: Contact) -> N
         await connection.execute(
             "INSERT INTO notifier_contacts (reference, name, email, phone, postal_address,"
             " language) VALUES ($1, $2, $3, $4, $5, $6)",
+            *values,
+        )
+    finally:
+        await connection.close()
+
+
+async def _write_notification_in_clear(opener: Opener, tmp_path: Path, entry: LedgerEntry) -> None:
+    values = (
+        entry.notification_id,
+        entry.reference,
+        entry.purpose,
+        entry.medium,
+        entry.status,
+        entry.recipient,
+        json.dumps(entry.values),
+    )
+    url = opener.url  # type: ignore[attr-defined]
+    if url is None:
+        with sqlite3.connect(tmp_path / "state" / "notifier.sqlite") as database:
+            database.execute(
+                "INSERT INTO notifications (notification_id, reference, purpose, medium, status,"
+                " recipient, values_json, updated) VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%s'))",
+                values,
+            )
+        return
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "INSERT INTO notifications (notification_id, reference, purpose, medium, status,"
+            " recipient, values_json) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
             *values,
         )
     finally:
