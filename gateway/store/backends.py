@@ -17,8 +17,8 @@ What lives where (embedded: under ``GATEWAY_DATA_DIR/state``; shared: PostgreSQL
   ``dlq.sqlite`` | ``dlq_record``, ``dlq_action``
 - legal holds, erasures, reads of objects by operators: ``privacy.sqlite`` | ``legal_hold``,
   ``erasure``, ``access_record``
-- where each complaint stands (the tracker's timelines): ``tracker.sqlite`` |
-  ``tracker_entry``, ``tracked_complaint``
+- where each complaint stands (the tracker's timelines, its notes for the person sealed):
+  ``tracker.sqlite`` | ``tracker_entry``, ``tracked_complaint``
 - the wrapped data key of each encrypted object: ``object-keys.sqlite`` | ``object_key``
 """
 
@@ -166,7 +166,7 @@ def embedded_backend(settings: GatewaySettings) -> StateBackend:
         privacy=privacy,
         complaints=complaints,
         closers=closers,
-        sealed=[ledger],
+        sealed=[ledger, tracker],
     )
 
 
@@ -183,6 +183,7 @@ async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
     pepper = await installation.secret(CONTACT_PEPPER, lambda: secrets.token_bytes(32))
     state = PostgresStateStore(database, pepper, owner=replica_name(settings.data_dir))
     ledger = PostgresLedger(database, pepper)
+    tracker = PostgresTrackerStore(database)
     return StateBackend(
         state=state,
         catalog=state,
@@ -195,9 +196,9 @@ async def shared_backend(settings: GatewaySettings, url: str) -> StateBackend:
         data_keys=PostgresDataKeys(database),
         privacy=PostgresPrivacyRecords(database),
         complaints=PostgresComplaintData(database),
-        tracker=PostgresTrackerStore(database),
+        tracker=tracker,
         closers=[database.close, locks.close],
-        sealed=[ledger],
+        sealed=[ledger, tracker],
     )
 
 

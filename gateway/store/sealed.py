@@ -185,3 +185,46 @@ class StoredDetails:
 STORED_DETAIL_COLUMNS = (
     "notification_id, recipient, recipient_key_id, values_sealed, values_key_id, values_json"
 )
+
+
+class TrackerNotes:
+    """The tracker's personal text, sealed: the office's note for the person, kept in a
+    ``status_changed`` entry's details (``note``) and as the complaint's ``status_note``. The
+    row's key id beside it (``key_id`` of the entry, ``status_note_key_id`` of the complaint);
+    None: in clear, written by an earlier version (read as it is, sealed by rotation)."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def sealed_details(self, event_id: str, details: dict[str, Any]) -> tuple[str, str | None]:
+        """The entry's details as JSON text, its note sealed; the key's id (None: no note)."""
+        note = details.get("note")
+        if note is None:
+            return json.dumps(details), None
+        key_id, text = self.keyring.seal_text(str(note), _note_context("entry", event_id))
+        return json.dumps({**details, "note": text}), key_id
+
+    def opened_details(
+        self, event_id: str, details: dict[str, Any], key_id: str | None
+    ) -> dict[str, Any]:
+        note = details.get("note")
+        if key_id is None or note is None:
+            return details
+        opened = self.keyring.open_text(key_id, str(note), _note_context("entry", event_id))
+        return {**details, "note": opened}
+
+    def sealed_note(self, reference: str, note: str | None) -> tuple[str | None, str | None]:
+        """(the note sealed, the key's id), or (None, None)."""
+        if note is None:
+            return None, None
+        key_id, text = self.keyring.seal_text(note, _note_context("complaint", reference))
+        return text, key_id
+
+    def opened_note(self, reference: str, note: str | None, key_id: str | None) -> str | None:
+        if key_id is None or note is None:
+            return note
+        return self.keyring.open_text(key_id, note, _note_context("complaint", reference))
+
+
+def _note_context(kind: str, name: str) -> bytes:
+    return b"tracker-note|" + kind.encode() + b"|" + name.encode()

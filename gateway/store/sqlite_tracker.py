@@ -4,11 +4,13 @@ See ``gateway.store.tracker`` for what it promises. ``apply`` is one transaction
 are inserted first (into a temporary table, then ``INSERT OR IGNORE ... RETURNING``: the new
 ones come back), which takes SQLite's write lock, so the complaints read and folded after are
 not changed by another process before the transaction commits. Times are microseconds since
-the epoch (exact: the fold compares them), dates ISO text.
+the epoch (exact: the fold compares them), dates ISO text. The office's notes for the person are
+sealed (``gateway.store.sealed.TrackerNotes``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -17,6 +19,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import StateStoreError
+from gateway.store.datakeys import distinct_values
+from gateway.store.keyring import Keyring
+from gateway.store.sealed import TrackerNotes
 from gateway.store.sqlite import SqliteFile
 from gateway.store.tracker import (
     STAND_IN,
@@ -39,7 +45,8 @@ CREATE TABLE IF NOT EXISTS tracker_entry (
     reference TEXT NOT NULL,
     kind TEXT NOT NULL,
     at INTEGER NOT NULL,
-    details TEXT NOT NULL
+    details TEXT NOT NULL,
+    key_id TEXT
 );
 CREATE INDEX IF NOT EXISTS tracker_entry_reference ON tracker_entry (reference, at);
 CREATE TABLE IF NOT EXISTS tracked_complaint (
@@ -68,7 +75,8 @@ CREATE TABLE IF NOT EXISTS tracked_complaint (
     documents INTEGER NOT NULL,
     last_document_at INTEGER,
     rating INTEGER,
-    rated_at INTEGER
+    rated_at INTEGER,
+    status_note_key_id TEXT
 );
 CREATE INDEX IF NOT EXISTS tracked_complaint_open
     ON tracked_complaint (policy, respond_by) WHERE answered_at IS NULL;
@@ -81,23 +89,37 @@ CREATE TEMP TABLE IF NOT EXISTS arriving (
     reference TEXT NOT NULL,
     kind TEXT NOT NULL,
     at INTEGER NOT NULL,
-    details TEXT NOT NULL
+    details TEXT NOT NULL,
+    key_id TEXT
 );
 """
+# Columns added since the first version of the file, added to an older file when opened: the
+# key sealing the note of an entry and of a complaint (NULL: none, or in clear).
+_ADDED_COLUMNS = {"tracker_entry": "key_id", "tracked_complaint": "status_note_key_id"}
+_ENTRY_COLUMNS = "event_id, reference, kind, at, details, key_id"
 _FIELDS = fields(TrackedComplaint)
-_COLUMNS = ", ".join(field.name for field in _FIELDS)
+_COLUMNS = ", ".join(field.name for field in _FIELDS) + ", status_note_key_id"
 _UPSERT = (
     f"INSERT OR REPLACE INTO tracked_complaint ({_COLUMNS})"  # noqa: S608 (constants only)
-    f" VALUES ({', '.join('?' * len(_FIELDS))})"
+    f" VALUES ({', '.join('?' * (len(_FIELDS) + 1))})"
 )
+RESEAL_BATCH = 1000
 _CHUNK = 500  # references per IN (...) look-up (SQLite's limit on parameters is 32,766)
 _COUNTS, _DELAYS, _RATINGS = figures_queries(":policy", ":today")
 
 
 class SqliteTrackerStore:
-    def __init__(self, directory: Path | None) -> None:
+    """``keyring``: what seals the notes (given later by ``use_keyring``; in memory, without
+    one, a throw-away key)."""
+
+    def __init__(self, directory: Path | None, keyring: Keyring | None = None) -> None:
         path = directory / "tracker.sqlite" if directory else None
         self._file = SqliteFile(path, _SCHEMA)
+        self._file.upgrade(_add_columns)
+        self._notes: TrackerNotes | None = None
+        self._stand_in_row: tuple[Any, ...] = ()
+        if keyring or directory is None:
+            self.use_keyring(keyring or Keyring.ephemeral())
         # the indicators' scans (a fraction of a second over 100,000 complaints) on a connection
         # of their own: the folds and look-ups do not wait for them (WAL: readers beside writers)
         self._scans = SqliteFile(path, _SCHEMA) if path else self._file
@@ -113,42 +135,92 @@ class SqliteTrackerStore:
         if self._scans is not self._file:
             self._scans.close()
 
+    def use_keyring(self, keyring: Keyring) -> None:
+        self._notes = TrackerNotes(keyring)
+        self._stand_in_row = _row(STAND_IN, self._notes)
+
+    @property
+    def notes(self) -> TrackerNotes:
+        if self._notes is None:
+            raise StateStoreError("tracker store: notes used before the keys were opened")
+        return self._notes
+
     async def apply(self, entries: Sequence[TimelineEntry], fold: Fold) -> int:
+        notes = self.notes
         rows = [
-            (e.event_id, e.reference, str(e.kind), _micros(e.at), json.dumps(e.details))
+            (e.event_id, e.reference, str(e.kind), _micros(e.at), *sealed)
             for e in entries
+            for sealed in [notes.sealed_details(e.event_id, e.details)]
         ]
 
         def run(db: sqlite3.Connection) -> int:
             new = _inserted(db, entries, rows)
-            complaints = _complaints(db, sorted({entry.reference for entry in new}))
+            complaints = _complaints(db, sorted({entry.reference for entry in new}), notes)
             for entry in new:
                 complaints[entry.reference] = fold(complaints.get(entry.reference), entry)
-            db.executemany(_UPSERT, [_row(complaint) for complaint in complaints.values()])
+            db.executemany(_UPSERT, [_row(complaint, notes) for complaint in complaints.values()])
             return len(new)
 
         return await self._file.change(run)
 
     async def complaint(self, reference: str) -> TrackedComplaint | None:
+        notes = self.notes
         row = await self._file.one(
             f"SELECT {_COLUMNS} FROM tracked_complaint WHERE reference = ?",  # noqa: S608
             (reference,),
         )
-        complaint = _complaint(row if row is not None else _STAND_IN_ROW)  # found or not: alike
+        found = row if row is not None else self._stand_in_row  # found or not: the same work
+        complaint = _complaint(found, notes)
         return complaint if row is not None else None
 
     async def timeline(self, reference: str) -> list[TimelineEntry]:
+        notes = self.notes
         rows = await self._file.read(
             lambda db: db.execute(
-                "SELECT event_id, reference, kind, at, details FROM tracker_entry"
+                f"SELECT {_ENTRY_COLUMNS} FROM tracker_entry"  # noqa: S608 (constants only)
                 " WHERE reference = ? ORDER BY at, event_id",
                 (reference,),
             ).fetchall()
         )
-        return [
-            TimelineEntry(row[0], row[1], EntryKind(row[2]), _time(row[3]), json.loads(row[4]))
-            for row in rows
-        ]
+        return [_entry(row, notes) for row in rows]
+
+    async def sealing_key_ids(self) -> set[str]:
+        def query(db: sqlite3.Connection) -> set[str]:
+            return distinct_values(db, "tracker_entry", "key_id") | distinct_values(
+                db, "tracked_complaint", "status_note_key_id"
+            )
+
+        return await self._file.read(query)
+
+    async def reseal(self) -> int:
+        """Notes not sealed by the current key (or in clear) sealed by it; how many rows."""
+        notes, done = self.notes, 0
+        current = notes.keyring.current.id
+
+        def reseal(db: sqlite3.Connection) -> int:
+            entries = db.execute(_ENTRIES_NOT_SEALED_BY, (current, RESEAL_BATCH)).fetchall()
+            for row in entries:
+                entry = _entry(row, notes)
+                details, key_id = notes.sealed_details(entry.event_id, entry.details)
+                db.execute(
+                    "UPDATE tracker_entry SET details = ?, key_id = ?"
+                    " WHERE event_id = ? AND key_id IS ?",
+                    (details, key_id, entry.event_id, row[5]),
+                )
+            complaints = db.execute(_NOTES_NOT_SEALED_BY, (current, RESEAL_BATCH)).fetchall()
+            for reference, note, key_id in complaints:
+                opened = notes.opened_note(reference, note, key_id)
+                sealed, new_key_id = notes.sealed_note(reference, opened)
+                db.execute(
+                    "UPDATE tracked_complaint SET status_note = ?, status_note_key_id = ?"
+                    " WHERE reference = ? AND status_note_key_id IS ?",
+                    (sealed, new_key_id, reference, key_id),
+                )
+            return len(entries) + len(complaints)
+
+        while changed := await self._file.change(reseal):
+            done += changed
+        return done
 
     async def policies(self) -> list[str]:
         rows = await self._file.read(
@@ -201,16 +273,40 @@ class SqliteTrackerStore:
         await self._file.change(run)
 
 
+_ENTRIES_NOT_SEALED_BY = (
+    f"SELECT {_ENTRY_COLUMNS} FROM tracker_entry WHERE key_id IS NOT ?"  # noqa: S608 (constants only)
+    " AND (key_id IS NOT NULL OR json_extract(details, '$.note') IS NOT NULL) LIMIT ?"
+)
+_NOTES_NOT_SEALED_BY = (
+    "SELECT reference, status_note, status_note_key_id FROM tracked_complaint"
+    " WHERE status_note IS NOT NULL AND status_note_key_id IS NOT ? LIMIT ?"
+)
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    for table, column in _ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+        db.execute(f"CREATE INDEX IF NOT EXISTS {table}_{column} ON {table} ({column})")
+
+
+def _entry(row: Sequence[Any], notes: TrackerNotes) -> TimelineEntry:
+    """A ``tracker_entry`` row (``_ENTRY_COLUMNS``), its note opened."""
+    details = notes.opened_details(row[0], json.loads(row[4]), row[5])
+    return TimelineEntry(row[0], row[1], EntryKind(row[2]), _time(row[3]), details)
+
+
 def _inserted(
     db: sqlite3.Connection, entries: Sequence[TimelineEntry], rows: list[tuple[Any, ...]]
 ) -> list[TimelineEntry]:
     """Keep the entries; those not kept before (each once, in their order)."""
-    db.executemany("INSERT INTO temp.arriving VALUES (?, ?, ?, ?, ?)", rows)
+    db.executemany(f"INSERT INTO temp.arriving ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)  # noqa: S608
     new_ids = {
         row[0]
         for row in db.execute(
-            "INSERT OR IGNORE INTO tracker_entry SELECT * FROM temp.arriving WHERE true"
-            " RETURNING event_id"
+            f"INSERT OR IGNORE INTO tracker_entry ({_ENTRY_COLUMNS})"  # noqa: S608 (constants only)
+            f" SELECT {_ENTRY_COLUMNS} FROM temp.arriving WHERE true RETURNING event_id"
         ).fetchall()
     }
     db.execute("DELETE FROM temp.arriving")
@@ -222,7 +318,9 @@ def _inserted(
     return new
 
 
-def _complaints(db: sqlite3.Connection, references: list[str]) -> dict[str, TrackedComplaint]:
+def _complaints(
+    db: sqlite3.Connection, references: list[str], notes: TrackerNotes
+) -> dict[str, TrackedComplaint]:
     found: dict[str, TrackedComplaint] = {}
     for start in range(0, len(references), _CHUNK):
         chunk = references[start : start + _CHUNK]
@@ -232,13 +330,16 @@ def _complaints(db: sqlite3.Connection, references: list[str]) -> dict[str, Trac
             chunk,
         ).fetchall()
         for row in rows:
-            complaint = _complaint(row)
+            complaint = _complaint(row, notes)
             found[complaint.reference] = complaint
     return found
 
 
-def _row(complaint: TrackedComplaint) -> tuple[Any, ...]:
-    return tuple(_stored(getattr(complaint, field.name)) for field in _FIELDS)
+def _row(complaint: TrackedComplaint, notes: TrackerNotes) -> tuple[Any, ...]:
+    """The complaint's row (``_COLUMNS``), its note sealed."""
+    note, key_id = notes.sealed_note(complaint.reference, complaint.status_note)
+    sealed = dataclasses.replace(complaint, status_note=note)
+    return (*(_stored(getattr(sealed, field.name)) for field in _FIELDS), key_id)
 
 
 def _stored(value: Any) -> Any:
@@ -249,10 +350,12 @@ def _stored(value: Any) -> Any:
     return value
 
 
-def _complaint(row: Sequence[Any]) -> TrackedComplaint:
+def _complaint(row: Sequence[Any], notes: TrackerNotes) -> TrackedComplaint:
+    """A ``tracked_complaint`` row (``_COLUMNS``), its note opened."""
     values: dict[str, Any] = {}
-    for field, value in zip(_FIELDS, row, strict=True):
+    for field, value in zip(_FIELDS, row[:-1], strict=True):
         values[field.name] = _read(field.name, value)
+    values["status_note"] = notes.opened_note(values["reference"], values["status_note"], row[-1])
     return TrackedComplaint(**values)
 
 
@@ -283,6 +386,3 @@ def _micros(moment: datetime) -> int:
 
 def _time(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
-
-
-_STAND_IN_ROW = _row(STAND_IN)

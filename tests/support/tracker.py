@@ -26,6 +26,7 @@ from gateway.events.notification import Medium, NotificationSent, Purpose
 from gateway.normalizers.due import BUILTIN_POLICIES, DuePolicy
 from gateway.reference import reference_for
 from gateway.settings import GatewaySettings, KafkaSettings
+from gateway.store.backends import open_state_backend
 from gateway.store.tracker import TrackedComplaint, TrackerStore
 from gateway.tracker.assembly import tracker_service
 from tests.support.kafka import free_port
@@ -216,3 +217,14 @@ def synthetic_stream(
         acknowledged(f, at(france, 2026, 5, 19, 9)),
         status(f, "closed", at(france, 2026, 6, 5, 17)),
     ]
+
+
+@contextlib.asynccontextmanager
+async def embedded_tracker(data_dir: Path) -> AsyncIterator[TrackerStore]:
+    """The tracker store of the embedded installation under ``data_dir``, its keys opened as the
+    gateway opens them (its notes are sealed)."""
+    backend = await open_state_backend(GatewaySettings.model_validate({"data_dir": data_dir}))
+    try:
+        yield backend.tracker
+    finally:
+        await backend.close()

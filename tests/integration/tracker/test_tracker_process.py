@@ -19,11 +19,17 @@ from gateway.events.envelope import CloudEvent
 from gateway.normalizers.due import BUILTIN_POLICIES
 from gateway.publisher import KafkaPublisher
 from gateway.settings import KafkaSettings
-from gateway.store.sqlite_tracker import SqliteTrackerStore
-from gateway.store.tracker import TrackedComplaint
+from gateway.store.tracker import TrackedComplaint, TrackerStore
 from gateway.tracker.timeline import ComplaintFold, entry_of
 from tests.support.notifier import start_group_at_end
-from tests.support.tracker import acknowledged, local, received, reference, status
+from tests.support.tracker import (
+    acknowledged,
+    embedded_tracker,
+    local,
+    received,
+    reference,
+    status,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.slow]
 
@@ -66,7 +72,7 @@ def expected(name: str) -> TrackedComplaint:
     return complaint
 
 
-async def folded_count(store: SqliteTrackerStore, names: list[str]) -> int:
+async def folded_count(store: TrackerStore, names: list[str]) -> int:
     """Complaints whose every event is folded (the two topics are read independently: a
     complaint's status may be in before its acknowledgement)."""
     found = [await store.complaint(reference(name)) for name in names]
@@ -74,9 +80,7 @@ async def folded_count(store: SqliteTrackerStore, names: list[str]) -> int:
     return sum(1 for name, complaint in pairs if complaint == expected(name))
 
 
-async def until_folded(
-    store: SqliteTrackerStore, names: list[str], count: int, timeout_s: float
-) -> None:
+async def until_folded(store: TrackerStore, names: list[str], count: int, timeout_s: float) -> None:
     async with asyncio.timeout(timeout_s):
         while True:
             if await folded_count(store, names) >= count:
@@ -100,19 +104,18 @@ async def test_given_a_sigkill_mid_stream_then_a_restart_folds_every_event_once(
                 )
             )
     process = start_tracker(kafka_settings.bootstrap, tmp_path, group)
-    store = SqliteTrackerStore(tmp_path / "state")
     try:
-        await until_folded(store, names, 1, timeout_s=90)
-        process.kill()
-        process.wait(timeout=30)
-        killed_at = await folded_count(store, names)
-        process = start_tracker(kafka_settings.bootstrap, tmp_path, group)
-        await until_folded(store, names, COMPLAINTS, timeout_s=120)
-        for name in names:
-            assert await store.complaint(reference(name)) == expected(name), name
-            assert len(await store.timeline(reference(name))) == 3
+        async with embedded_tracker(tmp_path) as store:
+            await until_folded(store, names, 1, timeout_s=90)
+            process.kill()
+            process.wait(timeout=30)
+            killed_at = await folded_count(store, names)
+            process = start_tracker(kafka_settings.bootstrap, tmp_path, group)
+            await until_folded(store, names, COMPLAINTS, timeout_s=120)
+            for name in names:
+                assert await store.complaint(reference(name)) == expected(name), name
+                assert len(await store.timeline(reference(name))) == 3
     finally:
         process.kill()
         process.wait(timeout=30)
-        await store.close()
     assert killed_at < COMPLAINTS  # the kill came mid-stream

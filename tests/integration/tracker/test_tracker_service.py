@@ -24,7 +24,6 @@ from gateway.events.notification import Medium
 from gateway.normalizers.due import BUILTIN_POLICIES
 from gateway.publisher import KafkaPublisher
 from gateway.settings import KafkaSettings
-from gateway.store.sqlite_tracker import SqliteTrackerStore
 from gateway.store.tracker import TrackedComplaint
 from gateway.tracker.erasures import ErasedComplaints
 from gateway.tracker.rebuild import rebuild
@@ -33,6 +32,7 @@ from tests.support.consumer import TopicReader
 from tests.support.tracker import (
     acknowledged,
     document,
+    embedded_tracker,
     feedback,
     local,
     received,
@@ -163,9 +163,9 @@ async def test_the_rebuild_command_rebuilds_the_embedded_store(
     async with KafkaPublisher(kafka_settings) as publisher:
         for events in lives.values():
             await publish(publisher, events)
-    store = SqliteTrackerStore(tmp_path / "state")
-    await store.apply([entry for entry in map(entry_of, lives[next(iter(lives))]) if entry], FOLD)
-    await store.close()
+    async with embedded_tracker(tmp_path) as store:
+        first = lives[next(iter(lives))]
+        await store.apply([entry for entry in map(entry_of, first) if entry], FOLD)
     environment = {
         **os.environ,
         "GATEWAY_DATA_DIR": str(tmp_path),
@@ -182,12 +182,9 @@ async def test_the_rebuild_command_rebuilds_the_embedded_store(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("rebuilt\trecords="), done.stdout
-    store = SqliteTrackerStore(tmp_path / "state")
-    try:
+    async with embedded_tracker(tmp_path) as store:
         for name, events in lives.items():
             assert await store.complaint(reference(name)) == expected(events), name
-    finally:
-        await store.close()
 
 
 def erased_entries() -> float:

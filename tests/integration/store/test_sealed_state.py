@@ -1,8 +1,9 @@
-"""The notifier's contacts, and the recipient and values of each notification, sealed at rest
-on both state backends (SQLite files and a real PostgreSQL): read back as given, nothing of them
-in clear in the rows, merged value by value, an SMS tied to its complaint by the number's keyed
-hash, rows of an earlier version (in clear) still read and sealed by rotation, and a key still
-sealing rows needed at start."""
+"""Personal values of state rows sealed at rest on both state backends (SQLite files and a real
+PostgreSQL): the notifier's contacts, the recipient and values of each notification, the
+tracker's notes for the person. Read back as given, nothing of them in clear in the rows,
+merged value by value, an SMS tied to its complaint by the number's keyed hash, rows of an
+earlier version (in clear) still read and sealed by rotation, and a key still sealing rows
+needed at start."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from gateway.privacy.rotation import rotate
 from gateway.settings import GatewaySettings
 from gateway.store.backends import StateBackend, open_state_backend
 from gateway.store.keyring import new_key_text
+from gateway.tracker.timeline import entry_of
+from tests.integration.store.test_tracker_store import FOLD, expected, life
+from tests.support.tracker import local, reference, status
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +133,6 @@ async def test_given_notifications_in_clear_then_read_and_sealed_by_rotation(
     assert (await rotate(rotated.keyring, rotated.data_keys, rotated.sealed)).resealed == 0
     stored = str(await rows(opener, tmp_path, "notifications"))
     assert not any(value in stored for value in IN_CLEAR)
-    assert "k1" not in stored
     only_new = await opener(k2=K2)
     assert await only_new.ledger.sealing_key_ids() == {"k2"}
     assert await only_new.ledger.latest_sms_reference("+15145550123", 30) == MARIE.reference
@@ -246,3 +249,114 @@ async def _write_notification_in_clear(opener: Opener, tmp_path: Path, entry: Le
         )
     finally:
         await connection.close()
+
+
+NOTES = ("Dossier attribué à Luc.", "Réponse envoyée par la poste.")
+
+
+async def tracker_rows(opener: Opener, tmp_path: Path) -> str:
+    """Every row of the tracker's two tables as stored, as one text."""
+    url = opener.url  # type: ignore[attr-defined]
+    if url is None:
+        with sqlite3.connect(tmp_path / "state" / "tracker.sqlite") as database:
+            found = [*database.execute("SELECT * FROM tracker_entry")]
+            found += [*database.execute("SELECT * FROM tracked_complaint")]
+            return str(found)
+    connection = await asyncpg.connect(url)
+    try:
+        entries = await connection.fetch("SELECT * FROM tracker_entry")
+        complaints = await connection.fetch("SELECT * FROM tracked_complaint")
+        return str([tuple(row) for row in [*entries, *complaints]])
+    finally:
+        await connection.close()
+
+
+async def test_given_notes_for_the_person_then_sealed_in_the_tracker_rows(
+    opener: Opener, tmp_path: Path
+) -> None:
+    backend = await opener(k1=K1)
+    assert await backend.tracker.apply(life("sealed"), FOLD) == 6
+    assert await backend.tracker.complaint(reference("sealed")) == expected("sealed")
+    timeline = await backend.tracker.timeline(reference("sealed"))
+    assert [entry.details["note"] for entry in timeline if "note" in entry.details] == [*NOTES]
+    stored = await tracker_rows(opener, tmp_path)
+    assert not any(note in stored for note in NOTES)
+    assert "in_progress" in stored  # the statuses stay readable: the indicators count them
+    assert await backend.tracker.sealing_key_ids() == {"k1"}
+
+
+async def test_given_notes_in_clear_then_read_and_sealed_by_rotation(
+    opener: Opener, tmp_path: Path
+) -> None:
+    first = await opener(k1=K1)
+    await first.tracker.apply(life("clear"), FOLD)
+    await _write_notes_in_clear(opener, tmp_path, reference("clear"))  # as an earlier version
+    assert await first.tracker.complaint(reference("clear")) == expected("clear")
+    assert NOTES[1] in await tracker_rows(opener, tmp_path)
+    rotated = await opener(k2=K2, k1=K1)
+    report = await rotate(rotated.keyring, rotated.data_keys, rotated.sealed)
+    assert report.resealed == 3  # two entries and the complaint
+    assert (await rotate(rotated.keyring, rotated.data_keys, rotated.sealed)).resealed == 0
+    stored = await tracker_rows(opener, tmp_path)
+    assert not any(note in stored for note in NOTES)
+    only_new = await opener(k2=K2)
+    assert await only_new.tracker.sealing_key_ids() == {"k2"}
+    assert await only_new.tracker.complaint(reference("clear")) == expected("clear")
+    timeline = await only_new.tracker.timeline(reference("clear"))
+    assert [entry.details["note"] for entry in timeline if "note" in entry.details] == [*NOTES]
+
+
+async def test_given_a_note_sealed_by_a_key_left_out_then_start_up_stops(opener: Opener) -> None:
+    backend = await opener(k1=K1)
+    entry = entry_of(status("left-out", "in_progress", local("ramq", 2026, 6, 29, 9), NOTES[0]))
+    assert entry is not None
+    await backend.tracker.apply([entry], FOLD)
+    with pytest.raises(ConfigurationError, match="key 'k1' still seals stored data"):
+        await opener(k2=K2)
+
+
+async def _write_notes_in_clear(opener: Opener, tmp_path: Path, complaint: str) -> None:
+    """The complaint's notes in clear, their key ids gone (a row of an earlier version)."""
+    url = opener.url  # type: ignore[attr-defined]
+    complaint_sql = (
+        "UPDATE tracked_complaint SET status_note = {note}, status_note_key_id = NULL"
+        " WHERE reference = {ref}"
+    )
+    if url is None:
+        with sqlite3.connect(tmp_path / "state" / "tracker.sqlite") as database:
+            rows = database.execute(
+                "SELECT event_id, details FROM tracker_entry WHERE reference = ?", (complaint,)
+            ).fetchall()
+            for event_id, details in rows:
+                opened = json.loads(details)
+                if "note" not in opened:
+                    continue
+                opened["note"] = _clear_note(opened["status"])
+                database.execute(
+                    "UPDATE tracker_entry SET details = ?, key_id = NULL WHERE event_id = ?",
+                    (json.dumps(opened), event_id),
+                )
+            database.execute(complaint_sql.format(note="?", ref="?"), (NOTES[1], complaint))
+        return
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT event_id, details FROM tracker_entry WHERE reference = $1", complaint
+        )
+        for event_id, details in rows:
+            opened = json.loads(details)
+            if "note" not in opened:
+                continue
+            opened["note"] = _clear_note(opened["status"])
+            await connection.execute(
+                "UPDATE tracker_entry SET details = $1::jsonb, key_id = NULL WHERE event_id = $2",
+                json.dumps(opened),
+                event_id,
+            )
+        await connection.execute(complaint_sql.format(note="$1", ref="$2"), NOTES[1], complaint)
+    finally:
+        await connection.close()
+
+
+def _clear_note(status: str) -> str:
+    return NOTES[0] if status == "in_progress" else NOTES[1]
