@@ -63,6 +63,31 @@ def median_figures(runs: list[RunFigures]) -> RunFigures:
     )
 
 
+def descendants(pid: int) -> list[int]:
+    """A process and every process under it (HTTP workers are the zygote's children)."""
+    found, waiting = [], [pid]
+    while waiting:
+        each = waiting.pop()
+        found.append(each)
+        with contextlib.suppress(FileNotFoundError):
+            children = Path(f"/proc/{each}/task/{each}/children").read_text().split()
+            waiting += [int(child) for child in children]
+    return found
+
+
+def memory_mb(pids: list[int], field: str) -> float:
+    """The sum of one field of the processes' memory (``VmHWM`` of ``status``, ``Pss`` of
+    ``smaps_rollup``...) in MB; a process gone meanwhile counts nothing."""
+    total = 0.0
+    for pid in pids:
+        for name in ("status", "smaps_rollup"):
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                    if line.startswith(f"{field}:"):
+                        total += int(line.split()[1]) / 1024
+    return total
+
+
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 

@@ -31,7 +31,15 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from bench.common import RunFigures, figures, median_figures, private_broker, write_section
+from bench.common import (
+    RunFigures,
+    descendants,
+    figures,
+    median_figures,
+    memory_mb,
+    private_broker,
+    write_section,
+)
 from bench.publish import built_events
 from gateway.admin import create_topics
 from gateway.events import topics
@@ -168,19 +176,9 @@ async def bare_runs(
 
 
 def peak_rss_mb(pid: int) -> float:
-    """VmHWM of a process and of the HTTP workers it started (its children, multiprocessing's
-    resource tracker aside)."""
-    pids = [pid] + [
-        int(child)
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
-    ]
-    total = 0.0
-    for each in pids:
-        for line in Path(f"/proc/{each}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1]) / 1024
-    return total
+    """VmHWM of a process and of every process under it (the HTTP workers and their zygote).
+    Pages shared by forked workers count in each: see ``bench/memory.py`` for PSS."""
+    return memory_mb(descendants(pid), "VmHWM")
 
 
 def wait_for_workers(log: Path, workers: int, timeout_s: float = 60.0) -> None:

@@ -24,7 +24,7 @@ from gateway.local_mailbox import local_mailbox, require_dovecot
 from gateway.logs import configure_logging
 from gateway.privacy.cli import COMMANDS as PRIVACY_COMMANDS
 from gateway.privacy.cli import add_privacy_commands, privacy_command
-from gateway.runtime import KNOWN_SERVICES, run_loop, run_services
+from gateway.runtime import KNOWN_SERVICES, run_gateway, run_loop, run_services
 from gateway.settings import GatewaySettings, explicitly_set, load_settings
 from gateway.store.datadir import private_data_dir, private_process
 from gateway.store.postgres.database import Database, migrations
@@ -247,7 +247,7 @@ def _dispatch(args: argparse.Namespace, settings: GatewaySettings) -> None:
         case "dev":
             run_loop(_dev(settings, args))
         case "run":
-            run_loop(run_services(settings, args.only))
+            run_gateway(settings, args.only)
         case "topics":
             run_loop(_topics_create(settings))
         case "schema":

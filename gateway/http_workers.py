@@ -21,14 +21,15 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from prometheus_client import multiprocess
 
 from gateway.errors import ConfigurationError
 from gateway.settings import GatewaySettings
+from gateway.zygote import WorkerZygote
 
 log = structlog.get_logger(__name__)
 
@@ -75,17 +76,41 @@ def prepare_shared_metrics(settings: GatewaySettings) -> dict[str, str] | None:
     return {**os.environ, METRICS_ENV: str(folder)}
 
 
+class WorkerProcess(Protocol):
+    """A worker as ``multiprocessing`` names what a process does."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def exitcode(self) -> int | None: ...
+
+    def is_alive(self) -> bool: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+
 class HttpWorkers:
-    """The ``workers - 1`` other HTTP processes, each running ``target(settings, number)``."""
+    """The ``workers - 1`` other HTTP processes, each running ``target(settings, number)``:
+    forked by the ``zygote`` when there is one (they share its language models), else started
+    fresh (``spawn``: no fork of a running loop)."""
 
     name = "http-workers"
 
     def __init__(
-        self, settings: GatewaySettings, target: Callable[[GatewaySettings, int], None]
+        self,
+        settings: GatewaySettings,
+        target: Callable[[GatewaySettings, int], None],
+        zygote: WorkerZygote | None = None,
     ) -> None:
         self._settings = settings
         self._target = target
-        self._context = multiprocessing.get_context("spawn")  # no fork of a running loop
+        self._zygote = zygote
+        self._context = multiprocessing.get_context("spawn")
 
     async def run(self) -> None:
         count = self._settings.http.workers - 1
@@ -101,7 +126,16 @@ class HttpWorkers:
         finally:
             await asyncio.to_thread(_stop, list(workers.values()))
 
-    def _start(self, number: int) -> BaseProcess:
+    def _start(self, number: int) -> WorkerProcess:
+        if self._zygote is not None:
+            try:
+                forked = self._zygote.fork(number)
+            except OSError as exc:  # it is gone: the workers start fresh from now on
+                log.exception("http.zygote_unavailable", error=str(exc))
+                self._zygote = None
+            else:
+                log.info("http.worker_started", worker=number, pid=forked.pid, forked=True)
+                return forked
         worker = self._context.Process(
             target=self._target,
             args=(self._settings, number),
@@ -113,7 +147,7 @@ class HttpWorkers:
         return worker
 
 
-def _stop(workers: list[BaseProcess]) -> None:
+def _stop(workers: list[WorkerProcess]) -> None:
     """SIGTERM to each (they finish the requests under way), SIGKILL after the timeout."""
     for worker in workers:
         if worker.is_alive():
@@ -126,7 +160,7 @@ def _stop(workers: list[BaseProcess]) -> None:
         _forget_metrics(worker)
 
 
-def _forget_metrics(worker: BaseProcess) -> None:
+def _forget_metrics(worker: WorkerProcess) -> None:
     if os.environ.get(METRICS_ENV) and worker.pid is not None:
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 

@@ -33,6 +33,7 @@ from gateway.publisher import KafkaPublisher
 from gateway.settings import GatewaySettings
 from gateway.tracker.assembly import tracker_service
 from gateway.web.app import create_app
+from gateway.zygote import WorkerZygote
 
 log = structlog.get_logger(__name__)
 
@@ -199,13 +200,32 @@ def http_worker_main(settings: GatewaySettings, number: int) -> None:
         run_loop(run_services(settings, ["http"], worker=True))
 
 
+def run_gateway(settings: GatewaySettings, only: list[str] | None = None) -> None:
+    """``run``: the services until SIGINT/SIGTERM. With several HTTP workers, the language
+    models are loaded first and the workers' zygote forked (``gateway.zygote``): one copy of
+    the models for every process of the machine."""
+    zygote = None
+    several = settings.http.workers > 1 and settings.http.workers_forked
+    if several and "http" in (only or enabled_services(settings)):
+        warm_up(settings.normalizer.languages)
+        log.info("normalizer.models_loaded", before="workers")
+        zygote = WorkerZygote.start(http_worker_main, settings)
+    try:
+        run_loop(run_services(settings, only, zygote=zygote))
+    finally:
+        if zygote is not None:
+            zygote.close()
+
+
 async def run_services(
     settings: GatewaySettings,
     only: list[str] | None = None,
     dev: bool = False,
     worker: bool = False,
+    zygote: WorkerZygote | None = None,
 ) -> None:
-    """Run the services until SIGINT/SIGTERM (``worker``: as one of the HTTP workers)."""
+    """Run the services until SIGINT/SIGTERM (``worker``: as one of the HTTP workers;
+    ``zygote``: what forks the other HTTP workers)."""
     loop = asyncio.get_running_loop()
     # Disk work (fsync of stored objects, SQLite commits) runs in threads; asyncio's default of
     # cores + 4 threads capped the web service at what 6 fsyncs at a time allow.
@@ -213,14 +233,19 @@ async def run_services(
     async with KafkaPublisher(settings.kafka) as publisher:
         components = await Components.open(settings, publisher)
         try:
-            await _serve(components, only, dev=dev, worker=worker)
+            await _serve(components, only, dev=dev, worker=worker, zygote=zygote)
         finally:
             await components.close()
         log.info("gateway.stopped")
 
 
 async def _serve(
-    components: Components, only: list[str] | None, *, dev: bool, worker: bool
+    components: Components,
+    only: list[str] | None,
+    *,
+    dev: bool,
+    worker: bool,
+    zygote: WorkerZygote | None,
 ) -> None:
     settings = components.settings
     loop = asyncio.get_running_loop()
@@ -228,7 +253,7 @@ async def _serve(
     if worker:
         services.append(ParentWatch())
     elif settings.http.workers > 1 and any(service.name == "http" for service in services):
-        services.append(HttpWorkers(settings, http_worker_main))
+        services.append(HttpWorkers(settings, http_worker_main, zygote))
     if not worker and not dev and settings.retention.daily:
         services.append(retention_service(components))
     log.info("gateway.started", services=[service.name for service in services])

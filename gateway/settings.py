@@ -103,6 +103,11 @@ class HttpSettings(BaseModel):
     workers: int = Field(
         default=1, ge=1, le=64, description="processes serving HTTP on the one port (SO_REUSEPORT)"
     )
+    workers_forked: bool = Field(
+        default=True,
+        description="workers forked once the language models are loaded (one copy for all);"
+        " false: each started fresh with its own copy",
+    )
     rate_per_client_per_minute: int = Field(default=60, ge=1)
     rate_per_form_per_minute: int = Field(default=6000, ge=1)
     signature_tolerance_s: int = Field(default=300, ge=1, description="replay window")

@@ -28,14 +28,32 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180
 FORM_URL = "/v1/webhooks/forms/contact-form"
 
 
+def children(parent: int) -> list[int]:
+    try:
+        return [
+            int(pid) for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        ]
+    except FileNotFoundError:
+        return []
+
+
+def command(pid: int) -> str:
+    """The process's name (``comm``) or, if gone, ''."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def zygote_pid(parent: int) -> int:
+    (zygote,) = [pid for pid in children(parent) if command(pid) == "gateway-zygote"]
+    return zygote
+
+
 def worker_pids(parent: int) -> list[int]:
-    """The HTTP worker processes the gateway started (not multiprocessing's resource tracker)."""
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return [
-        int(pid)
-        for pid in children
-        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    ]
+    """The HTTP worker processes of the gateway: forked by its zygote, named for their number."""
+    found = [pid for zygote in children(parent) for pid in children(zygote)]
+    return [pid for pid in found if command(pid).startswith("gateway-http-") and alive(pid)]
 
 
 def alive(pid: int) -> bool:
@@ -152,6 +170,27 @@ async def test_the_metrics_count_the_submissions_of_every_worker(gateway: Gatewa
         async with httpx.AsyncClient(base_url=gateway.url) as client:
             text = (await client.get("/metrics")).text
         assert float(pattern.search(text).group(1)) == len(keys)  # type: ignore[union-attr]
+
+
+def shared_mb(pid: int) -> float:
+    """Memory of the process whose pages other processes map too (``smaps_rollup``)."""
+    total = 0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(("Shared_Clean:", "Shared_Dirty:")):
+            total += int(line.split()[1])
+    return total / 1024
+
+
+async def test_given_two_workers_then_the_worker_shares_the_language_models_it_was_forked_with(
+    gateway: GatewayProcess,
+) -> None:
+    """The models (~300 MB) are loaded before the zygote is forked: the worker maps the same
+    pages (a worker started fresh shares only its libraries, a few tens of MB)."""
+    (worker,) = worker_pids(gateway.pid)
+    zygote = zygote_pid(gateway.pid)
+    assert command(worker) == "gateway-http-1"
+    assert Path(f"/proc/{worker}/stat").read_text().split(") ")[1].split()[1] == str(zygote)
+    assert shared_mb(worker) > 200
 
 
 async def test_given_a_worker_killed_then_another_takes_its_place(gateway: GatewayProcess) -> None:
