@@ -94,7 +94,7 @@ class Sink:
             except queue.Empty:
                 continue
             if reference in references:
-                found[reference] = at
+                found.setdefault(reference, at)  # the first mail of a complaint
         return found
 
     def forget(self) -> None:
