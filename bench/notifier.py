@@ -71,7 +71,7 @@ def _serve_sink(port: int, counter: Synchronized[int], ready: Any, arrivals: Any
                 arrivals.put((found.group(1).decode(), time.time()))
             return "250 OK"
 
-    controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+    controller = Controller(Counting(), hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
     controller.start()
     ready.set()
     while True:

@@ -28,10 +28,16 @@ def encoded_address(address: str) -> str:
     return formataddr(parseaddr(address), charset="utf-8")
 
 
+ADDRESS_HEADERS = frozenset({"From", "To", "Cc", "Reply-To"})
+
+
 def encoded_header(name: str, value: str) -> str:
-    """A non-ASCII value RFC 2047-encoded and folded; ASCII folded at spaces (RFC 5322 2.2.3)."""
-    if value.isascii():
-        return _folded(len(name) + 2, value)
+    """A non-ASCII value RFC 2047-encoded and folded; ASCII folded at spaces (RFC 5322 2.2.3).
+    An address header is given ready (``encoded_address``): an address whose mailbox itself is
+    not ASCII stays UTF-8 (RFC 6532, sent with SMTPUTF8), never an encoded word, which no
+    server would read as an address."""
+    if name in ADDRESS_HEADERS or value.isascii():
+        return _folded(len(name) + 2, value) if value.isascii() else value
     return "\r\n ".join(encoded_words(value))
 
 
@@ -68,7 +74,7 @@ def quoted_printable(text: str) -> bytes:
 
 def _header_lines(headers: Iterable[tuple[str, str]]) -> bytes:
     lines = [f"{name}: {encoded_header(name, value)}" for name, value in headers]
-    return "\r\n".join(lines).encode("ascii", "replace") + CRLF
+    return "\r\n".join(lines).encode("utf-8") + CRLF  # ASCII but for an RFC 6532 address
 
 
 def _text_part(subtype: str, text: str) -> bytes:

@@ -41,7 +41,7 @@ from gateway.notifier.planner import (
     plan_status_update,
     routes,
 )
-from gateway.notifier.unreadable import unreadable_record
+from gateway.notifier.unreadable import DATA_FAULTS, failed_record, unreadable_record
 from gateway.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -231,7 +231,21 @@ class NotifierService:
                     raise _Stopped
                 event = await self._readable(record)
                 if event is not None:
-                    await self.on_event(event)
+                    await self._act_on(record, event)
+
+    async def _act_on(self, record: Record, event: CloudEvent[Any]) -> None:
+        """``on_event``; a fault of ours that this event's data reveals goes on the DLQ and the
+        consumer goes on (a stop would meet the same event at every start). Kafka, the stores
+        and the providers being unavailable are not such faults: their errors stop the batch,
+        which is read again."""
+        try:
+            await self.on_event(event)
+        except DATA_FAULTS as exc:
+            log.exception(
+                "notifier.event_failed", reference=event.subject, type=event.type, error=str(exc)
+            )
+            rejected = failed_record(record, event.subject or "", exc)
+            await self._dispatcher.dead_letter(rejected, f"{event.id}\nfailed")
 
     async def _readable(self, record: Record) -> CloudEvent[Any] | None:
         """The event, or None: skipped (not ours to act on), or unreadable and reported on the

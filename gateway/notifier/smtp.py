@@ -4,7 +4,9 @@ Each message has a ``Message-ID`` derived from its notification id (a retry of t
 notification carries the same id, so a receiving system can drop a double), ``In-Reply-To`` and
 ``References`` when it answers an email, and ``Auto-Submitted: auto-replied`` (RFC 3834) so other
 robots do not answer it. SMTP replies map to our errors: 5xx is permanent, 4xx and a lost
-connection are temporary (RFC 5321 section 4.2.1).
+connection are temporary (RFC 5321 section 4.2.1). An address whose mailbox is not ASCII
+(``chloé.côté@example.org``, RFC 6531) goes with SMTPUTF8 when the server offers it, and is a
+permanent failure when it does not (the next way to reach the person is tried).
 """
 
 from __future__ import annotations
@@ -70,13 +72,23 @@ class SmtpSender:
 
     async def send(self, message: OutgoingMessage) -> str:
         content = compose(message, self._sender)
+        options = [] if message.recipient.isascii() else ["SMTPUTF8"]
         async with self._slots:
             client = await self._connection()
             try:
-                await client.sendmail(_addr_spec(self._sender), [message.recipient], content)
+                await client.sendmail(
+                    _addr_spec(self._sender), [message.recipient], content, mail_options=options
+                )
             except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as exc:
                 self._idle.put_nowait(client)  # the server answered: the session goes on
                 raise _refusal(exc) from exc
+            except aiosmtplib.SMTPNotSupported as exc:  # checked before MAIL: the session is fine
+                self._idle.put_nowait(client)
+                msg = f"the SMTP server does not take this address (no SMTPUTF8): {exc}"
+                raise PermanentSendError(msg) from exc
+            except ValueError as exc:  # an address aiosmtplib cannot write (UnicodeError too)
+                self._idle.put_nowait(client)
+                raise PermanentSendError(f"an address SMTP cannot carry: {exc}") from exc
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 client.close()
                 raise ProviderUnavailable(f"SMTP server unreachable: {exc}") from exc

@@ -1,9 +1,11 @@
-"""A Kafka record the notifier cannot read, as the DLQ reports it.
+"""A Kafka record the notifier cannot read, or cannot act on, as the DLQ reports it.
 
 The notifier parses records with pydantic, whose JSON parser bounds its own nesting; a record
 that fails is not skipped in silence but published on ``intake.dlq.v1`` (``channel``:
 ``notifier``, ``source_message``: the record's place), then its offset is committed with its
-batch, and the consumer goes on.
+batch, and the consumer goes on. So is an event whose data the notifier fails on (a fault of
+ours the data reveals: ``notification_failed``), rather than the service stopping on it at
+every start.
 """
 
 from __future__ import annotations
@@ -48,5 +50,29 @@ def unreadable_record(
             "topic": record.topic,
             "partition": str(record.partition),
             "offset": str(record.offset),
+        },
+    )
+
+
+DATA_FAULTS = (ValueError, TypeError, LookupError, AttributeError)  # UnicodeError is a ValueError
+
+
+def failed_record(
+    record: Readable, reference: str, error: Exception, reader: Reader = Reader.NOTIFIER
+) -> IntakeRejected:
+    """The DLQ's account of a readable event the notifier failed on (``DATA_FAULTS``)."""
+    place = f"{record.topic}/{record.partition}/{record.offset}"
+    fault = f"{type(error).__name__}: {str(error)[:400]}"
+    return IntakeRejected(
+        channel=reader,
+        reason_code="notification_failed",
+        reason=f"the notifier failed on this event ({fault}); it was skipped, nothing was sent",
+        source_message=SourceMessage(id=f"kafka:{place}", uri=f"kafka://{place}"),
+        received_at=datetime.now(UTC),
+        details={
+            "topic": record.topic,
+            "partition": str(record.partition),
+            "offset": str(record.offset),
+            "reference": reference,
         },
     )

@@ -61,13 +61,21 @@ class MailSink:
 
 
 class SmtpServer:
-    def __init__(self, sink: MailSink | None = None, port: int | None = None) -> None:
+    """``smtputf8``: the server offers SMTPUTF8 (RFC 6531: addresses whose mailbox is not
+    ASCII); aiosmtpd's default, as many servers, does not."""
+
+    def __init__(
+        self, sink: MailSink | None = None, port: int | None = None, *, smtputf8: bool = False
+    ) -> None:
         self.sink = sink or MailSink()
         self.port = port or free_port()
+        self.smtputf8 = smtputf8
         self._controller: Controller | None = None
 
     def start(self) -> None:
-        self._controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            self.sink, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self._controller.start()
 
     def stop(self) -> None:

@@ -134,3 +134,36 @@ async def test_when_the_dlq_cannot_take_a_poisoned_record_its_batch_is_not_done(
     batch = notifier._start([FakeRecord(topics.COMPLAINTS, 0, 5, b"PL-1", b"[" * 5000)])
     [outcome] = await batch.task
     assert isinstance(outcome, PublishError)
+
+
+async def test_an_event_the_notifier_fails_on_goes_to_the_dlq_and_the_next_one_is_handled(
+    complaint: ComplaintFactory,
+) -> None:
+    """A fault of ours that one event's data reveals (here the sender cannot encode an
+    address) is put on the DLQ with the error, before the batch is committed, and the other
+    complaints are acknowledged: the service does not stop on it at every start."""
+    log: list[str] = []
+    ledger = SqliteLedger(None)
+    fault = UnicodeEncodeError("ascii", "côté", 1, 2, "ordinal not in range(128)")
+    email = ScriptedSender(Medium.EMAIL, fault)
+    publisher = OrderedPublisher(log)
+    notifier = NotifierService(
+        OrderedConsumer(log),  # type: ignore[arg-type]
+        dispatcher(ledger, publisher, email),
+        ledger,
+    )
+    failing = complaint(event_id="failing-one", reference="PL-AAAA-AAAA-AAAA")
+    good = complaint(event_id="good-one", reference="PL-BBBB-BBBB-BBBB")
+    try:
+        batch = notifier._start([record(failing, offset=1), record(good, offset=2)])
+        assert await batch.task == [None]  # one chain: the fixture's events share a subject
+        await notifier._settle(batch)
+    finally:
+        await ledger.close()
+    [dead] = [event for event in publisher.events if event.type == "intake.rejected"]
+    assert dead.data.reason_code == "notification_failed"
+    assert "UnicodeEncodeError" in dead.data.reason
+    assert dead.data.details["reference"] == failing.subject
+    assert dead.data.source_message.uri == "kafka://complaints.v1/0/1"
+    assert [message.reference for message in email.sent] == ["PL-BBBB-BBBB-BBBB"]
+    assert log.index("intake.rejected") < log.index("commit 3")
