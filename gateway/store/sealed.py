@@ -142,8 +142,31 @@ def seal_details(
     return sealed
 
 
-def seal_entry(keyring: Keyring, pepper: bytes, entry: LedgerEntry) -> SealedDetails:
-    return seal_details(keyring, pepper, entry.notification_id, entry.recipient, entry.values)
+class DetailSealer:
+    """``seal_details`` for the ledger's writes of one keyring. A notification's row is written
+    three or four times (its claim, then its outcomes), each with the same recipient and
+    values: they are sealed once and the same sealed text written again (no nonce is used
+    twice: it is the same ciphertext), which halves the notifier's sealing work."""
+
+    CACHED = 1024
+
+    def __init__(self, keyring: Keyring, pepper: bytes) -> None:
+        self.keyring = keyring
+        self._pepper = pepper
+        self._sealed: dict[tuple[str, str | None, bytes | None], SealedDetails] = {}
+
+    def entry(self, entry: LedgerEntry) -> SealedDetails:
+        values = to_json(entry.values) if entry.values is not None else None
+        key = (entry.notification_id, entry.recipient, values)
+        if (found := self._sealed.get(key)) is not None:
+            return found
+        sealed = seal_details(
+            self.keyring, self._pepper, entry.notification_id, entry.recipient, entry.values
+        )
+        if len(self._sealed) >= self.CACHED:
+            self._sealed.clear()
+        self._sealed[key] = sealed
+        return sealed
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ from gateway.store.keyring import Keyring
 from gateway.store.sealed import (
     DETAIL_COLUMNS,
     STORED_DETAIL_COLUMNS,
+    DetailSealer,
     StoredDetails,
     Values,
     merged,
     open_values,
     recipient_hash,
     seal_contact,
-    seal_entry,
 )
 from gateway.store.secrets import contact_pepper
 from gateway.store.sqlite import SqliteFile
@@ -87,12 +87,19 @@ class SqliteLedger:
         self._file.upgrade(_add_columns)
         self._keyring = keyring or (Keyring.ephemeral() if directory is None else None)
         self._pepper = contact_pepper(directory)  # of the recipients' hashes
+        self._detail_sealer: DetailSealer | None = None
 
     async def close(self) -> None:
         self._file.close()
 
     def use_keyring(self, keyring: Keyring) -> None:
         self._keyring = keyring
+        self._detail_sealer = None
+
+    def _sealer(self) -> DetailSealer:
+        if self._detail_sealer is None or self._detail_sealer.keyring is not self.keyring:
+            self._detail_sealer = DetailSealer(self.keyring, self._pepper)
+        return self._detail_sealer
 
     @property
     def keyring(self) -> Keyring:
@@ -121,7 +128,7 @@ class SqliteLedger:
         await self._file.write(_RECORD, self._record_row(entry, entry.status, time.time()))
 
     def _record_row(self, entry: LedgerEntry, status: str, now: float) -> tuple[Any, ...]:
-        sealed = seal_entry(self.keyring, self._pepper, entry)
+        sealed = self._sealer().entry(entry)
         return (
             entry.notification_id,
             entry.reference,

@@ -26,13 +26,13 @@ from gateway.store.postgres.database import Database
 from gateway.store.sealed import (
     DETAIL_COLUMNS,
     STORED_DETAIL_COLUMNS,
+    DetailSealer,
     StoredDetails,
     Values,
     merged,
     open_values,
     recipient_hash,
     seal_contact,
-    seal_entry,
 )
 
 _COLUMNS = (
@@ -119,12 +119,19 @@ class PostgresLedger:
         self._db = database
         self._pepper = pepper
         self._keyring = keyring
+        self._detail_sealer: DetailSealer | None = None
 
     async def close(self) -> None:
         """The database is closed by whoever opened it."""
 
     def use_keyring(self, keyring: Keyring) -> None:
         self._keyring = keyring
+        self._detail_sealer = None
+
+    def _sealer(self) -> DetailSealer:
+        if self._detail_sealer is None or self._detail_sealer.keyring is not self.keyring:
+            self._detail_sealer = DetailSealer(self.keyring, self._pepper)
+        return self._detail_sealer
 
     @property
     def keyring(self) -> Keyring:
@@ -148,7 +155,7 @@ class PostgresLedger:
         await self._db.execute(_RECORD, *_entry_values(entry), *self._details(entry))
 
     def _details(self, entry: LedgerEntry) -> tuple[Any, ...]:
-        sealed = seal_entry(self.keyring, self._pepper, entry)
+        sealed = self._sealer().entry(entry)
         return (entry.provider_message_id, *sealed.columns())
 
     async def remember_contact(self, contact: Contact) -> None:
