@@ -2,7 +2,10 @@
 phone and text (~1.2-1.8 KB of JSON), never one body repeated (a repeated body is flattered by
 caches: issue 29 measured 3.3 ms of CPU a submission for one body against 5.7 ms for distinct
 people). Deterministic for a seed; ``tag`` makes the people of one run differ from any other's,
-so that no run finds the previous run's complaints as duplicates."""
+so that no run finds the previous run's complaints as duplicates.
+
+``form_letters``: a campaign, as associations run them: hundreds of people sending one template
+letter, each with their own name, file number, address and phone filled in."""
 
 from __future__ import annotations
 
@@ -120,6 +123,39 @@ def submissions(count: int, tag: str, seed: int = 21) -> list[bytes]:
             "phone": person["phone"],
             "kind": "complaint",
             "body": complaint_text(chooser, person),
+        }
+        bodies.append(json.dumps(fields, ensure_ascii=False).encode())
+    return bodies
+
+
+FORM_LETTER = (
+    "Madame, Monsieur,\n\nJe soussigné(e) {name}, titulaire du dossier {file}, demeurant au "
+    "{street}, joins ma voix à celle des membres de l'Association des usagers pour dénoncer les "
+    "délais de traitement des demandes de remboursement des frais de transport pour soins. "
+    "Depuis la réforme du printemps, les demandes restent sans réponse pendant plus de quatre "
+    "mois, alors que le délai annoncé est de trente jours. Les personnes qui doivent se rendre "
+    "à leurs traitements de dialyse ou de radiothérapie avancent des sommes qu'elles n'ont pas. "
+    "Je demande que ma demande soit traitée sans délai, que le délai de trente jours soit "
+    "respecté pour toutes les personnes concernées, et qu'une réponse écrite me parvienne. "
+    "Vous pouvez me joindre au {phone}.\n\nVeuillez agréer mes salutations distinguées,\n"
+    "{name}\n{address}"
+)
+
+
+def form_letters(count: int, tag: str, seed: int = 21) -> list[bytes]:
+    """``count`` JSON bodies of one campaign's letter, each signed with another person's own
+    details (``tag`` in their email addresses: use one tag per run)."""
+    chooser = random.Random(f"{seed}-{tag}-letters")
+    bodies = []
+    for number in range(count):
+        person = _person(chooser, tag, number)
+        text = FORM_LETTER.format(street=person["address"].split("\n")[0], **person)
+        fields = {
+            "name": person["name"],
+            "email": person["email"],
+            "phone": person["phone"],
+            "kind": "complaint",
+            "body": text,
         }
         bodies.append(json.dumps(fields, ensure_ascii=False).encode())
     return bodies

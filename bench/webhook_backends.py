@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench.backends import SharedState, cpu_seconds, objects_settings, s3_server, shared_state
 from bench.common import RunFigures, median_figures, private_broker
-from bench.submissions import submissions
+from bench.submissions import form_letters, submissions
 from bench.webhook import CONNECTIONS, SECRET, Connection, open_loop, report_failures
 from gateway.admin import create_topics
 from gateway.runtime import run_loop
@@ -145,8 +145,10 @@ def started_sides(bootstrap: str, names: list[str], scratch: Path) -> Iterator[d
         yield {name: servers.side(name) for name in names}
 
 
-def signed(count: int, tag: str) -> list[tuple[bytes, str]]:
-    return [(body, sign(body, SECRET)) for body in submissions(count, tag)]
+def signed(count: int, tag: str, letters: bool = False) -> list[tuple[bytes, str]]:
+    """Distinct people's own complaints, or (``letters``) one campaign's form letter."""
+    bodies = form_letters(count, tag) if letters else submissions(count, tag)
+    return [(body, sign(body, SECRET)) for body in bodies]
 
 
 async def closed_loop(
