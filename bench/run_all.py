@@ -25,6 +25,9 @@ FULL: dict[str, list[str]] = {
     "postal": [],
     "tracker": [],
     "peer": [],
+    "memory": [],
+    "e2e": [],
+    "flame": [],
 }
 QUICK: dict[str, list[str]] = {
     "publish": ["--events", "5000", "--runs", "1"],
@@ -35,6 +38,9 @@ QUICK: dict[str, list[str]] = {
     "postal": ["--copies", "1", "--runs", "1"],
     "tracker": ["--complaints", "2000", "--duration", "5", "--backends", "sqlite"],
     "peer": ["--duration", "3", "--runs", "1"],
+    "memory": ["--workers", "1,2", "--runs", "1"],
+    "e2e": ["--duration", "5", "--runs", "1"],
+    "flame": ["--duration", "3"],
 }
 
 
