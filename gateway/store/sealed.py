@@ -146,7 +146,7 @@ class DetailSealer:
     """``seal_details`` for the ledger's writes of one keyring. A notification's row is written
     three or four times (its claim, then its outcomes), each with the same recipient and
     values: they are sealed once and the same sealed text written again (no nonce is used
-    twice: it is the same ciphertext), which halves the notifier's sealing work."""
+    twice: it is the same ciphertext), not sealed anew at each write."""
 
     CACHED = 1024
 
