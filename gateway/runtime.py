@@ -204,17 +204,31 @@ def run_gateway(settings: GatewaySettings, only: list[str] | None = None) -> Non
     """``run``: the services until SIGINT/SIGTERM. With several HTTP workers, the language
     models are loaded first and the workers' zygote forked (``gateway.zygote``): one copy of
     the models for every process of the machine."""
-    zygote = None
     several = settings.http.workers > 1 and settings.http.workers_forked
-    if several and "http" in (only or enabled_services(settings)):
-        warm_up(settings.normalizer.languages)
-        log.info("normalizer.models_loaded", before="workers")
-        zygote = WorkerZygote.start(http_worker_main, settings)
+    forking = several and "http" in (only or enabled_services(settings))
+    zygote = _forked_workers(settings) if forking else None
     try:
         run_loop(run_services(settings, only, zygote=zygote))
     finally:
         if zygote is not None:
             zygote.close()
+
+
+def _forked_workers(settings: GatewaySettings) -> WorkerZygote | None:
+    """The models loaded, then the zygote forked; None (the workers start fresh, as with
+    ``GATEWAY_HTTP_WORKERS_FORKED=false``) when it cannot be, said in the log: a start-up
+    does not fail on what only saves memory."""
+    try:
+        warm_up(settings.normalizer.languages)
+    except Exception as exc:  # the first complaint will say it again
+        log.exception("normalizer.warm_up_failed", error=str(exc))
+    else:
+        log.info("normalizer.models_loaded", before="workers")
+    try:
+        return WorkerZygote.start(http_worker_main, settings)
+    except OSError as exc:
+        log.exception("http.zygote_unavailable", error=str(exc))
+        return None
 
 
 async def run_services(
