@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.store.catalog import CatalogEntry, ObjectRead
+from gateway.store.process_identity import is_gone, this_process
 from gateway.store.secrets import contact_pepper
 from gateway.store.sqlite import SqliteFile
 from gateway.store.state import (
@@ -32,6 +33,16 @@ from gateway.store.state import (
 )
 
 _RELEASE = "DELETE FROM idempotency_claim WHERE scope = ? AND key = ?"
+_CLAIM_KEY = (
+    "INSERT INTO idempotency_claim (scope, key, claimed_at, holder) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (scope, key) DO UPDATE SET claimed_at = excluded.claimed_at,"
+    " holder = excluded.holder WHERE claimed_at < ?"
+)
+_KEY_HOLDER = "SELECT holder FROM idempotency_claim WHERE scope = ? AND key = ?"
+_TAKE_KEY = (
+    "UPDATE idempotency_claim SET claimed_at = ?, holder = ?"
+    " WHERE scope = ? AND key = ? AND holder = ?"
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
     scope TEXT NOT NULL,
@@ -46,6 +57,7 @@ CREATE TABLE IF NOT EXISTS idempotency_claim (
     scope TEXT NOT NULL,
     key TEXT NOT NULL,
     claimed_at REAL NOT NULL,
+    holder TEXT,
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS imap_checkpoint (
@@ -115,6 +127,7 @@ class SqliteStateStore:
     def __init__(self, directory: Path | None, owner: str = "local") -> None:
         """``owner``: who claims messages through this opening (``claim_messages``)."""
         self._file = SqliteFile(directory / "state.sqlite" if directory else None, _SCHEMA)
+        self._file.upgrade(_add_claim_holder)
         self._owner = owner
         self._pepper = contact_pepper(directory)
         self._pruned_at = 0.0
@@ -148,15 +161,19 @@ class SqliteStateStore:
         await asyncio.gather(*writes)
 
     async def claim_key(self, scope: str, key: str, lease_s: float) -> bool:
-        now = time.time()
+        """Free, past its lease, or its holder gone from this machine (``process_identity``):
+        then this process's. A holder gone is replaced only if it is still the holder."""
+        now, holder = time.time(), this_process()
 
         def claim(connection: sqlite3.Connection) -> bool:
-            cursor = connection.execute(
-                "INSERT INTO idempotency_claim VALUES (?, ?, ?) ON CONFLICT (scope, key)"
-                " DO UPDATE SET claimed_at = excluded.claimed_at WHERE claimed_at < ?",
-                (scope, key, now, now - lease_s),
-            )
-            return cursor.rowcount == 1
+            cursor = connection.execute(_CLAIM_KEY, (scope, key, now, holder, now - lease_s))
+            if cursor.rowcount == 1:
+                return True
+            row = connection.execute(_KEY_HOLDER, (scope, key)).fetchone()
+            if row is None or not is_gone(row[0]):
+                return False
+            taken = connection.execute(_TAKE_KEY, (now, holder, scope, key, row[0]))
+            return taken.rowcount == 1
 
         return await self._file.change(claim)
 
@@ -301,3 +318,10 @@ class SqliteStateStore:
     def contact_hash(self, contact: str) -> str:
         """Contacts are kept only as keyed hashes: the state file reveals no address."""
         return keyed_contact_hash(self._pepper, contact)
+
+
+def _add_claim_holder(connection: sqlite3.Connection) -> None:
+    """A file of an earlier version: its claims' holder column (NULL: known by lease only)."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(idempotency_claim)")}
+    if "holder" not in columns:
+        connection.execute("ALTER TABLE idempotency_claim ADD COLUMN holder TEXT")

@@ -10,7 +10,8 @@ What every implementation promises:
   second store of the same key changes nothing, whoever makes it. Callers hold the key's lock
   (``KeyLocks``) around look-up, publish and store, so two requests with one key never both
   publish. Answers are kept ``IDEMPOTENCY_DAYS``. ``claim_key`` also records, durably, that a
-  request is processing a key (true when it is free, or its claim is older than the lease);
+  request is processing a key (true when it is free, its claim is older than the lease, or its
+  holder is a process of this machine that has ended);
   ``store_response`` removes the claim with the answer kept, ``release_key`` without (nothing
   was published). A lock can be lost with its connection while the request goes on; the claim
   cannot.
@@ -63,7 +64,8 @@ class StateStore(Protocol):
     ) -> None: ...
 
     async def claim_key(self, scope: str, key: str, lease_s: float) -> bool:
-        """True when this request may process the key: no claim on it, or one past its lease."""
+        """True when this request may process the key: no claim on it, one past its lease, or
+        one whose holder ran on this machine and is gone (``process_identity``)."""
         ...
 
     async def release_key(self, scope: str, key: str) -> None: ...

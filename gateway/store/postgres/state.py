@@ -22,6 +22,7 @@ from typing import Any
 
 from gateway.store.catalog import CatalogEntry, ObjectRead
 from gateway.store.postgres.database import Database
+from gateway.store.process_identity import is_gone, this_process
 from gateway.store.state import (
     IDEMPOTENCY_DAYS,
     PRUNE_EVERY_S,
@@ -75,16 +76,35 @@ class PostgresStateStore:
             )
 
     async def claim_key(self, scope: str, key: str, lease_s: float) -> bool:
+        """Free, past its lease, or its holder gone from this machine (``process_identity``):
+        then this process's. A holder gone is replaced only if it is still the holder."""
+        holder = this_process()
         won = await self._db.fetchval(
-            "INSERT INTO idempotency_claim (scope, key) VALUES ($1, $2)"
-            " ON CONFLICT (scope, key) DO UPDATE SET claimed_at = now()"
-            " WHERE idempotency_claim.claimed_at < now() - make_interval(secs => $3)"
+            "INSERT INTO idempotency_claim (scope, key, holder) VALUES ($1, $2, $3)"
+            " ON CONFLICT (scope, key) DO UPDATE SET claimed_at = now(), holder = $3"
+            " WHERE idempotency_claim.claimed_at < now() - make_interval(secs => $4)"
             " RETURNING true",
             scope,
             key,
+            holder,
             lease_s,
         )
-        return won is True
+        if won is True:
+            return True
+        found = await self._db.fetchval(
+            "SELECT holder FROM idempotency_claim WHERE scope = $1 AND key = $2", scope, key
+        )
+        if found is None or not is_gone(str(found)):
+            return False
+        taken = await self._db.fetchval(
+            "UPDATE idempotency_claim SET claimed_at = now(), holder = $3"
+            " WHERE scope = $1 AND key = $2 AND holder = $4 RETURNING true",
+            scope,
+            key,
+            holder,
+            found,
+        )
+        return taken is True
 
     async def release_key(self, scope: str, key: str) -> None:
         await self._db.execute(

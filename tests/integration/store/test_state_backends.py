@@ -6,8 +6,11 @@ standing for two replicas (or two processes of one machine)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -265,3 +268,37 @@ async def test_an_idempotency_key_is_claimed_by_one_request_until_answered_relea
     await asyncio.sleep(0.3)
     assert not await b.state.claim_key(scope, "k1", lease)
     assert await b.state.claim_key(scope, "k1", 0.2)  # a dead replica's, past its lease
+
+
+CLAIM_AND_DIE = """
+import asyncio, os, sys
+from gateway.settings import load_settings
+from gateway.store.backends import open_state_backend
+
+async def claim() -> None:
+    backend = await open_state_backend(load_settings())
+    assert await backend.state.claim_key(sys.argv[1], sys.argv[2], 3600.0)
+    os._exit(0)  # as a replica killed while it publishes: the claim stays behind
+
+asyncio.run(claim())
+"""
+
+
+async def test_an_idempotency_key_claimed_by_a_process_since_gone_is_taken_over_at_once(
+    open_backend: Opener, state_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A replica killed while it held a key's claim (lease: an hour) leaves it behind; the
+    retry on this machine finds its holder gone and takes the claim over at once, instead of
+    answering 503 until the lease ends. A live holder's claim is still refused."""
+    backend = await open_backend("replica-b")
+    scope = "form:contact-form"
+    environment = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path / "shared")}
+    if state_kind == "postgres":
+        environment["GATEWAY_DATA_DIR"] = str(tmp_path / "replica-gone")
+        environment["GATEWAY_STATE_URL"] = request.getfixturevalue("postgres_url")
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CLAIM_AND_DIE, scope, "k-gone", env=environment
+    )
+    assert await asyncio.wait_for(child.wait(), timeout=60) == 0
+    assert await backend.state.claim_key(scope, "k-gone", 3600.0)  # its holder is gone
+    assert not await backend.state.claim_key(scope, "k-gone", 3600.0)  # now this process's
