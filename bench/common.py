@@ -75,16 +75,18 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+MEMORY_FILES = {"VmHWM": "status", "Pss": "smaps_rollup"}  # where /proc keeps each field
+
+
 def memory_mb(pids: list[int], field: str) -> float:
-    """The sum of one field of the processes' memory (``VmHWM`` of ``status``, ``Pss`` of
-    ``smaps_rollup``...) in MB; a process gone meanwhile counts nothing."""
+    """The sum of one field of the processes' memory (``MEMORY_FILES``) in MB; a process gone
+    meanwhile counts nothing."""
     total = 0.0
     for pid in pids:
-        for name in ("status", "smaps_rollup"):
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
-                    if line.startswith(f"{field}:"):
-                        total += int(line.split()[1]) / 1024
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for line in Path(f"/proc/{pid}/{MEMORY_FILES[field]}").read_text().splitlines():
+                if line.startswith(f"{field}:"):
+                    total += int(line.split()[1]) / 1024
     return total
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import statistics
 import tempfile
 import time
@@ -33,7 +32,7 @@ import httpx
 
 from bench.common import percentile, private_broker, write_section
 from bench.notifier import Sink, smtp_sink
-from bench.webhook import SECRET
+from bench.webhook import BENCH_FORM
 from bench.webhook_backends import signed
 from gateway.admin import create_topics
 from gateway.runtime import run_loop
@@ -60,9 +59,7 @@ def gateway(bootstrap: str, sink: Sink, scratch: Path) -> Iterator[GatewayProces
         scratch / "data",
         services=("http", "notifier"),
         log=scratch / "gateway.log",
-        GATEWAY_WEBHOOK_SECRETS=json.dumps({"bench": SECRET}),
-        GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE="100000000",
-        GATEWAY_HTTP_RATE_PER_FORM_PER_MINUTE="100000000",
+        **BENCH_FORM,
         GATEWAY_SMTP_HOST="127.0.0.1",
         GATEWAY_SMTP_PORT=str(sink.port),
         GATEWAY_SMTP_FROM="plaintes@ramq.example",

@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 
 from bench.common import REPO, private_broker, write_section
-from bench.webhook import Connection
-from bench.webhook_backends import CONNECTIONS, Servers, Side, closed_loop, signed
+from bench.webhook_backends import Servers, Side, saturated, signed
 from gateway.admin import create_topics
 from gateway.runtime import run_loop
 from gateway.settings import KafkaSettings
@@ -47,18 +46,7 @@ def sampled(pid: int, seconds: float, output: Path, form: str) -> subprocess.Pop
 async def saturate(side: Side, seconds: float, tag: str) -> float:
     """Accepted/s of a closed loop of distinct submissions over ``seconds``."""
     requests = signed(int(SATURATION_CEILING * seconds), tag)
-    pool = [Connection(side.ports[0], "") for _ in range(CONNECTIONS)]
-
-    async def send(slot: int, n: int) -> bool:
-        body, signature = requests[n]
-        return await pool[slot].post(f"{tag}-{n}", body, signature) == 202
-
-    try:
-        rate, _ = await closed_loop(send, len(requests), seconds)
-    finally:
-        for connection in pool:
-            connection.close()
-    return rate
+    return await saturated(side.ports[0], requests, seconds, tag)
 
 
 def profile(side: Side, seconds: float, output: Path, form: str) -> float:

@@ -15,18 +15,14 @@ run; medians. Targets (issue 29): 2 workers <= 550 MB, each further worker <= 15
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from bench.common import descendants, memory_mb, private_broker, write_section
-from bench.webhook import SECRET, gateway_runs, wait_for_workers
+from bench.webhook import gateway_runs, served
 from gateway.admin import create_topics
 from gateway.runtime import run_loop
 from gateway.settings import KafkaSettings
-from tests.support.http import gateway_process
 
 MODES = {"forked": "true", "fresh": "false"}
 SETTLE_S = 2.0  # after the warm-up: let the workers' buffers return
@@ -34,23 +30,10 @@ SETTLE_S = 2.0  # after the warm-up: let the workers' buffers return
 
 def measured_pss(bootstrap: str, workers: int, forked: str) -> float:
     """PSS (MB) of the whole gateway with ``workers`` HTTP processes, after a warm-up."""
-    with tempfile.TemporaryDirectory() as data_dir:
-        log = Path(data_dir) / "gateway.log"
-        with gateway_process(
-            bootstrap,
-            Path(data_dir) / "data",
-            log=log,
-            GATEWAY_HTTP_WORKERS=str(workers),
-            GATEWAY_HTTP_WORKERS_FORKED=forked,
-            GATEWAY_WEBHOOK_SECRETS=json.dumps({"bench": SECRET}),
-            GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE="100000000",
-            GATEWAY_HTTP_RATE_PER_FORM_PER_MINUTE="100000000",
-        ) as (url, pid):
-            wait_for_workers(log, workers)
-            port = int(url.rsplit(":", 1)[1])
-            run_loop(gateway_runs(port, [150.0], 3, f"memory-{workers}-{forked}-{time.time_ns()}"))
-            time.sleep(SETTLE_S)
-            return memory_mb(descendants(pid), "Pss")
+    with served(bootstrap, workers, GATEWAY_HTTP_WORKERS_FORKED=forked) as (port, pid):
+        run_loop(gateway_runs(port, [150.0], 3, f"memory-{workers}-{forked}-{time.time_ns()}"))
+        time.sleep(SETTLE_S)
+        return memory_mb(descendants(pid), "Pss")
 
 
 def measure(worker_counts: list[int], runs: int) -> dict[str, dict[int, float]]:

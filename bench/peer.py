@@ -29,8 +29,8 @@ from pathlib import Path
 
 from bench.backends import cpu_seconds
 from bench.common import median_figures, private_broker, write_section
-from bench.webhook import CONNECTIONS, SECRET, Connection
-from bench.webhook_backends import Servers, Side, SideRuns, closed_loop, side_run, signed
+from bench.webhook import CONNECTIONS, SECRET
+from bench.webhook_backends import Servers, Side, SideRuns, saturated, side_run, signed
 from gateway.admin import create_topics
 from gateway.runtime import run_loop
 from gateway.settings import KafkaSettings
@@ -60,18 +60,8 @@ LETTERS_CEILING = 5_000  # form letters prepared a second of saturation (more th
 def letters_saturation(side: Side, duration: float, tag: str) -> tuple[float, float]:
     """Accepted/s and CPU ms a submission of a campaign's form letters at saturation."""
     requests = signed(int(LETTERS_CEILING * duration), tag, letters=True)
-    pool = [Connection(side.ports[0], "") for _ in range(CONNECTIONS)]
-
-    async def send(slot: int, n: int) -> bool:
-        body, signature = requests[n]
-        return await pool[slot].post(f"{tag}-{n}", body, signature) == 202
-
     cpu, started = cpu_seconds(side.gateway_pids), time.perf_counter()
-    try:
-        rate, _ = run_loop(closed_loop(send, len(requests), duration))
-    finally:
-        for connection in pool:
-            connection.close()
+    rate = run_loop(saturated(side.ports[0], requests, duration, tag))
     accepted = rate * (time.perf_counter() - started)
     return rate, (cpu_seconds(side.gateway_pids) - cpu) / max(accepted, 1) * 1000
 
@@ -99,12 +89,9 @@ def measure(rate: float, duration: float, runs: int) -> tuple[dict[str, SideRuns
                 run_loop(side_run(sides[name], [rate], duration, tag, results[name]))
                 print(f"  run {run} {name}: {results[name].saturation[-1]:.0f}/s", flush=True)
                 letters, cpu_ms = letters_saturation(sides[name], duration, f"{tag}l")
-                LETTERS[name].append((letters, cpu_ms))
+                results[name].letters.append((letters, cpu_ms))
                 print(f"  run {run} {name}, form letters: {letters:.0f}/s", flush=True)
     return results, load
-
-
-LETTERS: dict[str, list[tuple[float, float]]] = {name: [] for name in NAMES}
 
 
 def table(results: dict[str, SideRuns], rate: float, duration: float, runs: int, load: str) -> str:
@@ -123,10 +110,10 @@ def table(results: dict[str, SideRuns], rate: float, duration: float, runs: int,
             f"| {figures.p50_ms:.1f} | {figures.p99_ms:.1f} "
             f"| {statistics.median(side.gateway_cpu_ms):.2f} |"
         )
-    for name in results:
-        if LETTERS[name]:
-            letters = statistics.median(rate for rate, _ in LETTERS[name])
-            cpu_ms = statistics.median(cpu for _, cpu in LETTERS[name])
+    for name, side in results.items():
+        if side.letters:
+            letters = statistics.median(rate for rate, _ in side.letters)
+            cpu_ms = statistics.median(cpu for _, cpu in side.letters)
             rows.append(
                 f"| {NAMES[name]}: a campaign's form letter, each with its sender's own details "
                 f"| {letters:,.0f} | | | | {cpu_ms:.2f} |"

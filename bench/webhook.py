@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -216,6 +217,32 @@ def measure(
     return medians, rss
 
 
+# The benchmarks' form ("bench", signed with SECRET) and no rate limit in the way.
+BENCH_FORM = {
+    "GATEWAY_WEBHOOK_SECRETS": json.dumps({"bench": SECRET}),
+    "GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE": "100000000",
+    "GATEWAY_HTTP_RATE_PER_FORM_PER_MINUTE": "100000000",
+}
+
+
+@contextlib.contextmanager
+def served(bootstrap: str, workers: int, **settings: str) -> Iterator[tuple[int, int]]:
+    """``intake-gateway run --only http`` with ``workers`` HTTP processes on a fresh data
+    folder, the bench form configured; (its port, its process id) once every worker serves."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        log = Path(data_dir) / "gateway.log"
+        with gateway_process(
+            bootstrap,
+            Path(data_dir) / "data",
+            log=log,
+            GATEWAY_HTTP_WORKERS=str(workers),
+            **BENCH_FORM,
+            **settings,
+        ) as (url, pid):
+            wait_for_workers(log, workers)
+            yield int(url.rsplit(":", 1)[1]), pid
+
+
 def gateway_series(
     bootstrap: str,
     workers: int,
@@ -225,28 +252,16 @@ def gateway_series(
     into: dict[float, list[RunFigures]],
 ) -> float:
     """Runs of ``intake-gateway run --only http`` with ``workers`` processes; its peak RSS."""
-    with tempfile.TemporaryDirectory() as data_dir:
-        log = Path(data_dir) / "gateway.log"
-        with gateway_process(
-            bootstrap,
-            Path(data_dir) / "data",
-            log=log,
-            GATEWAY_HTTP_WORKERS=str(workers),
-            GATEWAY_WEBHOOK_SECRETS=json.dumps({"bench": SECRET}),
-            GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE="100000000",
-            GATEWAY_HTTP_RATE_PER_FORM_PER_MINUTE="100000000",
-        ) as (url, pid):
-            wait_for_workers(log, workers)
-            port = int(url.rsplit(":", 1)[1])
-            run_loop(gateway_runs(port, [200.0], 3, f"warm-up-{workers}"))
-            for run in range(runs):
-                tag = f"w{workers}-{run}"
-                for rate, (result, failures) in run_loop(
-                    gateway_runs(port, rates, duration, tag)
-                ).items():
-                    report_failures(failures, rate)
-                    into[rate].append(result)
-            return peak_rss_mb(pid)
+    with served(bootstrap, workers) as (port, pid):
+        run_loop(gateway_runs(port, [200.0], 3, f"warm-up-{workers}"))
+        for run in range(runs):
+            tag = f"w{workers}-{run}"
+            for rate, (result, failures) in run_loop(
+                gateway_runs(port, rates, duration, tag)
+            ).items():
+                report_failures(failures, rate)
+                into[rate].append(result)
+        return peak_rss_mb(pid)
 
 
 def report_failures(failures: int, rate: float) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import statistics
 import subprocess
 import tempfile
@@ -35,7 +34,14 @@ from pathlib import Path
 from bench.backends import SharedState, cpu_seconds, objects_settings, s3_server, shared_state
 from bench.common import RunFigures, median_figures, private_broker
 from bench.submissions import form_letters, submissions
-from bench.webhook import CONNECTIONS, SECRET, Connection, open_loop, report_failures
+from bench.webhook import (
+    BENCH_FORM,
+    CONNECTIONS,
+    SECRET,
+    Connection,
+    open_loop,
+    report_failures,
+)
 from gateway.admin import create_topics
 from gateway.runtime import run_loop
 from gateway.settings import KafkaSettings
@@ -60,12 +66,7 @@ LAYOUT = {
     "postgres-files": (True, False, False, 1),
     "sqlite-s3": (False, True, False, 1),
 }
-COMMON = {
-    "GATEWAY_HTTP_WORKERS": "1",
-    "GATEWAY_WEBHOOK_SECRETS": json.dumps({"bench": SECRET}),
-    "GATEWAY_HTTP_RATE_PER_CLIENT_PER_MINUTE": "100000000",
-    "GATEWAY_HTTP_RATE_PER_FORM_PER_MINUTE": "100000000",
-}
+COMMON = {"GATEWAY_HTTP_WORKERS": "1", **BENCH_FORM}
 SATURATION_CEILING = 1200  # submissions prepared per second of a saturation window
 
 
@@ -87,6 +88,7 @@ class SideRuns:
     backend_cpu_ms: list[float] = field(default_factory=list)
     statements: list[float] = field(default_factory=list)
     top: Counter[str] = field(default_factory=Counter)  # statement -> calls, last run
+    letters: list[tuple[float, float]] = field(default_factory=list)  # form letters: /s, CPU ms
 
 
 class Servers:
@@ -170,6 +172,25 @@ async def closed_loop(
 
     await asyncio.gather(*(connection(slot) for slot in range(CONNECTIONS)))
     return accepted / (time.perf_counter() - start), failures
+
+
+async def saturated(
+    port: int, requests: list[tuple[bytes, str]], seconds: float, tag: str
+) -> float:
+    """Accepted/s of ``requests`` (body, signature) posted by a closed loop of
+    ``CONNECTIONS`` keep-alive connections to ``port`` for ``seconds``."""
+    pool = [Connection(port, "") for _ in range(CONNECTIONS)]
+
+    async def send(slot: int, n: int) -> bool:
+        body, signature = requests[n]
+        return await pool[slot].post(f"{tag}-{n}", body, signature) == 202
+
+    try:
+        rate, _ = await closed_loop(send, len(requests), seconds)
+    finally:
+        for connection in pool:
+            connection.close()
+    return rate
 
 
 async def side_run(

@@ -36,8 +36,10 @@ def encoded_header(name: str, value: str) -> str:
     An address header is given ready (``encoded_address``): an address whose mailbox itself is
     not ASCII stays UTF-8 (RFC 6532, sent with SMTPUTF8), never an encoded word, which no
     server would read as an address."""
-    if name in ADDRESS_HEADERS or value.isascii():
-        return _folded(len(name) + 2, value) if value.isascii() else value
+    if value.isascii():
+        return _folded(len(name) + 2, value)
+    if name in ADDRESS_HEADERS:
+        return value
     return "\r\n ".join(encoded_words(value))
 
 

@@ -31,7 +31,6 @@ def unreadable_record(
     """The DLQ's account of a record that is not a readable event: ``too_deep`` when its JSON
     nests past ``DEFAULT_MAX_DEPTH`` (64) (scanned only once parsing failed, off the common path),
     else ``unreadable_event``. ``reader``: the service that read it (the notifier, the tracker)."""
-    place = f"{record.topic}/{record.partition}/{record.offset}"
     try:
         check_depth(record.value or b"", DEFAULT_MAX_DEPTH)
     except TooDeep:
@@ -40,6 +39,25 @@ def unreadable_record(
     else:
         code = "unreadable_event"
         reason = f"the record is not a readable event ({str(error)[:500]}); it was skipped"
+    return _skipped(record, reader, code, reason)
+
+
+DATA_FAULTS = (ValueError, TypeError, LookupError, AttributeError)  # UnicodeError is a ValueError
+
+
+def failed_record(record: Readable, reference: str, error: Exception) -> IntakeRejected:
+    """The DLQ's account of a readable event the notifier failed on (``DATA_FAULTS``)."""
+    fault = f"{type(error).__name__}: {str(error)[:400]}"
+    reason = f"the notifier failed on this event ({fault}); it was skipped, nothing was sent"
+    return _skipped(record, Reader.NOTIFIER, "notification_failed", reason, reference=reference)
+
+
+def _skipped(
+    record: Readable, reader: Reader, code: str, reason: str, **details: str
+) -> IntakeRejected:
+    """A skipped record as the DLQ reports it: where it lies (``kafka://topic/partition/
+    offset``), and why."""
+    place = f"{record.topic}/{record.partition}/{record.offset}"
     return IntakeRejected(
         channel=reader,
         reason_code=code,
@@ -50,29 +68,6 @@ def unreadable_record(
             "topic": record.topic,
             "partition": str(record.partition),
             "offset": str(record.offset),
-        },
-    )
-
-
-DATA_FAULTS = (ValueError, TypeError, LookupError, AttributeError)  # UnicodeError is a ValueError
-
-
-def failed_record(
-    record: Readable, reference: str, error: Exception, reader: Reader = Reader.NOTIFIER
-) -> IntakeRejected:
-    """The DLQ's account of a readable event the notifier failed on (``DATA_FAULTS``)."""
-    place = f"{record.topic}/{record.partition}/{record.offset}"
-    fault = f"{type(error).__name__}: {str(error)[:400]}"
-    return IntakeRejected(
-        channel=reader,
-        reason_code="notification_failed",
-        reason=f"the notifier failed on this event ({fault}); it was skipped, nothing was sent",
-        source_message=SourceMessage(id=f"kafka:{place}", uri=f"kafka://{place}"),
-        received_at=datetime.now(UTC),
-        details={
-            "topic": record.topic,
-            "partition": str(record.partition),
-            "offset": str(record.offset),
-            "reference": reference,
+            **details,
         },
     )

@@ -112,34 +112,52 @@ class SealedDetails:
 
 
 DETAIL_COLUMNS = "recipient, recipient_key_id, recipient_hash, values_sealed, values_key_id"
+# The upsert's update of those columns, the same on both backends: a value given replaces the
+# one kept, with its key id; the values in clear of an earlier version go once sealed ones
+# replace them.
+DETAILS_UPDATE = (
+    " recipient_key_id = CASE WHEN excluded.recipient IS NULL"
+    " THEN notifications.recipient_key_id ELSE excluded.recipient_key_id END,"
+    " recipient = coalesce(excluded.recipient, notifications.recipient),"
+    " recipient_hash = coalesce(excluded.recipient_hash, notifications.recipient_hash),"
+    " values_key_id = CASE WHEN excluded.values_sealed IS NULL"
+    " THEN notifications.values_key_id ELSE excluded.values_key_id END,"
+    " values_json = CASE WHEN excluded.values_sealed IS NULL THEN notifications.values_json END,"
+    " values_sealed = coalesce(excluded.values_sealed, notifications.values_sealed),"
+)
 
 
 def _detail_context(notification_id: str, part: str) -> bytes:
     return b"notification|" + notification_id.encode() + b"|" + part.encode()
 
 
-def recipient_hash(pepper: bytes, recipient: str) -> str:
-    return keyed_contact_hash(pepper, recipient)
-
-
 def seal_details(
-    keyring: Keyring, pepper: bytes, notification_id: str, recipient: str | None, values: Any
+    keyring: Keyring,
+    pepper: bytes,
+    notification_id: str,
+    recipient: str | None,
+    values_json: bytes | None,
 ) -> SealedDetails:
-    """A notification's recipient and values sealed under the current key."""
-    sealed = SealedDetails()
+    """A notification's recipient and values (as JSON) sealed under the current key; the
+    recipient also as its keyed hash."""
+    recipient_part: tuple[str | None, str | None] = (None, None)
+    values_part = recipient_part
     if recipient is not None:
-        key_id, text = keyring.seal_text(recipient, _detail_context(notification_id, "recipient"))
-        sealed = dataclasses.replace(
-            sealed,
-            recipient=text,
-            recipient_key_id=key_id,
-            recipient_hash=recipient_hash(pepper, recipient),
-        )
-    if values is not None:
-        values_json = to_json(values).decode()
-        key_id, text = keyring.seal_text(values_json, _detail_context(notification_id, "values"))
-        sealed = dataclasses.replace(sealed, values=text, values_key_id=key_id)
-    return sealed
+        recipient_part = keyring.seal_text(recipient, _detail_context(notification_id, "recipient"))
+    if values_json is not None:
+        context = _detail_context(notification_id, "values")
+        values_part = keyring.seal_text(values_json.decode(), context)
+    return SealedDetails(
+        recipient=recipient_part[1],
+        recipient_key_id=recipient_part[0],
+        recipient_hash=keyed_contact_hash(pepper, recipient) if recipient is not None else None,
+        values=values_part[1],
+        values_key_id=values_part[0],
+    )
+
+
+def values_json_of(values: Any) -> bytes | None:
+    return to_json(values) if values is not None else None
 
 
 class DetailSealer:
@@ -156,12 +174,12 @@ class DetailSealer:
         self._sealed: dict[tuple[str, str | None, bytes | None], SealedDetails] = {}
 
     def entry(self, entry: LedgerEntry) -> SealedDetails:
-        values = to_json(entry.values) if entry.values is not None else None
-        key = (entry.notification_id, entry.recipient, values)
+        values_json = values_json_of(entry.values)
+        key = (entry.notification_id, entry.recipient, values_json)
         if (found := self._sealed.get(key)) is not None:
             return found
         sealed = seal_details(
-            self.keyring, self._pepper, entry.notification_id, entry.recipient, entry.values
+            self.keyring, self._pepper, entry.notification_id, entry.recipient, values_json
         )
         if len(self._sealed) >= self.CACHED:
             self._sealed.clear()
@@ -201,7 +219,7 @@ class StoredDetails:
             pepper,
             self.notification_id,
             self.opened_recipient(keyring),
-            self.opened_values(keyring),
+            values_json_of(self.opened_values(keyring)),
         )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -86,11 +86,20 @@ class SqliteFile:
     def close(self) -> None:
         self._db.close()
 
-    def upgrade(self, run: Callable[[sqlite3.Connection], None]) -> None:
-        """``run`` at opening, in one transaction (a file of an older version brought up to
-        date: a column added...)."""
+    def add_columns(
+        self, added: Mapping[str, Mapping[str, str]], indexes: Sequence[str] = ()
+    ) -> None:
+        """Columns added since the file's first version (table -> column -> type), added at
+        opening to a file of an older version, then ``indexes`` (``CREATE INDEX IF NOT
+        EXISTS`` on them) made; in one transaction."""
         with self._lock, self._db:
-            run(self._db)
+            for table, columns in added.items():
+                present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in present:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            for index in indexes:
+                self._db.execute(index)
 
     async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         """``query(connection)`` in a thread, alone on the connection (with the reads waiting

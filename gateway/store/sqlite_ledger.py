@@ -24,17 +24,18 @@ from gateway.store.datakeys import distinct_values
 from gateway.store.keyring import Keyring
 from gateway.store.sealed import (
     DETAIL_COLUMNS,
+    DETAILS_UPDATE,
     STORED_DETAIL_COLUMNS,
     DetailSealer,
     StoredDetails,
     Values,
     merged,
     open_values,
-    recipient_hash,
     seal_contact,
 )
 from gateway.store.secrets import contact_pepper
 from gateway.store.sqlite import SqliteFile
+from gateway.store.state import keyed_contact_hash
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (
@@ -75,6 +76,13 @@ _ADDED_COLUMNS = {
     },
     "contacts": {"key_id": "TEXT"},  # the master key sealing the row's values (NULL: clear)
 }
+_ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS contacts_key_id ON contacts (key_id)",
+    "CREATE INDEX IF NOT EXISTS notifications_by_recipient_hash"
+    " ON notifications (recipient_hash, medium)",
+    "CREATE INDEX IF NOT EXISTS notifications_recipient_key_id ON notifications (recipient_key_id)",
+    "CREATE INDEX IF NOT EXISTS notifications_values_key_id ON notifications (values_key_id)",
+)
 RESEAL_BATCH = 1000
 
 
@@ -84,7 +92,7 @@ class SqliteLedger:
 
     def __init__(self, directory: Path | None, keyring: Keyring | None = None) -> None:
         self._file = SqliteFile(directory / "notifier.sqlite" if directory else None, _SCHEMA)
-        self._file.upgrade(_add_columns)
+        self._file.add_columns(_ADDED_COLUMNS, _ADDED_INDEXES)
         self._keyring = keyring or (Keyring.ephemeral() if directory is None else None)
         self._pepper = contact_pepper(directory)  # of the recipients' hashes
         self._detail_sealer: DetailSealer | None = None
@@ -226,7 +234,7 @@ class SqliteLedger:
             " AND status IN ('sent', 'announced')"
             " AND (recipient_hash = ? OR (recipient_hash IS NULL AND recipient = ?))"
             " AND updated >= ? ORDER BY updated DESC LIMIT 1",
-            (recipient_hash(self._pepper, phone), phone, time.time() - within_days * 86_400),
+            (keyed_contact_hash(self._pepper, phone), phone, time.time() - within_days * 86_400),
         )
         return str(row[0]) if row else None
 
@@ -254,22 +262,6 @@ class SqliteLedger:
         return SentEmail(stored.notification_id, str(row[0]), recipient, values)
 
 
-def _add_columns(connection: sqlite3.Connection) -> None:
-    for table, columns in _ADDED_COLUMNS.items():
-        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
-        for name, kind in columns.items():
-            if name not in present:
-                connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-    connection.executescript(
-        "CREATE INDEX IF NOT EXISTS contacts_key_id ON contacts (key_id);"
-        " CREATE INDEX IF NOT EXISTS notifications_by_recipient_hash"
-        " ON notifications (recipient_hash, medium);"
-        " CREATE INDEX IF NOT EXISTS notifications_recipient_key_id"
-        " ON notifications (recipient_key_id);"
-        " CREATE INDEX IF NOT EXISTS notifications_values_key_id ON notifications (values_key_id);"
-    )
-
-
 _CONTACT_COLUMNS = "reference, name, email, phone, postal_address, language"
 
 
@@ -292,31 +284,19 @@ _COLUMNS = (
     "notification_id, reference, purpose, medium, status, attempts, provider_message_id,"
     f" updated, {DETAIL_COLUMNS}"
 )
-# A value given replaces the one kept, with its key id; the values in clear of an earlier
-# version go once sealed ones replace them.
-_DETAILS_UPDATE = (
-    " recipient_key_id = CASE WHEN excluded.recipient IS NULL THEN recipient_key_id"
-    " ELSE excluded.recipient_key_id END,"
-    " recipient = coalesce(excluded.recipient, recipient),"
-    " recipient_hash = coalesce(excluded.recipient_hash, recipient_hash),"
-    " values_key_id = CASE WHEN excluded.values_sealed IS NULL THEN values_key_id"
-    " ELSE excluded.values_key_id END,"
-    " values_json = CASE WHEN excluded.values_sealed IS NULL THEN values_json END,"
-    " values_sealed = coalesce(excluded.values_sealed, values_sealed),"
-)
 _RECORD = (
     f"INSERT INTO notifications ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 (constants only)
     " ON CONFLICT(notification_id) DO UPDATE SET status = excluded.status,"
     " attempts = attempts + 1,"
     " provider_message_id = coalesce(excluded.provider_message_id, provider_message_id),"
-    f"{_DETAILS_UPDATE}"
+    f"{DETAILS_UPDATE}"
     " updated = excluded.updated"
 )
 _CLAIM = (
     f"INSERT INTO notifications ({_COLUMNS}, claimed_by, claimed_until)"  # noqa: S608 (constants only)
     " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT(notification_id) DO UPDATE SET attempts = attempts + 1,"
-    f"{_DETAILS_UPDATE}"
+    f"{DETAILS_UPDATE}"
     " updated = excluded.updated, claimed_by = excluded.claimed_by,"
     " claimed_until = excluded.claimed_until"
     " WHERE status = 'sending'"

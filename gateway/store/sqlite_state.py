@@ -127,7 +127,7 @@ class SqliteStateStore:
     def __init__(self, directory: Path | None, owner: str = "local") -> None:
         """``owner``: who claims messages through this opening (``claim_messages``)."""
         self._file = SqliteFile(directory / "state.sqlite" if directory else None, _SCHEMA)
-        self._file.upgrade(_add_claim_holder)
+        self._file.add_columns({"idempotency_claim": {"holder": "TEXT"}})  # NULL: by lease
         self._owner = owner
         self._pepper = contact_pepper(directory)
         self._pruned_at = 0.0
@@ -318,10 +318,3 @@ class SqliteStateStore:
     def contact_hash(self, contact: str) -> str:
         """Contacts are kept only as keyed hashes: the state file reveals no address."""
         return keyed_contact_hash(self._pepper, contact)
-
-
-def _add_claim_holder(connection: sqlite3.Connection) -> None:
-    """A file of an earlier version: its claims' holder column (NULL: known by lease only)."""
-    columns = {row[1] for row in connection.execute("PRAGMA table_info(idempotency_claim)")}
-    if "holder" not in columns:
-        connection.execute("ALTER TABLE idempotency_claim ADD COLUMN holder TEXT")

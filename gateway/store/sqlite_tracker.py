@@ -95,7 +95,15 @@ CREATE TEMP TABLE IF NOT EXISTS arriving (
 """
 # Columns added since the first version of the file, added to an older file when opened: the
 # key sealing the note of an entry and of a complaint (NULL: none, or in clear).
-_ADDED_COLUMNS = {"tracker_entry": "key_id", "tracked_complaint": "status_note_key_id"}
+_ADDED_COLUMNS = {
+    "tracker_entry": {"key_id": "TEXT"},
+    "tracked_complaint": {"status_note_key_id": "TEXT"},
+}
+_ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS tracker_entry_key_id ON tracker_entry (key_id)",
+    "CREATE INDEX IF NOT EXISTS tracked_complaint_status_note_key_id"
+    " ON tracked_complaint (status_note_key_id)",
+)
 _ENTRY_COLUMNS = "event_id, reference, kind, at, details, key_id"
 _FIELDS = fields(TrackedComplaint)
 _COLUMNS = ", ".join(field.name for field in _FIELDS) + ", status_note_key_id"
@@ -115,7 +123,7 @@ class SqliteTrackerStore:
     def __init__(self, directory: Path | None, keyring: Keyring | None = None) -> None:
         path = directory / "tracker.sqlite" if directory else None
         self._file = SqliteFile(path, _SCHEMA)
-        self._file.upgrade(_add_columns)
+        self._file.add_columns(_ADDED_COLUMNS, _ADDED_INDEXES)
         self._notes: TrackerNotes | None = None
         self._stand_in_row: tuple[Any, ...] = ()
         if keyring or directory is None:
@@ -281,14 +289,6 @@ _NOTES_NOT_SEALED_BY = (
     "SELECT reference, status_note, status_note_key_id FROM tracked_complaint"
     " WHERE status_note IS NOT NULL AND status_note_key_id IS NOT ? LIMIT ?"
 )
-
-
-def _add_columns(db: sqlite3.Connection) -> None:
-    for table, column in _ADDED_COLUMNS.items():
-        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        if column not in present:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
-        db.execute(f"CREATE INDEX IF NOT EXISTS {table}_{column} ON {table} ({column})")
 
 
 def _entry(row: Sequence[Any], notes: TrackerNotes) -> TimelineEntry:

@@ -25,30 +25,19 @@ from gateway.store.keyring import Keyring
 from gateway.store.postgres.database import Database
 from gateway.store.sealed import (
     DETAIL_COLUMNS,
+    DETAILS_UPDATE,
     STORED_DETAIL_COLUMNS,
     DetailSealer,
     StoredDetails,
     Values,
     merged,
     open_values,
-    recipient_hash,
     seal_contact,
 )
+from gateway.store.state import keyed_contact_hash
 
 _COLUMNS = (
     f"notification_id, reference, purpose, medium, status, provider_message_id, {DETAIL_COLUMNS}"
-)
-# A value given replaces the one kept, with its key id; the values in clear of an earlier
-# version go once sealed ones replace them.
-_DETAILS_UPDATE = (
-    " recipient_key_id = CASE WHEN excluded.recipient IS NULL"
-    " THEN notifications.recipient_key_id ELSE excluded.recipient_key_id END,"
-    " recipient = coalesce(excluded.recipient, notifications.recipient),"
-    " recipient_hash = coalesce(excluded.recipient_hash, notifications.recipient_hash),"
-    " values_key_id = CASE WHEN excluded.values_sealed IS NULL"
-    " THEN notifications.values_key_id ELSE excluded.values_key_id END,"
-    " values_json = CASE WHEN excluded.values_sealed IS NULL THEN notifications.values_json END,"
-    " values_sealed = coalesce(excluded.values_sealed, notifications.values_sealed),"
 )
 _RECORD = (
     f"INSERT INTO notifications ({_COLUMNS})"  # noqa: S608 (constants only)
@@ -57,7 +46,7 @@ _RECORD = (
     " attempts = notifications.attempts + 1,"
     " provider_message_id = coalesce(excluded.provider_message_id,"
     " notifications.provider_message_id),"
-    f"{_DETAILS_UPDATE}"
+    f"{DETAILS_UPDATE}"
     " updated = now()"
 )
 _CLAIM = (
@@ -65,7 +54,7 @@ _CLAIM = (
     " VALUES ($1, $2, $3, $4, 'sending', $5, $6, $7, $8, $9, $10, $11,"
     " now() + make_interval(secs => $12))"
     " ON CONFLICT (notification_id) DO UPDATE SET attempts = notifications.attempts + 1,"
-    f"{_DETAILS_UPDATE}"
+    f"{DETAILS_UPDATE}"
     " updated = now(), claimed_by = excluded.claimed_by,"
     " claimed_until = excluded.claimed_until"
     " WHERE notifications.status = 'sending' AND (notifications.claimed_by IS NULL"
@@ -223,7 +212,7 @@ class PostgresLedger:
             " AND (recipient_hash = $1 OR (recipient_hash IS NULL AND recipient = $2))"
             " AND updated >= now() - make_interval(days => $3)"
             " ORDER BY updated DESC LIMIT 1",
-            recipient_hash(self._pepper, phone),
+            keyed_contact_hash(self._pepper, phone),
             phone,
             within_days,
         )
