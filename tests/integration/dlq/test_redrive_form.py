@@ -22,7 +22,12 @@ from gateway.events import topics
 from gateway.events.envelope import event_id
 from gateway.settings import KafkaSettings
 from gateway.web.signature import sign
-from tests.integration.dlq.test_redrive_mail import cli, rules_file
+from tests.integration.dlq.test_redrive_mail import (
+    redrive_refused_again,
+    redriven_once,
+    rules_file,
+    the_only_open_record,
+)
 from tests.support.consumer import TopicReader
 from tests.support.http import SECRETS, gateway_settings, running_gateway
 
@@ -70,10 +75,7 @@ async def test_a_submission_refused_by_a_rule_then_fixed_is_redriven_once(
     env = environment(kafka_settings, data_dir, rules_file(tmp_path, broken=True))
     await post_refused_submission(kafka_settings, data_dir, Path(env["GATEWAY_NORMALIZER_RULES"]))
 
-    code, out, _ = await cli(env, "list")
-    assert code == 0
-    [line] = out.splitlines()
-    record_id, _, channel, reason_code, reason = line.split("\t")
+    record_id, channel, reason_code, reason = await the_only_open_record(env)
     source_key = f"webform:{FORM}:{KEY}"
     assert record_id == event_id("intake.rejected", source_key)
     assert (channel, reason_code) == ("webform", "not_a_complaint")
@@ -81,12 +83,7 @@ async def test_a_submission_refused_by_a_rule_then_fixed_is_redriven_once(
 
     rules_file(tmp_path, broken=False)  # the office fixes its rule
     complaints = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
-    await complaints.mark()
-    code, out, err = await cli(env, "redrive", record_id[:8])
-    assert code == 0, err
-    assert out.startswith(f"redriven\t{record_id}\tpublished 1")
-    [record] = await complaints.read_to_end()
-    event = json.loads(record.value)
+    event = await redriven_once(env, record_id, complaints)
     assert event["type"] == "complaint.received"
     assert event["id"] == event_id("complaint.received", source_key)
     assert event["data"]["channel"] == "webform"
@@ -95,11 +92,5 @@ async def test_a_submission_refused_by_a_rule_then_fixed_is_redriven_once(
     ]
     assert event["data"]["complainant"]["email"] == SUBMISSION["email"]
     assert event["data"]["body"] == SUBMISSION["body"]
-    code, out, _ = await cli(env, "list")
-    assert (code, out) == (0, "")
 
-    await complaints.mark()
-    code, _, err = await cli(env, "redrive", record_id)
-    assert code == 1
-    assert "already redriven by cli:" in err
-    assert await complaints.read_to_end() == []
+    await redrive_refused_again(env, record_id, complaints)

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,6 +91,42 @@ async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+async def the_only_open_record(env: dict[str, str]) -> tuple[str, str, str, str]:
+    """(id, channel, reason code, reason) of the one record ``dlq list`` shows."""
+    code, out, _ = await cli(env, "list")
+    assert code == 0
+    [line] = out.splitlines()
+    record_id, _, channel, reason_code, reason = line.split("\t")
+    return record_id, channel, reason_code, reason
+
+
+async def redriven_once(
+    env: dict[str, str], record_id: str, complaints: TopicReader
+) -> dict[str, Any]:
+    """``dlq redrive`` (by the id's first characters): one event published, returned; no
+    record left open."""
+    await complaints.mark()
+    code, out, err = await cli(env, "redrive", record_id[:8])
+    assert code == 0, err
+    assert out.startswith(f"redriven\t{record_id}\tpublished 1")
+    [record] = await complaints.read_to_end()
+    code, listed, _ = await cli(env, "list")
+    assert (code, listed) == (0, "")
+    event: dict[str, Any] = json.loads(record.value)
+    return event
+
+
+async def redrive_refused_again(
+    env: dict[str, str], record_id: str, complaints: TopicReader
+) -> None:
+    """A second ``dlq redrive`` of the record: refused, nothing published."""
+    await complaints.mark()
+    code, _, err = await cli(env, "redrive", record_id)
+    assert code == 1
+    assert "already redriven by cli:" in err
+    assert await complaints.read_to_end() == []
+
+
 async def quarantine_with_broken_rules(env: dict[str, str], kafka: KafkaSettings) -> None:
     """The email service, as ``run --only email`` builds it, drains the mailbox once."""
     settings = GatewaySettings.model_validate(
@@ -124,10 +161,7 @@ async def test_a_mail_quarantined_by_a_rule_then_fixed_is_redriven_once(
     await quarantine_with_broken_rules(env, kafka_settings)
     assert (await count(dovecot, "Quarantine"), await count(dovecot, "Processed")) == (1, 0)
 
-    code, out, _ = await cli(env, "list")
-    assert code == 0
-    [line] = out.splitlines()
-    record_id, _, channel, reason_code, reason = line.split("\t")
+    record_id, channel, reason_code, reason = await the_only_open_record(env)
     assert record_id == event_id("intake.rejected", f"email:{MESSAGE_ID}")
     assert (channel, reason_code) == ("email", "not_a_complaint")
     assert "RoutingHint" in reason
@@ -138,12 +172,7 @@ async def test_a_mail_quarantined_by_a_rule_then_fixed_is_redriven_once(
 
     rules_file(tmp_path, broken=False)  # the office fixes its rule
     complaints = TopicReader(kafka_settings.bootstrap, topics.COMPLAINTS)
-    await complaints.mark()
-    code, out, err = await cli(env, "redrive", record_id[:8])
-    assert code == 0, err
-    assert out.startswith(f"redriven\t{record_id}\tpublished 1")
-    [record] = await complaints.read_to_end()
-    event = json.loads(record.value)
+    event = await redriven_once(env, record_id, complaints)
     assert event["type"] == "complaint.received"
     assert event["id"] == event_id("complaint.received", f"email:{MESSAGE_ID}")
     assert event["data"]["routing"] == [
@@ -151,14 +180,8 @@ async def test_a_mail_quarantined_by_a_rule_then_fixed_is_redriven_once(
     ]
     assert event["data"]["source_message"]["id"] == MESSAGE_ID
     assert (await count(dovecot, "Quarantine"), await count(dovecot, "Processed")) == (0, 1)
-    code, out, _ = await cli(env, "list")
-    assert (code, out) == (0, "")
 
-    await complaints.mark()
-    code, _, err = await cli(env, "redrive", record_id)
-    assert code == 1
-    assert "already redriven by cli:" in err
-    assert await complaints.read_to_end() == []
+    await redrive_refused_again(env, record_id, complaints)
     code, out, _ = await cli(env, "show", record_id)
     assert "redriven by cli:" in out
     assert event["id"] in out

@@ -266,6 +266,20 @@ async def test_given_the_broker_stops_mid_batch_then_after_it_returns_each_mail_
     assert max(mails.values()) == 1
 
 
+def email_failed_for_good_then_sms(records: list[Any]) -> Any:
+    """The notifications of a complaint whose email failed for good and whose SMS went out;
+    the email's failure."""
+    steps = [parse_event(record.value) for record in records]
+    assert [(e.type, str(e.data.medium)) for e in steps] == [
+        ("notification.requested", "email"),
+        ("notification.failed", "email"),
+        ("notification.requested", "sms"),
+        ("notification.sent", "sms"),
+    ]
+    assert steps[1].data.permanent is True
+    return steps[1].data
+
+
 async def test_given_only_a_phone_then_the_acknowledgement_is_an_sms_twilio_accepts(
     kafka_settings: KafkaSettings, twilio: TwilioMock, tmp_path: Path
 ) -> None:
@@ -299,16 +313,9 @@ async def test_given_a_refused_address_then_the_failure_is_recorded_and_an_sms_g
     async with running_notifier(settings) as components:
         await components.publisher.publish(event)
         records = await reader.read(4)
-    steps = [parse_event(record.value) for record in records]
-    assert [(e.type, str(e.data.medium)) for e in steps] == [
-        ("notification.requested", "email"),
-        ("notification.failed", "email"),
-        ("notification.requested", "sms"),
-        ("notification.sent", "sms"),
-    ]
-    assert steps[1].data.permanent is True
-    assert "550" in steps[1].data.error
-    assert steps[1].data.next_step == "sms"
+    failure = email_failed_for_good_then_sms(records)
+    assert "550" in failure.error
+    assert failure.next_step == "sms"
 
 
 INTERNATIONAL = "chloé.côté@example.org"  # RFC 6531: the mailbox itself is not ASCII
@@ -349,15 +356,8 @@ async def test_given_an_address_not_in_ascii_and_a_server_without_smtputf8_then_
         healthy = complaint_event()  # the next complaint is served as usual
         await components.publisher.publish(healthy)
         [mail] = await smtp_server.wait_for(1)
-    steps = [parse_event(record.value) for record in records]
-    assert [(e.type, str(e.data.medium)) for e in steps] == [
-        ("notification.requested", "email"),
-        ("notification.failed", "email"),
-        ("notification.requested", "sms"),
-        ("notification.sent", "sms"),
-    ]
-    assert steps[1].data.permanent is True
-    assert "SMTPUTF8" in steps[1].data.error
+    failure = email_failed_for_good_then_sms(records)
+    assert "SMTPUTF8" in failure.error
     assert healthy.subject in mail["Subject"]
 
 

@@ -8,6 +8,7 @@ needed at start."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -65,18 +66,34 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await backend.close()
 
 
+class BehindTheStores:
+    """The backend's rows read and written behind its stores' back, as an earlier version
+    left them: SQL with ``?`` placeholders, on the SQLite file named or on PostgreSQL."""
+
+    def __init__(self, opener: Opener, tmp_path: Path) -> None:
+        self.url: str | None = opener.url  # type: ignore[attr-defined]
+        self.folder = tmp_path / "state"
+        self.contacts = "notifier_contacts" if self.url else "contacts"
+        self.now = "now()" if self.url else "strftime('%s')"
+
+    async def run(self, file: str, sql: str, *arguments: object) -> list[tuple[object, ...]]:
+        if self.url is None:
+            with sqlite3.connect(self.folder / file) as database:
+                return list(database.execute(sql, arguments))
+        numbers = iter(range(1, len(arguments) + 1))
+        numbered = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+        connection = await asyncpg.connect(self.url)
+        try:
+            return [tuple(row) for row in await connection.fetch(numbered, *arguments)]
+        finally:
+            await connection.close()
+
+
 async def rows(opener: Opener, tmp_path: Path, table: str = "contacts") -> list[tuple[object, ...]]:
     """The rows of ``contacts`` or ``notifications`` as stored, read behind the ledger's back."""
-    url = opener.url  # type: ignore[attr-defined]
-    if url is None:
-        with sqlite3.connect(tmp_path / "state" / "notifier.sqlite") as database:
-            return list(database.execute(f"SELECT * FROM {table}"))  # noqa: S608 (two names)
-    connection = await asyncpg.connect(url)
-    try:
-        name = "notifier_contacts" if table == "contacts" else table
-        return [tuple(row) for row in await connection.fetch(f"SELECT * FROM {name}")]  # noqa: S608
-    finally:
-        await connection.close()
+    state = BehindTheStores(opener, tmp_path)
+    name = state.contacts if table == "contacts" else table
+    return await state.run("notifier.sqlite", f"SELECT * FROM {name}")  # noqa: S608 (two names)
 
 
 SENT_MAIL = LedgerEntry(
@@ -200,29 +217,24 @@ async def test_given_contacts_sealed_by_a_key_left_out_then_start_up_stops(
 
 
 async def _write_in_clear(opener: Opener, tmp_path: Path, contact: Contact) -> None:
-    values = (contact.reference, contact.name, contact.email, contact.phone, None, None)
-    url = opener.url  # type: ignore[attr-defined]
-    if url is None:
-        with sqlite3.connect(tmp_path / "state" / "notifier.sqlite") as database:
-            database.execute(
-                "INSERT INTO contacts (reference, name, email, phone, postal_address, language,"
-                " updated) VALUES (?, ?, ?, ?, ?, ?, 0)",
-                values,
-            )
-        return
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(
-            "INSERT INTO notifier_contacts (reference, name, email, phone, postal_address,"
-            " language) VALUES ($1, $2, $3, $4, $5, $6)",
-            *values,
-        )
-    finally:
-        await connection.close()
+    state = BehindTheStores(opener, tmp_path)
+    await state.run(
+        "notifier.sqlite",
+        f"INSERT INTO {state.contacts} (reference, name, email, phone, postal_address,"  # noqa: S608
+        f" language, updated) VALUES (?, ?, ?, ?, NULL, NULL, {state.now})",
+        contact.reference,
+        contact.name,
+        contact.email,
+        contact.phone,
+    )
 
 
 async def _write_notification_in_clear(opener: Opener, tmp_path: Path, entry: LedgerEntry) -> None:
-    values = (
+    state = BehindTheStores(opener, tmp_path)
+    await state.run(
+        "notifier.sqlite",
+        "INSERT INTO notifications (notification_id, reference, purpose, medium, status,"  # noqa: S608
+        f" recipient, values_json, updated) VALUES (?, ?, ?, ?, ?, ?, ?, {state.now})",
         entry.notification_id,
         entry.reference,
         entry.purpose,
@@ -231,24 +243,6 @@ async def _write_notification_in_clear(opener: Opener, tmp_path: Path, entry: Le
         entry.recipient,
         json.dumps(entry.values),
     )
-    url = opener.url  # type: ignore[attr-defined]
-    if url is None:
-        with sqlite3.connect(tmp_path / "state" / "notifier.sqlite") as database:
-            database.execute(
-                "INSERT INTO notifications (notification_id, reference, purpose, medium, status,"
-                " recipient, values_json, updated) VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%s'))",
-                values,
-            )
-        return
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(
-            "INSERT INTO notifications (notification_id, reference, purpose, medium, status,"
-            " recipient, values_json) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
-            *values,
-        )
-    finally:
-        await connection.close()
 
 
 NOTES = ("Dossier attribué à Luc.", "Réponse envoyée par la poste.")
@@ -256,19 +250,10 @@ NOTES = ("Dossier attribué à Luc.", "Réponse envoyée par la poste.")
 
 async def tracker_rows(opener: Opener, tmp_path: Path) -> str:
     """Every row of the tracker's two tables as stored, as one text."""
-    url = opener.url  # type: ignore[attr-defined]
-    if url is None:
-        with sqlite3.connect(tmp_path / "state" / "tracker.sqlite") as database:
-            found = [*database.execute("SELECT * FROM tracker_entry")]
-            found += [*database.execute("SELECT * FROM tracked_complaint")]
-            return str(found)
-    connection = await asyncpg.connect(url)
-    try:
-        entries = await connection.fetch("SELECT * FROM tracker_entry")
-        complaints = await connection.fetch("SELECT * FROM tracked_complaint")
-        return str([tuple(row) for row in [*entries, *complaints]])
-    finally:
-        await connection.close()
+    state = BehindTheStores(opener, tmp_path)
+    entries = await state.run("tracker.sqlite", "SELECT * FROM tracker_entry")
+    complaints = await state.run("tracker.sqlite", "SELECT * FROM tracked_complaint")
+    return str([*entries, *complaints])
 
 
 async def test_given_notes_for_the_person_then_sealed_in_the_tracker_rows(
@@ -317,45 +302,30 @@ async def test_given_a_note_sealed_by_a_key_left_out_then_start_up_stops(opener:
 
 async def _write_notes_in_clear(opener: Opener, tmp_path: Path, complaint: str) -> None:
     """The complaint's notes in clear, their key ids gone (a row of an earlier version)."""
-    url = opener.url  # type: ignore[attr-defined]
-    complaint_sql = (
-        "UPDATE tracked_complaint SET status_note = {note}, status_note_key_id = NULL"
-        " WHERE reference = {ref}"
+    state = BehindTheStores(opener, tmp_path)
+    entries = await state.run(
+        "tracker.sqlite",
+        "SELECT event_id, details FROM tracker_entry WHERE reference = ?",
+        complaint,
     )
-    if url is None:
-        with sqlite3.connect(tmp_path / "state" / "tracker.sqlite") as database:
-            rows = database.execute(
-                "SELECT event_id, details FROM tracker_entry WHERE reference = ?", (complaint,)
-            ).fetchall()
-            for event_id, details in rows:
-                opened = json.loads(details)
-                if "note" not in opened:
-                    continue
-                opened["note"] = _clear_note(opened["status"])
-                database.execute(
-                    "UPDATE tracker_entry SET details = ?, key_id = NULL WHERE event_id = ?",
-                    (json.dumps(opened), event_id),
-                )
-            database.execute(complaint_sql.format(note="?", ref="?"), (NOTES[1], complaint))
-        return
-    connection = await asyncpg.connect(url)
-    try:
-        rows = await connection.fetch(
-            "SELECT event_id, details FROM tracker_entry WHERE reference = $1", complaint
+    for event_id, details in entries:
+        opened = json.loads(str(details))
+        if "note" not in opened:
+            continue
+        opened["note"] = _clear_note(opened["status"])
+        await state.run(
+            "tracker.sqlite",
+            "UPDATE tracker_entry SET details = ?, key_id = NULL WHERE event_id = ?",
+            json.dumps(opened),
+            event_id,
         )
-        for event_id, details in rows:
-            opened = json.loads(details)
-            if "note" not in opened:
-                continue
-            opened["note"] = _clear_note(opened["status"])
-            await connection.execute(
-                "UPDATE tracker_entry SET details = $1::jsonb, key_id = NULL WHERE event_id = $2",
-                json.dumps(opened),
-                event_id,
-            )
-        await connection.execute(complaint_sql.format(note="$1", ref="$2"), NOTES[1], complaint)
-    finally:
-        await connection.close()
+    await state.run(
+        "tracker.sqlite",
+        "UPDATE tracked_complaint SET status_note = ?, status_note_key_id = NULL"
+        " WHERE reference = ?",
+        NOTES[1],
+        complaint,
+    )
 
 
 def _clear_note(status: str) -> str:
