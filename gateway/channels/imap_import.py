@@ -25,7 +25,7 @@ from prometheus_client import Counter, Gauge
 from gateway.channels.imap_fetch import Fetched, MessageFetcher
 from gateway.channels.imap_message import MailReader, source_key_of
 from gateway.channels.imap_policy import MailboxPolicy
-from gateway.channels.imap_session import command, message_set
+from gateway.channels.imap_session import move
 from gateway.channels.large_mail import OversizedPart
 from gateway.channels.mail import ParsedMail
 from gateway.channels.raw import RawMessage
@@ -118,7 +118,7 @@ class MailImport:
             done[outcome].append(message.uid)
         for folder, moved in done.items():
             if moved:
-                await self._move(client, moved, folder)
+                await move(client, moved, folder)
         count = sum(map(len, done.values()))
         if count:
             await on_done([message.uid for message in batch[:count]])
@@ -199,12 +199,3 @@ class MailImport:
         await self._state.mark_processed(source_key, event.id)
         PUBLISHED.labels(self._key).inc()
         return self._policy.processed
-
-    async def _move(self, client: aioimaplib.IMAP4, uids: list[int], folder: str) -> None:
-        uid_set = message_set(uids)
-        if client.has_capability("MOVE"):
-            await command(client.uid("move", uid_set, folder))
-            return
-        await command(client.uid("copy", uid_set, folder))
-        await command(client.uid("store", uid_set, "+FLAGS.SILENT", r"(\Deleted)"))
-        await command(client.expunge())

@@ -95,6 +95,30 @@ async def select(client: aioimaplib.IMAP4, folder: str, where: str) -> int:
     raise ChannelUnavailable(f"no UIDVALIDITY for {folder} of {where}")
 
 
+async def move(client: aioimaplib.IMAP4, uids: list[int], folder: str) -> None:
+    """The selected folder's ``uids`` moved to ``folder`` (MOVE, else COPY, flag, EXPUNGE). A
+    server refuses the whole command when some of them were expunged by another session this
+    one was not yet told of (RFC 9051 EXPUNGEISSUED: another replica moved them): it is asked
+    again once a NOOP brought this session up to date, and UIDs gone are then ignored."""
+    try:
+        await _move_once(client, uids, folder)
+    except ChannelUnavailable as exc:
+        if "EXPUNGEISSUED" not in str(exc):
+            raise
+        await command(client.noop())
+        await _move_once(client, uids, folder)
+
+
+async def _move_once(client: aioimaplib.IMAP4, uids: list[int], folder: str) -> None:
+    uid_set = message_set(uids)
+    if client.has_capability("MOVE"):
+        await command(client.uid("move", uid_set, folder))
+        return
+    await command(client.uid("copy", uid_set, folder))
+    await command(client.uid("store", uid_set, "+FLAGS.SILENT", r"(\Deleted)"))
+    await command(client.expunge())
+
+
 def message_set(uids: list[int]) -> str:
     """``41,42,57``: the UIDs as a command names them."""
     return ",".join(map(str, uids))

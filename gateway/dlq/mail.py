@@ -22,6 +22,7 @@ from gateway.channels.imap_session import (
     close_transport,
     command,
     message_set,
+    move,
     open_session,
     search,
 )
@@ -103,7 +104,7 @@ async def move_to_processed(
         else:
             uids = await _same_bytes(client, raw_copy)
         if uids:
-            await _move(client, uids, policy.processed)
+            await move(client, uids, policy.processed)
         log.info("dlq.mail_moved", mailbox=account.user, copies=len(uids))
         return len(uids)
     finally:
@@ -126,16 +127,6 @@ async def _same_bytes(client: aioimaplib.IMAP4, raw_copy: StoredObject) -> list[
                 same.append(uid)
             uid = None
     return same
-
-
-async def _move(client: aioimaplib.IMAP4, uids: list[int], folder: str) -> None:
-    uid_set = message_set(uids)
-    if client.has_capability("MOVE"):
-        await command(client.uid("move", uid_set, folder))
-        return
-    await command(client.uid("copy", uid_set, folder))
-    await command(client.uid("store", uid_set, "+FLAGS.SILENT", r"(\Deleted)"))
-    await command(client.expunge())
 
 
 async def _logout(client: aioimaplib.IMAP4) -> None:
