@@ -77,7 +77,7 @@ class FileUpload:
     async def commit(self, name: str) -> None:
         if self._temp is None:
             data, self._held = b"".join(self._held), []
-            await asyncio.to_thread(self._store.store_as, name, data)
+            await self._store.store_small(name, data)
             return
         temp, self._temp = self._temp, None
         await asyncio.to_thread(self._store.commit_temp, temp, name)

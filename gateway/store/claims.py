@@ -3,9 +3,11 @@
 ``ClaimStore`` is the protocol; ``FileClaimStore`` the embedded default on the local file system
 under ``GATEWAY_DATA_DIR/objects``; ``gateway.store.s3.S3ClaimStore`` the same protocol on an
 S3-compatible object store (``gateway.store.objects`` chooses one from the settings). Objects are
-content-addressed by SHA-256 (storing the same bytes twice is one object) and written atomically:
-here temp file, fsync, rename, fsync of the folder, so a crash never leaves a half-written object
-under its final name.
+content-addressed by SHA-256 (storing the same bytes twice is one object) and written atomically,
+so a crash never leaves a half-written object under its final name: here an object of up to
+``IN_MEMORY_BYTES`` (most raw inputs) is made durable by the journal's group commit, a batch of
+them at a time (``gateway.store.journal``), and placed under its name by a link; a larger one is
+streamed to a temp file, synced, renamed, and its folder synced.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import secrets
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -23,13 +26,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, BinaryIO, Protocol, Self, TypeVar
 
+import structlog
+
 from gateway.errors import ClaimNotFound, ClaimStoreError, ClaimStoreFull, ConfigurationError
 from gateway.store.blobs import FileUpload, file_blob
+from gateway.store.journal import ObjectJournal
 from gateway.store.reading import ObjectAltered, check_range, file_chunks, file_digest, verified
 
 CHUNK_SIZE = 1 << 16
 IN_MEMORY_BYTES = 256 * 1024  # a stream up to this is stored in one thread hop (see put_stream)
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -120,12 +127,24 @@ class FileClaimStore:
         self.root = root.resolve()  # once: URIs are absolute, and no path walk per object
         self._objects = self.root / "objects"
         self._incoming = self.root / "incoming"
+        self._journal = ObjectJournal(self.root / "journal", _JournalPlacement(self))
 
     async def open(self) -> None:
-        """Nothing to open: files are opened per call."""
+        """The journals of writers that are gone replayed: every object they answered for is
+        whole under its name."""
+        try:
+            restored = await asyncio.to_thread(self._journal.recover)
+        except OSError as exc:
+            raise _map_os_error(exc) from exc
+        if restored:
+            log.warning("claims.objects_restored_from_journal", objects=restored)
 
     async def close(self) -> None:
-        """Nothing to close."""
+        """The journal's last batches written and checkpointed."""
+        try:
+            await asyncio.to_thread(self._journal.close)
+        except OSError as exc:
+            raise _map_os_error(exc) from exc
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -158,14 +177,18 @@ class FileClaimStore:
         return self.path_of(sha256).as_uri()
 
     async def put(self, data: bytes) -> StoredObject:
-        return await asyncio.to_thread(self._put_bytes, data)
+        if len(data) > IN_MEMORY_BYTES:
+            return await asyncio.to_thread(self._put_bytes, data)
+        sha256 = hashlib.sha256(data).hexdigest()
+        await self.store_small(sha256, data)
+        return StoredObject(sha256, len(data), self.uri_of(sha256))
 
     async def put_stream(
         self, chunks: AsyncIterable[bytes], max_size: int | None = None
     ) -> StoredObject:
         """Store what ``chunks`` yield, never more than ``IN_MEMORY_BYTES`` held at once. A
-        stream that ends within that (most submissions, mails, letters) is stored in one thread
-        hop, like ``put``; a longer one is written to a temp file as it comes."""
+        stream that ends within that (most submissions, mails, letters) goes through the
+        journal, like ``put``; a longer one is written to a temp file as it comes."""
         head: list[bytes] = []
         digest, size = hashlib.sha256(), 0
         stream = aiter(chunks)
@@ -177,8 +200,9 @@ class FileClaimStore:
             if size > IN_MEMORY_BYTES:
                 break
         else:
-            data = b"".join(head)
-            return await asyncio.to_thread(self._put_known, data, digest.hexdigest())
+            sha256 = digest.hexdigest()
+            await self.store_small(sha256, b"".join(head))
+            return StoredObject(sha256, size, self.uri_of(sha256))
         temp = await asyncio.to_thread(self._open_temp)
         try:
             await asyncio.to_thread(_write, temp, b"".join(head))
@@ -236,7 +260,19 @@ class FileClaimStore:
 
     async def delete(self, sha256: str) -> None:
         try:
-            await asyncio.to_thread(self.path_of(sha256).unlink, missing_ok=True)
+            await asyncio.to_thread(self._delete, sha256)
+        except OSError as exc:
+            raise _map_os_error(exc) from exc
+
+    def _delete(self, name: str) -> None:
+        self._journal.erase(name)  # first: no recovery brings it back
+        self.path_of(name).unlink(missing_ok=True)
+
+    async def store_small(self, name: str, data: bytes) -> None:
+        """``data`` (at most ``IN_MEMORY_BYTES``) durable under ``name`` (unless an object is
+        there already), by the journal's group commit."""
+        try:
+            await self._journal.write(name, data)
         except OSError as exc:
             raise _map_os_error(exc) from exc
 
@@ -277,16 +313,6 @@ class FileClaimStore:
     def discard_temp(self, temp: IO[bytes]) -> None:
         _discard(temp)
 
-    def store_as(self, name: str, data: bytes) -> None:
-        """``data`` under ``name`` (unless an object is there already)."""
-        temp = self._open_temp()
-        try:
-            _write(temp, data)
-        except BaseException:
-            _discard(temp)
-            raise
-        self.commit_temp(temp, name)
-
     def _read_bytes(self, sha256: str) -> bytes:
         return _stored(self.path_of(sha256), Path.read_bytes)
 
@@ -324,6 +350,56 @@ class FileClaimStore:
             _discard(temp)
             raise _map_os_error(exc) from exc
         return StoredObject(sha256, size, self.uri_of(sha256))
+
+
+class _JournalPlacement:
+    """The journal's objects as the store's files (``gateway.store.journal.Placement``)."""
+
+    def __init__(self, store: FileClaimStore) -> None:
+        self._store = store
+
+    def exists(self, name: str) -> bool:
+        return self._store.path_of(name).is_file()
+
+    def place(self, name: str, data: bytes) -> Path | None:
+        final = self._store.path_of(name)
+        temp = self._store._incoming / f"put-{os.getpid()}-{secrets.token_hex(8)}"
+        _with_folder(temp, lambda: _write_new(temp, data))
+        try:
+            _with_folder(final, lambda: os.link(temp, final))
+        except FileExistsError:
+            return None
+        finally:
+            temp.unlink()
+        return final
+
+    def restore(self, name: str, data: bytes) -> bool:
+        with contextlib.suppress(FileNotFoundError):
+            if self._store.path_of(name).read_bytes() == data:
+                return False
+        temp = self._store._open_temp()
+        _write(temp, data)
+        self._store._commit(temp, name, len(data))
+        return True
+
+
+def _with_folder(path: Path, action: Callable[[], None]) -> None:
+    """``action``, once more after creating ``path``'s folder if it was missing."""
+    try:
+        action()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        action()
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+    finally:
+        os.close(descriptor)
 
 
 def _check_size(size: int, max_size: int | None) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.errors import ClaimNotFound, ClaimStoreFull
-from gateway.store import claims
+from gateway.store import claims, journal
 from gateway.store.claims import FileClaimStore, ObjectTooLarge
 from gateway.store.reading import ObjectAltered, verified
 
@@ -100,14 +100,22 @@ async def test_given_a_full_disk_then_claim_store_full_and_no_partial_file(
     def no_space(*_: Any) -> None:
         raise claims._map_os_error(OSError(errno.ENOSPC, "No space left on device"))
 
+    def journal_full(*_: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(claims, "_write", no_space)
+    monkeypatch.setattr(journal, "_append", journal_full)
     store = FileClaimStore(data_dir)
-    with pytest.raises(ClaimStoreFull):
-        await store.put(b"attachment")
-    with pytest.raises(ClaimStoreFull):
-        await store.put_stream(chunks_of(b"attachment"))
-    assert leftovers(data_dir) == []
-    assert not await store.exists(hashlib.sha256(b"attachment").hexdigest())
+    large = b"attachment" * claims.IN_MEMORY_BYTES
+    for data in (b"attachment", large):
+        with pytest.raises(ClaimStoreFull):
+            await store.put(data)
+        with pytest.raises(ClaimStoreFull):
+            await store.put_stream(chunks_of(data))
+        assert leftovers(data_dir) == []
+        assert not await store.exists(hashlib.sha256(data).hexdigest())
+    await store.close()
+    assert list((data_dir / "journal").glob("*.wal")) == []
 
 
 class FlushFailsForGood:

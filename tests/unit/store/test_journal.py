@@ -1,0 +1,233 @@
+"""The claim-check store's group commit (``gateway.store.journal``): objects made durable a batch
+at a time, a writer killed in the middle of a batch, and what a power cut could take away."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.store import claims, journal
+from gateway.store.claims import FileClaimStore
+from gateway.store.journal import ObjectJournal
+
+PROJECT = Path(__file__).resolve().parents[3]
+
+WRITER = """
+import asyncio, hashlib, os, sys
+from pathlib import Path
+from gateway.store.claims import FileClaimStore
+
+async def main(root: str, script: list[str]) -> None:
+    store = FileClaimStore(Path(root))
+    await store.open()
+    for step in script:
+        verb, _, text = step.partition(":")
+        if verb == "put":
+            print((await store.put(text.encode())).sha256, flush=True)
+        elif verb == "delete":
+            await store.delete(hashlib.sha256(text.encode()).hexdigest())
+            print("deleted", flush=True)
+    while not script:  # a steady load: 16 at a time, each printed once answered
+        batch = [os.urandom(512) + b"letter" for _ in range(16)]
+        for stored in await asyncio.gather(*(store.put(data) for data in batch)):
+            print(stored.sha256, flush=True)
+    print("done", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main(sys.argv[1], sys.argv[2:]))
+"""
+
+
+class Writer:
+    """A process writing to a store under ``root``, killed with SIGKILL when asked."""
+
+    def __init__(self, root: Path, *script: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(root), *script],
+            cwd=PROJECT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self._lines: Iterator[str] = (line.strip() for line in self.process.stdout)
+
+    def answered(self, count: int) -> list[str]:
+        """The next ``count`` lines the writer printed."""
+        return [next(self._lines) for _ in range(count)]
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+def segments(root: Path) -> list[Path]:
+    return sorted((root / "journal").glob("*.wal"))
+
+
+def recorded(root: Path) -> set[str]:
+    """The names whose records are whole in the segments under ``root``."""
+    return {name for path in segments(root) for name, _, _ in journal._records(path.read_bytes())}
+
+
+def power_cut(root: Path, names: set[str]) -> None:
+    """What a power cut may do to objects placed but not synced: gone, or cut short; and a
+    batch being appended when it struck: a torn record at the end of each segment."""
+    for number, name in enumerate(sorted(names)):
+        path = FileClaimStore(root).path_of(name)
+        if number % 2:
+            path.unlink()
+        else:
+            path.write_bytes(path.read_bytes()[:100])
+    for segment in segments(root):
+        with segment.open("ab") as torn:
+            torn.write(journal.RECORD.pack(journal.MAGIC, time.time_ns(), 64, 4096, 0) + b"ab")
+
+
+async def test_given_many_writers_at_once_then_their_objects_share_a_few_syncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    appends: list[int] = []
+    real_append = journal._append
+
+    def counted(segment: Any, records: bytes) -> None:
+        appends.append(len(records))
+        real_append(segment, records)
+
+    monkeypatch.setattr(journal, "_append", counted)
+    store = FileClaimStore(tmp_path)
+    await store.open()
+    letters = [f"Lettre {n} : mon remboursement est en retard.".encode() for n in range(200)]
+    stored = await asyncio.gather(*(store.put(letter) for letter in letters))
+    assert [await store.get(s.sha256) for s in stored] == letters
+    assert len(appends) <= 20, f"{len(appends)} syncs for 200 objects"
+    await store.close()
+    assert segments(tmp_path) == []
+
+
+async def test_given_an_object_there_already_then_it_is_not_journaled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileClaimStore(tmp_path)
+    await store.put(b"the same letter")
+    appends: list[int] = []
+    monkeypatch.setattr(journal, "_append", lambda *_: appends.append(1))
+    again = await store.put(b"the same letter")
+    assert await store.get(again.sha256) == b"the same letter"
+    assert appends == []
+    await store.close()
+
+
+async def test_given_a_writer_killed_mid_batch_and_a_power_cut_then_every_answered_object_is_whole(
+    tmp_path: Path,
+) -> None:
+    writer = Writer(tmp_path)
+    try:
+        answered = writer.answered(400)
+    finally:
+        writer.kill()
+    unsynced = recorded(tmp_path)
+    assert set(answered) <= unsynced  # none checkpointed yet: the journal alone holds them
+    power_cut(tmp_path, set(answered))
+
+    store = FileClaimStore(tmp_path)
+    await store.open()
+    for sha256 in answered:
+        assert hashlib.sha256(await store.get(sha256)).hexdigest() == sha256
+    assert segments(tmp_path) == []
+    await store.close()
+
+
+async def test_given_an_erased_object_then_recovery_does_not_bring_it_back(
+    tmp_path: Path,
+) -> None:
+    writer = Writer(
+        tmp_path, "put:kept", "put:erased", "delete:erased", "put:back", "delete:back", "put:back"
+    )
+    try:
+        kept, erased, _, back, _, back_again, done = writer.answered(7)
+    finally:
+        writer.kill()
+    assert done == "done"
+    assert back == back_again
+    power_cut(tmp_path, {kept, back})
+
+    store = FileClaimStore(tmp_path)
+    await store.open()
+    assert await store.get(kept) == b"kept"
+    assert not await store.exists(erased)
+    assert await store.get(back) == b"back"  # stored again after it was erased
+    assert not (tmp_path / "journal" / journal.ERASED).exists()  # no segment needs the notes
+    await store.close()
+
+
+async def test_given_a_live_writer_then_another_recovery_leaves_its_journal_alone(
+    tmp_path: Path,
+) -> None:
+    live = FileClaimStore(tmp_path)
+    first = await live.put(b"first letter")
+    held = segments(tmp_path)
+    assert len(held) == 1
+
+    other = FileClaimStore(tmp_path)
+    await other.open()
+    assert segments(tmp_path) == held
+    second = await live.put(b"second letter")
+    assert recorded(tmp_path) == {first.sha256, second.sha256}
+    await live.close()
+    await other.close()
+    assert segments(tmp_path) == []
+
+
+async def test_given_a_full_or_old_segment_then_it_is_checkpointed_and_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkpointed: list[int] = []
+    real_checkpoint = journal._checkpoint
+
+    def counted(segment: Any) -> None:
+        checkpointed.append(segment.size)
+        real_checkpoint(segment)
+
+    monkeypatch.setattr(journal, "_checkpoint", counted)
+    store = FileClaimStore(tmp_path)
+    store._journal = ObjectJournal(
+        tmp_path / "journal",
+        claims._JournalPlacement(store),
+        segment_bytes=2048,
+        checkpoint_after_s=0.5,
+    )
+    letters = [os.urandom(700) for _ in range(13)]  # the last alone in its segment
+    for letter in letters:
+        await store.put(letter)
+    for _ in range(100):
+        if not segments(tmp_path):
+            break
+        await asyncio.sleep(0.05)
+    assert segments(tmp_path) == []
+    assert len(checkpointed) == 5
+    assert all(size >= 2048 for size in checkpointed[:4])  # full: three letters each
+    assert checkpointed[-1] < 2048  # the last, once old enough
+    for letter in letters:
+        assert await store.get(hashlib.sha256(letter).hexdigest()) == letter
+    await store.close()
+
+
+def test_given_a_record_altered_then_the_segment_ends_there() -> None:
+    first = journal._record(journal._Pending("a" * 64, b"first", 1))
+    second = bytearray(journal._record(journal._Pending("b" * 64, b"second", 2)))
+    third = journal._record(journal._Pending("c" * 64, b"third", 3))
+    second[-1] ^= 1
+    names = [name for name, _, _ in journal._records(first + bytes(second) + third)]
+    assert names == ["a" * 64]
