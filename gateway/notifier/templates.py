@@ -57,12 +57,13 @@ class TemplateLibrary:
         context["long_date"] = lambda value: long_date(value, chosen)
         text = self._environment.get_template(f"{chosen}/{purpose}.txt.j2")
         html = self._environment.get_template(f"{chosen}/{purpose}.html.j2")
+        blocks = text.new_context(context)  # one context for the three blocks
         return RenderedMessage(
             language=chosen,
-            subject=" ".join(_block(text, "subject", context).split()),
-            text=_BLANK_LINES.sub("\n\n", _block(text, "text", context)).strip() + "\n",
+            subject=" ".join(_block(text, "subject", blocks).split()),
+            text=_BLANK_LINES.sub("\n\n", _block(text, "text", blocks)).strip() + "\n",
             html=html.render(context),
-            sms=" ".join(_block(text, "sms", context).split()),
+            sms=" ".join(_block(text, "sms", blocks).split()),
         )
 
     def check(self) -> None:
@@ -75,8 +76,8 @@ class TemplateLibrary:
                 raise ConfigurationError(msg) from None
 
 
-def _block(template: jinja2.Template, name: str, context: dict[str, Any]) -> str:
+def _block(template: jinja2.Template, name: str, context: jinja2.runtime.Context) -> str:
     render = template.blocks.get(name)
     if render is None:
         return ""
-    return "".join(render(template.new_context(context)))
+    return "".join(render(context))

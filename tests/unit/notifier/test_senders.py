@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import random
 from datetime import UTC, datetime
 from pathlib import Path
+
+from aiosmtplib.protocol import normalize_message_line_endings
 
 from gateway.events.notification import Medium
 from gateway.notifier import OutgoingMessage
 from gateway.notifier.letters import LetterPrinter, letter_pdf
 from gateway.notifier.mime import encoded_words
 from gateway.notifier.outbox import FolderOutbox
-from gateway.notifier.smtp import compose
+from gateway.notifier.smtp import compose, transmitted_size
 from gateway.notifier.templates import RenderedMessage
 
 CONTENT = RenderedMessage(
@@ -118,3 +121,22 @@ def test_encoded_words_never_split_a_character_and_decode_to_the_subject() -> No
         "Subject: " + "\r\n ".join(words) + "\r\n\r\n", policy=email.policy.default
     )["Subject"]
     assert decoded == subject
+
+
+def test_the_size_announced_is_what_data_carries() -> None:
+    """SIZE (RFC 1870) is counted, not rewritten: it matches aiosmtplib's own rewriting of lone
+    CR and LF, whatever the line ends of the bytes."""
+    composed = compose(MESSAGE, "Bureau des plaintes <plaintes@ramq.example>")
+    samples = [
+        composed,
+        b"",
+        b"no line end",
+        b"a\nb\rc\r\nd",
+        b"\r\r\n\n\r",
+        b"ends with a lone CR\r",
+        b"ends with a lone LF\n",
+        bytes(random.Random(29).choice(b"ab\r\n.") for _ in range(2000)),  # noqa: S311
+    ]
+    for content in samples:
+        assert transmitted_size(content) == len(normalize_message_line_endings(content)), content
+    assert transmitted_size(composed) == len(composed)  # compose writes CRLF, ended
