@@ -44,6 +44,7 @@ from typing import Protocol, cast
 
 SEGMENT_BYTES = 64 << 20
 CHECKPOINT_AFTER_S = 45.0
+FEW_OBJECTS = 64  # a checkpoint of more syncs the file system at once (see _sync_placed)
 BATCH_BYTES = 8 << 20  # a batch stops growing here (the records are joined in memory)
 RECORD = struct.Struct(">4sQHII")  # magic, time (ns), name length, data length, CRC-32
 MAGIC = b"GWJ1"
@@ -325,11 +326,12 @@ def _checkpoint(segment: _Segment) -> None:
 
 
 def _sync_placed(placed: list[Path]) -> None:
-    """On Linux one ``syncfs`` of the objects' file system (their data, inodes and folders,
-    written back by the kernel since: little is left to write); elsewhere each file and folder
-    synced."""
+    """On Linux, for more than ``FEW_OBJECTS``, one ``syncfs`` of the objects' file system
+    (their data, inodes and folders, mostly written back by the kernel since); else each file
+    and folder synced (a store closed soon after a few objects: the file system may hold much
+    else to write, other programs' too)."""
     tops = {path.parents[2] for path in placed}  # objects/ab/cd/name: the objects folder
-    if _SYNCFS is not None:
+    if _SYNCFS is not None and len(placed) > FEW_OBJECTS:
         for top in tops:
             descriptor = os.open(top, os.O_RDONLY)
             try:

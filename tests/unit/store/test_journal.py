@@ -190,17 +190,28 @@ async def test_given_a_live_writer_then_another_recovery_leaves_its_journal_alon
     assert segments(tmp_path) == []
 
 
+@pytest.mark.parametrize("few_objects", [64, 0], ids=["each-file-synced", "syncfs"])
 async def test_given_a_full_or_old_segment_then_it_is_checkpointed_and_removed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, few_objects: int
 ) -> None:
     checkpointed: list[int] = []
     real_checkpoint = journal._checkpoint
+    file_systems_synced: list[int] = []
+    real_syncfs = journal._SYNCFS
 
     def counted(segment: Any) -> None:
         checkpointed.append(segment.size)
         real_checkpoint(segment)
 
+    def syncfs(descriptor: int) -> int:
+        file_systems_synced.append(descriptor)
+        assert real_syncfs is not None
+        return real_syncfs(descriptor)
+
     monkeypatch.setattr(journal, "_checkpoint", counted)
+    monkeypatch.setattr(journal, "FEW_OBJECTS", few_objects)
+    if real_syncfs is not None:
+        monkeypatch.setattr(journal, "_SYNCFS", syncfs)
     store = FileClaimStore(tmp_path)
     store._journal = ObjectJournal(
         tmp_path / "journal",
@@ -219,6 +230,8 @@ async def test_given_a_full_or_old_segment_then_it_is_checkpointed_and_removed(
     assert len(checkpointed) == 5
     assert all(size >= 2048 for size in checkpointed[:4])  # full: three letters each
     assert checkpointed[-1] < 2048  # the last, once old enough
+    if real_syncfs is not None:  # Linux: one syncfs a checkpoint, or none for a few objects
+        assert len(file_systems_synced) == (5 if few_objects == 0 else 0)
     for letter in letters:
         assert await store.get(hashlib.sha256(letter).hexdigest()) == letter
     await store.close()
