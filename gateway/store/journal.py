@@ -44,6 +44,7 @@ from typing import Protocol, cast
 
 SEGMENT_BYTES = 64 << 20
 CHECKPOINT_AFTER_S = 45.0
+IDLE_END_S = 5.0  # the writer thread ends after this long with no segment and nothing to write
 FEW_OBJECTS = 64  # a checkpoint of more syncs the file system at once (see _sync_placed)
 BATCH_BYTES = 8 << 20  # a batch stops growing here (the records are joined in memory)
 RECORD = struct.Struct(">4sQHII")  # magic, time (ns), name length, data length, CRC-32
@@ -103,29 +104,38 @@ class ObjectJournal:
         self._checkpoint_after_s = checkpoint_after_s
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._writer: threading.Thread | None = None
+        self._writer: threading.Thread | None = None  # the thread that takes new writes
+        self._last_writer: threading.Thread | None = None  # a new one waits for it to end
         self._segment: _Segment | None = None
-        self._checkpoints = concurrent.futures.ThreadPoolExecutor(1, "claims-checkpoint")
+        self._checkpoints: list[concurrent.futures.Future[None]] = []
 
     async def write(self, name: str, data: bytes) -> None:
         """Returns once ``data`` is durable in the journal and readable under ``name``."""
         pending = _Pending(name, data, time.time_ns())
-        self._start()
-        self._queue.put(pending)
+        with self._lock:  # the writer thread ends only with nothing queued (``_idle_end``)
+            self._queue.put(pending)
+            if self._writer is None:
+                self._start_writer()
         await asyncio.wrap_future(pending.done)
 
     def close(self) -> None:
         """(Blocking) the batches in flight written, every segment checkpointed and removed."""
         with self._lock:
             writer, self._writer = self._writer, None
+            if writer is not None:
+                self._queue.put(None)  # the writer checkpoints its segment, then ends
         if writer is not None:
-            self._queue.put(None)
             writer.join()
-        if self._segment is not None:
-            segment, self._segment = self._segment, None
-            self._checkpoints.submit(_checkpoint, segment)
-        self._checkpoints.shutdown(wait=True)
-        self._checkpoints = concurrent.futures.ThreadPoolExecutor(1, "claims-checkpoint")
+        concurrent.futures.wait(list(self._checkpoints))
+
+    def _start_writer(self) -> None:
+        """(Under the lock) a writer thread, which first waits for the one before to end: one
+        thread at a time has the segment."""
+        previous = self._last_writer
+        self._writer = self._last_writer = threading.Thread(
+            target=self._write_batches, args=(previous,), name="claims-journal", daemon=True
+        )
+        self._writer.start()
 
     def erase(self, name: str) -> None:
         """(Blocking) note that ``name`` is deleted now, before its file goes: a recovery
@@ -143,35 +153,39 @@ class ObjectJournal:
 
     # -- the writer thread
 
-    def _start(self) -> None:
-        if self._writer is not None:
-            return
-        with self._lock:
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._write_batches, name="claims-journal", daemon=True
-                )
-                self._writer.start()
-
-    def _write_batches(self) -> None:
+    def _write_batches(self, previous: threading.Thread | None) -> None:
+        if previous is not None:
+            previous.join()
         while True:
             try:
                 first = self._queue.get(timeout=self._wait_s())
             except queue.Empty:
                 self._rotate_if_due()
+                if self._segment is None and self._idle_end():
+                    return
                 continue
             if first is None:
+                self._checkpoint_segment()
                 return
             batch, stop = self._gathered(first)
             self._commit(batch)
             self._rotate_if_due()
             if stop:
+                self._checkpoint_segment()
                 return
 
-    def _wait_s(self) -> float | None:
+    def _wait_s(self) -> float:
         if self._segment is None:
-            return None
+            return IDLE_END_S
         return max(0.0, self._segment.started + self._checkpoint_after_s - time.monotonic())
+
+    def _idle_end(self) -> bool:
+        """True: this thread ends, nothing being queued (the next write starts another)."""
+        with self._lock:
+            if not self._queue.empty():
+                return False
+            self._writer = None
+            return True
 
     def _gathered(self, first: _Pending) -> tuple[list[_Pending], bool]:
         """``first`` and whatever else is waiting, up to ``BATCH_BYTES``; True: close came."""
@@ -195,7 +209,7 @@ class ObjectJournal:
             segment = self._writable_segment()
             _append(segment, b"".join(_record(p) for p in batch))
         except OSError as exc:
-            self._abandon_segment()
+            self._checkpoint_segment()
             for pending in batch:
                 pending.done.set_exception(exc)
             return
@@ -238,15 +252,16 @@ class ObjectJournal:
             return
         old = time.monotonic() - segment.started >= self._checkpoint_after_s
         if old or segment.size >= self._segment_bytes:
-            self._segment = None
-            self._checkpoints.submit(_checkpoint, segment)
+            self._checkpoint_segment()
 
-    def _abandon_segment(self) -> None:
-        """After a failed append the segment may end with a torn record: no later record goes
-        after it (a recovery stops there); it is checkpointed as it is."""
+    def _checkpoint_segment(self) -> None:
+        """The segment checkpointed in the background; the next batch starts another. (Also
+        after a failed append: the segment may end with a torn record, and no later record
+        goes after it, for a recovery stops there.)"""
         segment, self._segment = self._segment, None
         if segment is not None:
-            self._checkpoints.submit(_checkpoint, segment)
+            self._checkpoints = [f for f in self._checkpoints if not f.done()]
+            self._checkpoints.append(_CHECKPOINTS.submit(_checkpoint, segment))
 
     # -- recovery
 
@@ -360,6 +375,7 @@ def _syncfs() -> Callable[[int], int] | None:
 
 
 _SYNCFS = _syncfs()
+_CHECKPOINTS = concurrent.futures.ThreadPoolExecutor(1, "claims-checkpoint")  # all journals'
 
 
 @contextlib.contextmanager

@@ -84,7 +84,11 @@ class SqliteFile:
         self._writes: _Grouped[Statement | Change] = _Grouped(self._commit)
 
     def close(self) -> None:
-        self._db.close()
+        """Once the read or write in progress in a thread is over: closed under it, SQLite's
+        connection was freed while that thread used it (a segmentation fault, seen in CI when
+        a service stopped while its tracker read)."""
+        with self._lock:
+            self._db.close()
 
     def add_columns(
         self, added: Mapping[str, Mapping[str, str]], indexes: Sequence[str] = ()

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -244,3 +245,30 @@ def test_given_a_record_altered_then_the_segment_ends_there() -> None:
     second[-1] ^= 1
     names = [name for name, _, _ in journal._records(first + bytes(second) + third)]
     assert names == ["a" * 64]
+
+
+async def test_given_an_idle_store_then_its_writer_thread_ends_and_a_write_starts_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "IDLE_END_S", 0.1)
+    store = FileClaimStore(tmp_path)
+    store._journal = ObjectJournal(
+        tmp_path / "journal", claims._JournalPlacement(store), checkpoint_after_s=0.1
+    )
+
+    def writers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "claims-journal" and t.is_alive()]
+
+    before = set(writers())
+    first = await store.put(b"first letter")
+    for _ in range(200):  # checkpointed once old enough, then idle: the thread ends
+        if not set(writers()) - before and not segments(tmp_path):
+            break
+        await asyncio.sleep(0.05)
+    assert not set(writers()) - before
+    assert segments(tmp_path) == []
+    second = await store.put(b"second letter")
+    assert await store.get(first.sha256) == b"first letter"
+    assert await store.get(second.sha256) == b"second letter"
+    await store.close()
+    assert segments(tmp_path) == []
