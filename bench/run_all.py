@@ -28,6 +28,7 @@ FULL: dict[str, list[str]] = {
     "memory": [],
     "e2e": [],
     "flame": [],
+    "claims": [],
 }
 QUICK: dict[str, list[str]] = {
     "publish": ["--events", "5000", "--runs", "1"],
@@ -41,6 +42,7 @@ QUICK: dict[str, list[str]] = {
     "memory": ["--workers", "1,2", "--runs", "1"],
     "e2e": ["--duration", "5", "--runs", "1"],
     "flame": ["--duration", "3"],
+    "claims": ["--objects", "500", "--runs", "1"],
 }
 
 
