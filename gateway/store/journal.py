@@ -208,7 +208,7 @@ class ObjectJournal:
         try:
             segment = self._writable_segment()
             _append(segment, b"".join(_record(p) for p in batch))
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 (each writer gets it; the thread goes on)
             self._checkpoint_segment()
             for pending in batch:
                 pending.done.set_exception(exc)
@@ -216,7 +216,7 @@ class ObjectJournal:
         for pending in batch:
             try:
                 placed = self._placement.place(pending.name, pending.data)
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 (its writer gets it; the thread goes on)
                 pending.done.set_exception(exc)
                 continue
             if placed is not None:
@@ -228,7 +228,7 @@ class ObjectJournal:
         record is in a segment (this one, or another writer's)."""
         try:
             there = self._placement.exists(pending.name)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 (its writer gets it; the thread goes on)
             pending.done.set_exception(exc)
             return False
         if there:
@@ -261,7 +261,10 @@ class ObjectJournal:
         segment, self._segment = self._segment, None
         if segment is not None:
             self._checkpoints = [f for f in self._checkpoints if not f.done()]
-            self._checkpoints.append(_CHECKPOINTS.submit(_checkpoint, segment))
+            try:
+                self._checkpoints.append(_CHECKPOINTS.submit(_checkpoint, segment))
+            except RuntimeError:  # the interpreter is shutting down: no new threads
+                _checkpoint(segment)
 
     # -- recovery
 

@@ -272,3 +272,25 @@ async def test_given_an_idle_store_then_its_writer_thread_ends_and_a_write_start
     assert await store.get(second.sha256) == b"second letter"
     await store.close()
     assert segments(tmp_path) == []
+
+
+async def test_given_an_unplanned_fault_placing_an_object_then_its_writer_gets_it_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileClaimStore(tmp_path)
+    placement = store._journal._placement
+    real_place = placement.place
+    faults = iter([ValueError("a fault no one planned for")])
+
+    def place_once_faulty(name: str, data: bytes) -> Path | None:
+        fault = next(faults, None)
+        if fault is not None:
+            raise fault
+        return real_place(name, data)
+
+    monkeypatch.setattr(placement, "place", place_once_faulty)
+    with pytest.raises(ValueError, match="no one planned"):
+        await store.put(b"first letter")
+    second = await asyncio.wait_for(store.put(b"second letter"), timeout=10)
+    assert await store.get(second.sha256) == b"second letter"
+    await store.close()
