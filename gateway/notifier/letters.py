@@ -16,7 +16,7 @@ from gateway.dates import long_date
 from gateway.errors import PermanentSendError
 from gateway.events.notification import Medium
 from gateway.notifier import OutgoingMessage
-from gateway.store.claims import write_file_atomically
+from gateway.store.durable import write_file_atomically
 
 UNICODE_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from gateway.events.notification import Medium
 from gateway.notifier import OutgoingMessage
 from gateway.notifier.smtp import compose, message_id
-from gateway.store.claims import write_file_atomically
+from gateway.store.durable import write_file_atomically
 
 
 class FolderOutbox:

@@ -30,6 +30,7 @@ import structlog
 
 from gateway.errors import ClaimNotFound, ClaimStoreError, ClaimStoreFull, ConfigurationError
 from gateway.store.blobs import FileUpload, file_blob
+from gateway.store.durable import fsync_path
 from gateway.store.journal import ObjectJournal
 from gateway.store.reading import ObjectAltered, check_range, file_chunks, file_digest, verified
 
@@ -304,7 +305,7 @@ class FileClaimStore:
             final.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):
                 os.link(temp.name, final)
-                _fsync_dir(final.parent)
+                fsync_path(final.parent)
         except OSError as exc:
             raise _map_os_error(exc) from exc
         finally:
@@ -345,7 +346,7 @@ class FileClaimStore:
             temp.close()
             final.parent.mkdir(parents=True, exist_ok=True)
             Path(temp.name).replace(final)
-            _fsync_dir(final.parent)
+            fsync_path(final.parent)
         except OSError as exc:
             _discard(temp)
             raise _map_os_error(exc) from exc
@@ -437,24 +438,3 @@ def _discard(temp: IO[bytes]) -> None:
         pass  # the bytes are being thrown away; the file descriptor is closed all the same
     finally:
         Path(temp.name).unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def write_file_atomically(path: Path, content: bytes, mode: int = 0o600) -> None:
-    """``path`` holds ``content`` whole or not at all (temp file, fsync, rename, folder fsync):
-    a reader (the mail room, a developer) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as temp:
-        temp.write(content)
-        temp.flush()
-        os.fsync(temp.fileno())
-    Path(temp.name).chmod(mode)
-    Path(temp.name).replace(path)
-    _fsync_dir(path.parent)

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
 
+from gateway.store.durable import fsync_path, write_file_atomically
+
 SEGMENT_BYTES = 64 << 20
 CHECKPOINT_AFTER_S = 45.0
 IDLE_END_S = 5.0  # the writer thread ends after this long with no segment and nothing to write
@@ -242,7 +244,7 @@ class ObjectJournal:
             path = self.folder / name
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
             fcntl.flock(descriptor, fcntl.LOCK_EX)
-            _fsync_folder(self.folder)
+            fsync_path(self.folder)
             self._segment = _Segment(path, descriptor, time.monotonic())
         return self._segment
 
@@ -283,7 +285,7 @@ class ObjectJournal:
                         continue
                     rewritten += self._replay(path, erased)
                     path.unlink()
-            _fsync_folder(self.folder)
+            fsync_path(self.folder)
             _forget_erased(self.folder / ERASED, erased, _oldest(alive))
         return rewritten
 
@@ -361,10 +363,10 @@ def _sync_placed(placed: list[Path]) -> None:
     folders: set[Path] = set(tops)
     for path in placed:
         with contextlib.suppress(FileNotFoundError):  # deleted since (erase noted it)
-            _fsync_path(path)
+            fsync_path(path)
         folders.update((path.parent, path.parent.parent))
     for folder in folders:
-        _fsync_folder(folder)
+        fsync_path(folder)
 
 
 def _syncfs() -> Callable[[int], int] | None:
@@ -435,20 +437,4 @@ def _forget_erased(path: Path, erased: dict[str, int], oldest_alive_ns: int | No
     if not kept:
         path.unlink(missing_ok=True)
         return
-    temp = path.with_suffix(".part")
-    temp.write_text("".join(f"{at} {name}\n" for name, at in kept.items()))
-    _fsync_path(temp)
-    temp.replace(path)
-    _fsync_folder(path.parent)
-
-
-def _fsync_path(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _fsync_folder(folder: Path) -> None:
-    _fsync_path(folder)
+    write_file_atomically(path, "".join(f"{at} {name}\n" for name, at in kept.items()).encode())

@@ -294,3 +294,19 @@ async def test_given_an_unplanned_fault_placing_an_object_then_its_writer_gets_i
     second = await asyncio.wait_for(store.put(b"second letter"), timeout=10)
     assert await store.get(second.sha256) == b"second letter"
     await store.close()
+
+
+async def test_given_a_live_segment_then_recovery_keeps_only_the_erasure_notes_it_may_need(
+    tmp_path: Path,
+) -> None:
+    live = FileClaimStore(tmp_path)
+    await live.put(b"a letter being written")
+    notes = tmp_path / "journal" / journal.ERASED
+    recent = time.time_ns()
+    notes.write_text(f"1 {'a' * 64}\n{recent} {'b' * 64}\n")  # one from long before the segment
+
+    await FileClaimStore(tmp_path).open()
+    assert notes.read_text() == f"{recent} {'b' * 64}\n"
+    await live.close()
+    await FileClaimStore(tmp_path).open()
+    assert not notes.exists()  # no segment left to need it
