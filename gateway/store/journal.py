@@ -325,7 +325,7 @@ def _append(segment: _Segment, records: bytes) -> None:
     try:
         while written < len(records):
             written += os.write(segment.descriptor, records[written:])
-        os.fdatasync(segment.descriptor)
+        _DATASYNC(segment.descriptor)
     except OSError:
         with contextlib.suppress(OSError):
             os.ftruncate(segment.descriptor, segment.size)
@@ -380,6 +380,7 @@ def _syncfs() -> Callable[[int], int] | None:
 
 
 _SYNCFS = _syncfs()
+_DATASYNC = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 _CHECKPOINTS = concurrent.futures.ThreadPoolExecutor(1, "claims-checkpoint")  # all journals'
 
 
