@@ -144,7 +144,7 @@ class ObjectJournal:
         never brings it back from an older record."""
         self.folder.mkdir(parents=True, exist_ok=True)
         line = f"{time.time_ns()} {name}\n".encode()
-        with _locked(self.folder):
+        with _flocked(self.folder):
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
             descriptor = os.open(self.folder / ERASED, flags, 0o600)
             try:
@@ -275,12 +275,12 @@ class ObjectJournal:
         written again."""
         if not self.folder.is_dir():
             return 0
-        with _locked(self.folder):
+        with _flocked(self.folder):
             erased = _erased(self.folder / ERASED)
             rewritten, alive = 0, []
             for path in sorted(self.folder.glob("*.wal")):
-                with _unless_held(path) as descriptor:
-                    if descriptor is None:
+                with _flocked(path, wait=False) as writer_gone:
+                    if not writer_gone:
                         alive.append(path)
                         continue
                     rewritten += self._replay(path, erased)
@@ -385,28 +385,18 @@ _CHECKPOINTS = concurrent.futures.ThreadPoolExecutor(1, "claims-checkpoint")  # 
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """The journal's folder locked (the notes of erased objects are read and rewritten, or
-    appended to, by one process at a time)."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)
-
-
-@contextlib.contextmanager
-def _unless_held(path: Path) -> Iterator[int | None]:
-    """The segment opened and locked, or None while its writer holds it."""
+def _flocked(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """``path`` locked for the block (True), or False at once when another holds it and
+    ``wait`` is False: a segment's live writer. The journal's folder is locked while the notes
+    of erased objects are read and rewritten, or appended to (one process at a time)."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            yield None
+            yield False
             return
-        yield descriptor
+        yield True
     finally:
         os.close(descriptor)
 
@@ -424,8 +414,8 @@ def _erased(path: Path) -> dict[str, int]:
 
 def _oldest(segments: list[Path]) -> int | None:
     """When the oldest of ``segments`` was started (ns), from its name."""
-    starts = [int(p.name.split("-", 1)[0]) for p in segments if p.name.split("-", 1)[0].isdigit()]
-    return min(starts, default=None)
+    starts = [p.name.partition("-")[0] for p in segments]
+    return min((int(start) for start in starts if start.isdigit()), default=None)
 
 
 def _forget_erased(path: Path, erased: dict[str, int], oldest_alive_ns: int | None) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from gateway.admin import create_topics
 from gateway.settings import KafkaSettings
+from tests.support.dovecot import Dovecot
 from tests.support.kafka import LocalBroker
 from tests.support.postgres import PostgresServer
 from tests.support.prism import TwilioMock, twilio_mock
@@ -127,3 +128,11 @@ def s3_bucket(s3_server: S3Server) -> Iterator[S3Bucket]:
     yield bucket
     if s3_server.running:
         s3_server.delete_bucket(bucket.bucket)
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    """A throw-away Dovecot IMAP server (``tests.support.dovecot``), one per test."""
+    server = Dovecot.create()
+    yield server
+    server.destroy()

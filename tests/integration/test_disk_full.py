@@ -122,13 +122,6 @@ async def test_a_full_disk_refuses_clearly_and_recovers_when_space_returns(
     assert not list((small_disk / "incoming").iterdir()), "half-written files were left"
 
 
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot.create()
-    yield server
-    server.destroy()
-
-
 async def test_mail_waits_in_the_inbox_while_the_disk_is_full(
     small_disk: Path, dovecot: Dovecot, kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:

@@ -24,7 +24,7 @@ import collections
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,13 +167,6 @@ def assert_each_input_once(load: FormLoad, mail_ids: set[str], found: Tally) -> 
     for message_id in mail_ids:
         assert len(found.events_by_source.get(message_id, set())) == 1, message_id
     assert set(found.events_by_source) == set(load.accepted) | mail_ids
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot.create()
-    yield server
-    server.destroy()
 
 
 def gateway_for(broker: LocalBroker, server: Dovecot, tmp_path: Path) -> GatewayProcess:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -50,13 +50,6 @@ from tests.support.kafka import LocalBroker
 pytestmark = pytest.mark.integration
 
 CORPUS = SHARED / "corpus" / "email"
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot.create()
-    yield server
-    server.destroy()
 
 
 @pytest.fixture

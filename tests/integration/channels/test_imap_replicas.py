@@ -49,13 +49,6 @@ from tests.support.dovecot import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot.create()
-    yield server
-    server.destroy()
-
-
 def _normalizer() -> ComplaintNormalizer:
     return ComplaintNormalizer(NormalizerConfig(), SqliteDuplicateIndex(None))
 

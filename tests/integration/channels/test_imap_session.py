@@ -3,8 +3,6 @@ on one mailbox)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import aioimaplib
 import pytest
 
@@ -20,13 +18,6 @@ from tests.support.dovecot import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot.create()
-    yield server
-    server.destroy()
 
 
 async def session(server: Dovecot) -> aioimaplib.IMAP4:

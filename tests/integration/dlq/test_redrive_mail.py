@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,6 @@ MAIL = simple_mail(
     "me répond. Marie Tremblay, 514 555 0123",
 )
 GOOD_BODY = 'body = "pharmacovigilance"'
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot.create()
-    yield server
-    server.destroy()
 
 
 def rules_file(folder: Path, broken: bool) -> Path:

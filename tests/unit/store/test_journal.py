@@ -73,6 +73,36 @@ class Writer:
         self.process.stdout.close()
 
 
+def spied(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[tuple[Any, ...]]:
+    """The arguments of each call of ``owner.name`` from now on; each call still made."""
+    calls: list[tuple[Any, ...]] = []
+    real = getattr(owner, name)
+
+    def spy(*arguments: Any) -> Any:
+        calls.append(arguments)
+        return real(*arguments)
+
+    monkeypatch.setattr(owner, name, spy)
+    return calls
+
+
+def journaled_store(
+    root: Path,
+    *,
+    segment_bytes: int = journal.SEGMENT_BYTES,
+    checkpoint_after_s: float = journal.CHECKPOINT_AFTER_S,
+) -> FileClaimStore:
+    """A store under ``root`` whose journal rotates at these limits."""
+    store = FileClaimStore(root)
+    store._journal = ObjectJournal(
+        root / "journal",
+        claims._JournalPlacement(store),
+        segment_bytes=segment_bytes,
+        checkpoint_after_s=checkpoint_after_s,
+    )
+    return store
+
+
 def segments(root: Path) -> list[Path]:
     return sorted((root / "journal").glob("*.wal"))
 
@@ -99,14 +129,7 @@ def power_cut(root: Path, names: set[str]) -> None:
 async def test_given_many_writers_at_once_then_their_objects_share_a_few_syncs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    appends: list[int] = []
-    real_append = journal._append
-
-    def counted(segment: Any, records: bytes) -> None:
-        appends.append(len(records))
-        real_append(segment, records)
-
-    monkeypatch.setattr(journal, "_append", counted)
+    appends = spied(monkeypatch, journal, "_append")
     store = FileClaimStore(tmp_path)
     await store.open()
     letters = [f"Lettre {n} : mon remboursement est en retard.".encode() for n in range(200)]
@@ -195,31 +218,11 @@ async def test_given_a_live_writer_then_another_recovery_leaves_its_journal_alon
 async def test_given_a_full_or_old_segment_then_it_is_checkpointed_and_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, few_objects: int
 ) -> None:
-    checkpointed: list[int] = []
-    real_checkpoint = journal._checkpoint
-    file_systems_synced: list[int] = []
+    checkpoints = spied(monkeypatch, journal, "_checkpoint")
     real_syncfs = journal._SYNCFS
-
-    def counted(segment: Any) -> None:
-        checkpointed.append(segment.size)
-        real_checkpoint(segment)
-
-    def syncfs(descriptor: int) -> int:
-        file_systems_synced.append(descriptor)
-        assert real_syncfs is not None
-        return real_syncfs(descriptor)
-
-    monkeypatch.setattr(journal, "_checkpoint", counted)
+    file_systems_synced = [] if real_syncfs is None else spied(monkeypatch, journal, "_SYNCFS")
     monkeypatch.setattr(journal, "FEW_OBJECTS", few_objects)
-    if real_syncfs is not None:
-        monkeypatch.setattr(journal, "_SYNCFS", syncfs)
-    store = FileClaimStore(tmp_path)
-    store._journal = ObjectJournal(
-        tmp_path / "journal",
-        claims._JournalPlacement(store),
-        segment_bytes=2048,
-        checkpoint_after_s=0.5,
-    )
+    store = journaled_store(tmp_path, segment_bytes=2048, checkpoint_after_s=0.5)
     letters = [os.urandom(700) for _ in range(13)]  # the last alone in its segment
     for letter in letters:
         await store.put(letter)
@@ -228,6 +231,7 @@ async def test_given_a_full_or_old_segment_then_it_is_checkpointed_and_removed(
             break
         await asyncio.sleep(0.05)
     assert segments(tmp_path) == []
+    checkpointed = [segment.size for (segment,) in checkpoints]
     assert len(checkpointed) == 5
     assert all(size >= 2048 for size in checkpointed[:4])  # full: three letters each
     assert checkpointed[-1] < 2048  # the last, once old enough
@@ -251,10 +255,7 @@ async def test_given_an_idle_store_then_its_writer_thread_ends_and_a_write_start
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(journal, "IDLE_END_S", 0.1)
-    store = FileClaimStore(tmp_path)
-    store._journal = ObjectJournal(
-        tmp_path / "journal", claims._JournalPlacement(store), checkpoint_after_s=0.1
-    )
+    store = journaled_store(tmp_path, checkpoint_after_s=0.1)
 
     def writers() -> list[threading.Thread]:
         return [t for t in threading.enumerate() if t.name == "claims-journal" and t.is_alive()]
