@@ -363,15 +363,25 @@ class _JournalPlacement:
         return self._store.path_of(name).is_file()
 
     def place(self, name: str, data: bytes) -> Path | None:
+        """``data`` under ``name``, seen whole or not at all. Where the system has them, an
+        unnamed file in the object's own folder (``O_TMPFILE``), then linked: a named temp
+        file, created and then unlinked for each object, cost 8% of the web service's CPU
+        at saturation on ext4, whose allocation of each new file scanned past the inodes
+        freed just before (``perf``: ``recently_deleted`` under ``openat``)."""
         final = self._store.path_of(name)
-        temp = self._store._incoming / f"put-{os.getpid()}-{secrets.token_hex(8)}"
-        _with_folder(temp, lambda: _write_new(temp, data))
         try:
-            _with_folder(final, lambda: os.link(temp, final))
+            if _UNNAMED_FILES:
+                with contextlib.suppress(_NoUnnamedFiles):
+                    _with_folder(final, lambda: _link_unnamed(final, data))
+                    return final
+            temp = self._store._incoming / f"put-{os.getpid()}-{secrets.token_hex(8)}"
+            _with_folder(temp, lambda: _write_new(temp, data))
+            try:
+                _with_folder(final, lambda: os.link(temp, final))
+            finally:
+                temp.unlink()
         except FileExistsError:
             return None
-        finally:
-            temp.unlink()
         return final
 
     def restore(self, name: str, data: bytes) -> bool:
@@ -396,11 +406,45 @@ def _with_folder(path: Path, action: Callable[[], None]) -> None:
 def _write_new(path: Path, data: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(descriptor, view) :]
+        _write_all(descriptor, data)
     finally:
         os.close(descriptor)
+
+
+# Linux's unnamed files, where /proc lets one be linked without privileges.
+_UNNAMED_FILES = hasattr(os, "O_TMPFILE") and Path("/proc/self/fd").is_dir()
+
+
+class _NoUnnamedFiles(Exception):
+    """This file system has no ``O_TMPFILE``: a named temp file instead."""
+
+
+def _link_unnamed(final: Path, data: bytes) -> None:
+    """``data`` in an unnamed file of ``final``'s folder, then linked as ``final``
+    (``FileExistsError`` if it is there already)."""
+    folder = os.open(final.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        try:
+            descriptor = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o600, dir_fd=folder)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise _NoUnnamedFiles from exc
+            raise
+        try:
+            _write_all(descriptor, data)
+            # linkat(AT_SYMLINK_FOLLOW): given a folder, os.link calls linkat, else link(2),
+            # which would link /proc's symbolic link itself (EXDEV).
+            os.link(f"/proc/self/fd/{descriptor}", final.name, dst_dir_fd=folder)
+        finally:
+            os.close(descriptor)
+    finally:
+        os.close(folder)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
 
 
 def _check_size(size: int, max_size: int | None) -> None:

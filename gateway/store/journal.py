@@ -7,8 +7,8 @@ its folder. Here the objects that arrive while a batch is being written wait for
 1. the batch is appended to this process's journal segment (``journal/*.wal``: records of name,
    time, bytes and a CRC-32) and the segment is synced, once for the whole batch: from then on
    every object of the batch survives a crash, and its writer is answered;
-2. each object is then placed under its final name (temp file, link), without a sync: readers
-   find it at once, from the page cache;
+2. each object is then placed under its final name (an unnamed file, then linked), without a
+   sync: readers find it at once, from the page cache;
 3. a segment is checkpointed when it is ``SEGMENT_BYTES`` long or ``CHECKPOINT_AFTER_S`` old
    (by then the kernel has written most of its objects back: the sync is cheap), in a thread of
    its own: the objects' file system synced (``syncfs``; elsewhere than Linux each file and

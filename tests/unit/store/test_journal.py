@@ -4,6 +4,7 @@ at a time, a writer killed in the middle of a batch, and what a power cut could 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import signal
@@ -138,6 +139,39 @@ async def test_given_many_writers_at_once_then_their_objects_share_a_few_syncs(
     assert len(appends) <= 20, f"{len(appends)} syncs for 200 objects"
     await store.close()
     assert segments(tmp_path) == []
+
+
+@pytest.mark.parametrize("unnamed_files", ["linux", "refused", "absent"])
+async def test_given_either_way_of_placing_then_objects_are_whole_private_and_leave_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed_files: str
+) -> None:
+    """Unnamed files (``O_TMPFILE``) where the system has them; a named temp file where it has
+    none, or where the file system refuses them."""
+    if unnamed_files == "absent":
+        monkeypatch.setattr(claims, "_UNNAMED_FILES", False)
+    elif unnamed_files == "refused":
+        real_open = os.open
+
+        def no_tmpfile(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+            if flags & os.O_TMPFILE == os.O_TMPFILE:
+                raise OSError(errno.EOPNOTSUPP, "not on this file system")
+            return real_open(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(claims.os, "open", no_tmpfile)
+    elif not claims._UNNAMED_FILES:
+        pytest.skip("this system has no O_TMPFILE")
+    named_temps = spied(monkeypatch, claims, "_write_new")
+    store = FileClaimStore(tmp_path)
+    letters = [f"Lettre {n} : ma carte n'est jamais arrivée.".encode() for n in range(20)]
+    stored = await asyncio.gather(*(store.put(letter) for letter in letters))
+    again = await store.put(letters[0])
+    assert again.sha256 == stored[0].sha256
+    assert [await store.get(s.sha256) for s in stored] == letters
+    assert {store.path_of(s.sha256).stat().st_mode & 0o777 for s in stored} == {0o600}
+    placed_through_temps = {data for _, data in named_temps}
+    assert placed_through_temps == (set() if unnamed_files == "linux" else set(letters))
+    assert list((tmp_path / "incoming").glob("*")) == []
+    await store.close()
 
 
 async def test_given_an_object_there_already_then_it_is_not_journaled_again(
