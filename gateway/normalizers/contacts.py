@@ -82,9 +82,19 @@ def normalise_phone(number: str, default_region: str) -> str | None:
         parsed = phonenumbers.parse(number, default_region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(parsed):
+    if not _valid(parsed, default_region):
         return None
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _valid(number: phonenumbers.PhoneNumber, default_region: str) -> bool:
+    """``is_valid_number``, asked first of the region the number was read in: a number of
+    country code 1 is otherwise tried against each of the 25 regions that share it, the
+    United States first, which was most of a web submission's phone reading (a number valid
+    in one of its country code's regions is valid)."""
+    return phonenumbers.is_valid_number_for_region(
+        number, default_region
+    ) or phonenumbers.is_valid_number(number)
 
 
 def find_phones(text: str, default_region: str) -> list[str]:

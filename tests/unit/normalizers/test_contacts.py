@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.normalizers import contacts
 from gateway.normalizers.contacts import (
     find_emails,
     find_phones,
@@ -130,3 +132,22 @@ def test_given_a_number_labelled_as_another_kind_then_it_is_no_phone(
     text: str, phones: list[str]
 ) -> None:
     assert find_phones(text, "CA") == phones
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    region=st.sampled_from(["CA", "US", "FR", "BE", "JM"]),
+    prefix=st.sampled_from(["", "+1 ", "+33 ", "+32 ", "1-"]),
+    area=st.sampled_from(["514", "418", "212", "876", "268", "242", "555", "999", "1", "47"]),
+    rest=st.integers(min_value=0, max_value=10**8 - 1),
+)
+def test_given_a_number_then_asking_its_own_region_first_agrees_with_phonenumbers(
+    region: str, prefix: str, area: str, rest: int
+) -> None:
+    """The short cut (valid in the region it was read in) never decides otherwise than
+    ``is_valid_number`` over every region of the country code."""
+    try:
+        number = phonenumbers.parse(f"{prefix}{area} {rest:07d}", region)
+    except phonenumbers.NumberParseException:
+        return
+    assert contacts._valid(number, region) == phonenumbers.is_valid_number(number)
