@@ -120,12 +120,14 @@ class SqliteDataKeys:
             "INSERT OR IGNORE INTO object_key (key_id, sha256, master_key_id, wrapped)"
             " VALUES (?, ?, ?, ?)",
             (key.key_id, key.sha256, key.master_key_id, key.wrapped),
+            quick=True,
         )
 
     async def key(self, key_id: str) -> WrappedKey | None:
         row = await self._file.one(
             "SELECT key_id, sha256, master_key_id, wrapped FROM object_key WHERE key_id = ?",
             (key_id,),
+            quick=True,
         )
         return WrappedKey(row[0], row[1], row[2], bytes(row[3])) if row else None
 

@@ -8,11 +8,21 @@ Reads and writes run in a thread, grouped: those that arrive while others run sh
 thread hop (writes: one hop and one commit for all of them). Under load a thread per write
 queued on one lock, and each holder waited for the GIL before it could let go (a convoy that
 held the web service near 145 requests/s while the disk sat idle).
+
+``quick=True``: a statement on a few rows found by their key (an idempotency key, a data key, a
+complaint's contacts) runs at once on the caller's thread, the event loop's, through a
+connection of its own that never waits: a few microseconds from the page cache, where a thread
+hop cost far more than the statement (with the GIL passed back and forth: at saturation, a
+quarter of the web service's CPU). When that connection cannot have the file at once
+(another connection is writing), the statement goes the grouped way, in a thread, which waits.
+That connection never checkpoints the WAL itself (a checkpoint syncs the file): every
+``QUICK_COMMITS_A_CHECKPOINT`` of its commits, a checkpoint runs in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +37,12 @@ Statement = tuple[str, Sequence[Sequence[Any]]]  # SQL and the rows it runs for
 Change = Callable[[sqlite3.Connection], Any]  # statements whose result its caller wants
 Query = Callable[[sqlite3.Connection], Any]
 Outcome = tuple[Any, Exception | None]  # a value, or the error its caller gets
+QUICK_COMMITS_A_CHECKPOINT = 250  # SQLite checkpoints every 1,000 pages: a few per commit
+_LOCKED = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class _Later(Exception):
+    """The quick connection could not have the file at once: the statement goes to a thread."""
 
 
 class _Grouped(Generic[Item]):
@@ -71,17 +87,21 @@ class SqliteFile:
         destroyed, personal data erased), not left in free pages."""
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+        self._db = _connect(path, secure_delete)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        if secure_delete:
-            self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(schema)
         if path is not None and private:
             path.chmod(0o600)
         self._lock = threading.Lock()
         self._reads: _Grouped[Query] = _Grouped(self._run_reads)
         self._writes: _Grouped[Statement | Change] = _Grouped(self._commit)
+        # In memory, the one connection (no other can hold the file); else one that never waits.
+        self._quick, self._quick_lock = self._db, self._lock
+        if path is not None:
+            self._quick, self._quick_lock = _connect(path, secure_delete, 0), threading.Lock()
+            self._quick.execute("PRAGMA wal_autocheckpoint=0")
+        self._quick_commits = 0
+        self._checkpoints: set[asyncio.Task[None]] = set()
 
     def close(self) -> None:
         """Once the read or write in progress in a thread is over: closed under it, SQLite's
@@ -89,6 +109,8 @@ class SqliteFile:
         a service stopped while its tracker read)."""
         with self._lock:
             self._db.close()
+        with self._quick_lock:
+            self._quick.close()
 
     def add_columns(
         self, added: Mapping[str, Mapping[str, str]], indexes: Sequence[str] = ()
@@ -105,9 +127,12 @@ class SqliteFile:
             for index in indexes:
                 self._db.execute(index)
 
-    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, query: Callable[[sqlite3.Connection], T], *, quick: bool = False) -> T:
         """``query(connection)`` in a thread, alone on the connection (with the reads waiting
-        then, one after the other)."""
+        then, one after the other); ``quick``: at once if it can be (module docstring)."""
+        if quick:
+            with contextlib.suppress(_Later):
+                return self._at_once(query, commit=False)
         value: T = await self._reads.submit(query)
         return value
 
@@ -123,23 +148,65 @@ class SqliteFile:
                     outcomes.append((None, exc))
         return outcomes
 
-    async def one(self, sql: str, parameters: Sequence[Any]) -> tuple[Any, ...] | None:
+    async def one(
+        self, sql: str, parameters: Sequence[Any], *, quick: bool = False
+    ) -> tuple[Any, ...] | None:
         """The first row ``sql`` selects, or None."""
         row: tuple[Any, ...] | None = await self.read(
-            lambda db: db.execute(sql, parameters).fetchone()
+            lambda db: db.execute(sql, parameters).fetchone(), quick=quick
         )
         return row
 
-    async def write(self, sql: str, *rows: Sequence[Any]) -> None:
+    async def write(self, sql: str, *rows: Sequence[Any], quick: bool = False) -> None:
         """Run ``sql`` for each row; returns once committed (with the writes waiting then)."""
+        if quick:
+            with contextlib.suppress(_Later):
+                self._at_once(lambda db: db.executemany(sql, rows), commit=True)
+                return
         await self._writes.submit((sql, rows))
 
-    async def change(self, run: Callable[[sqlite3.Connection], T]) -> T:
+    async def change(self, run: Callable[[sqlite3.Connection], T], *, quick: bool = False) -> T:
         """``run(connection)`` inside the next committed transaction (with the writes waiting
         then); its result once committed. For writes whose outcome decides what comes next
-        (``INSERT ... RETURNING``)."""
+        (``INSERT ... RETURNING``). ``quick``: ``run`` may run twice (the first time rolled
+        back, when the file was busy): it must change nothing but the database."""
+        if quick:
+            with contextlib.suppress(_Later):
+                return self._at_once(run, commit=True)
         value: T = await self._writes.submit(run)
         return value
+
+    def _at_once(self, run: Callable[[sqlite3.Connection], T], *, commit: bool) -> T:
+        """``run`` on the quick connection now, committed if ``commit``; ``_Later`` when it
+        cannot have the connection or the file at once (then rolled back)."""
+        if not self._quick_lock.acquire(blocking=False):
+            raise _Later
+        try:
+            if not commit:
+                return run(self._quick)
+            with self._quick:
+                value = run(self._quick)
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _LOCKED:
+                raise _Later from exc
+            raise StateStoreError(f"state store: {exc}") from exc
+        finally:
+            self._quick_lock.release()
+        self._quick_commits += 1
+        if self._quick_commits % QUICK_COMMITS_A_CHECKPOINT == 0 and self._quick is not self._db:
+            self._checkpoint_soon()
+        return value
+
+    def _checkpoint_soon(self) -> None:
+        """A passive checkpoint of the WAL in a thread: it copies what no reader still needs
+        into the file, without waiting for anyone."""
+        task = asyncio.get_running_loop().create_task(self._checkpoint())
+        self._checkpoints.add(task)
+        task.add_done_callback(self._checkpoints.discard)
+
+    async def _checkpoint(self) -> None:
+        with contextlib.suppress(StateStoreError):  # the next one copies what this one could not
+            await self.read(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
 
     def _commit(self, statements: list[Statement | Change]) -> list[Outcome]:
         """One transaction for all ``statements``: all land, or all get its error."""
@@ -156,3 +223,15 @@ class SqliteFile:
         except sqlite3.Error as exc:  # "database or disk is full", I/O errors...
             raise StateStoreError(f"state store: {exc}") from exc
         return [(value, None) for value in values]
+
+
+def _connect(path: Path | None, secure_delete: bool, timeout_s: float = 5.0) -> sqlite3.Connection:
+    """A connection that waits up to ``timeout_s`` for a file another connection is writing.
+    ``secure_delete``: what is deleted is overwritten with zeros in the file."""
+    connection = sqlite3.connect(
+        str(path) if path else ":memory:", timeout=timeout_s, check_same_thread=False
+    )
+    connection.execute("PRAGMA synchronous=NORMAL")
+    if secure_delete:
+        connection.execute("PRAGMA secure_delete=ON")
+    return connection

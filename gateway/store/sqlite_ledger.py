@@ -119,6 +119,7 @@ class SqliteLedger:
         row = await self._file.one(
             "SELECT status, provider_message_id FROM notifications WHERE notification_id = ?",
             (notification_id,),
+            quick=True,
         )
         return Outcome(row[0], row[1]) if row else None
 
@@ -129,11 +130,12 @@ class SqliteLedger:
         def claim(connection: sqlite3.Connection) -> bool:
             return connection.execute(_CLAIM, (*row, now)).fetchone() is not None
 
-        return await self._file.change(claim)
+        return await self._file.change(claim, quick=True)
 
     async def record(self, entry: LedgerEntry) -> None:
         """Returns once the entry is committed (together with the others waiting then)."""
-        await self._file.write(_RECORD, self._record_row(entry, entry.status, time.time()))
+        row = self._record_row(entry, entry.status, time.time())
+        await self._file.write(_RECORD, row, quick=True)
 
     def _record_row(self, entry: LedgerEntry, status: str, now: float) -> tuple[Any, ...]:
         sealed = self._sealer().entry(entry)
@@ -158,12 +160,12 @@ class SqliteLedger:
             row = (whole.reference, *values, whole.language, time.time(), key_id)
             connection.execute(_REMEMBER, row)
 
-        await self._file.change(remember)
+        await self._file.change(remember, quick=True)
 
     async def contact(self, reference: str) -> Contact | None:
         keyring = self.keyring
         found: Contact | None = await self._file.read(
-            lambda connection: _contact(connection, keyring, reference)
+            lambda connection: _contact(connection, keyring, reference), quick=True
         )
         return found
 

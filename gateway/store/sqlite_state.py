@@ -139,6 +139,7 @@ class SqliteStateStore:
         row = await self._file.one(
             "SELECT body_sha256, response FROM idempotency WHERE scope = ? AND key = ?",
             (scope, key),
+            quick=True,
         )
         return StoredResponse(row[0], json.loads(row[1])) if row else None
 
@@ -148,8 +149,10 @@ class SqliteStateStore:
         now = time.time()
         row = (scope, key, body_sha256, json.dumps(response), now)
         writes = [
-            self._file.write("INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)", row),
-            self._file.write(_RELEASE, (scope, key)),
+            self._file.write(
+                "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?)", row, quick=True
+            ),
+            self._file.write(_RELEASE, (scope, key), quick=True),
         ]
         if now - self._pruned_at > PRUNE_EVERY_S:  # not per request: it was a table scan
             self._pruned_at = now
@@ -175,19 +178,22 @@ class SqliteStateStore:
             taken = connection.execute(_TAKE_KEY, (now, holder, scope, key, row[0]))
             return taken.rowcount == 1
 
-        return await self._file.change(claim)
+        return await self._file.change(claim, quick=True)
 
     async def release_key(self, scope: str, key: str) -> None:
-        await self._file.write(_RELEASE, (scope, key))
+        await self._file.write(_RELEASE, (scope, key), quick=True)
 
     async def record_contacts(self, reference: str, contacts: list[str]) -> None:
         rows = [(reference, self.contact_hash(contact)) for contact in contacts if contact]
-        await self._file.write("INSERT OR IGNORE INTO complaint_contacts VALUES (?, ?)", *rows)
+        await self._file.write(
+            "INSERT OR IGNORE INTO complaint_contacts VALUES (?, ?)", *rows, quick=True
+        )
 
     async def contact_matches(self, reference: str, contact: str) -> bool:
         row = await self._file.one(
             "SELECT 1 FROM complaint_contacts WHERE reference = ? AND contact_hash = ?",
             (reference, self.contact_hash(contact)),
+            quick=True,
         )
         return row is not None
 
@@ -285,7 +291,7 @@ class SqliteStateStore:
             (e.sha256, e.reference, e.filename, e.media_type, e.role, time.time()) for e in entries
         ]
         await self._file.write(
-            "INSERT OR IGNORE INTO stored_object VALUES (?, ?, ?, ?, ?, ?)", *rows
+            "INSERT OR IGNORE INTO stored_object VALUES (?, ?, ?, ?, ?, ?)", *rows, quick=True
         )
 
     async def catalog_entry(self, sha256: str) -> CatalogEntry | None:
@@ -293,6 +299,7 @@ class SqliteStateStore:
             "SELECT sha256, reference, filename, media_type, role FROM stored_object"
             " WHERE sha256 = ? ORDER BY recorded LIMIT 1",
             (sha256,),
+            quick=True,
         )
         return CatalogEntry(*row) if row else None
 
