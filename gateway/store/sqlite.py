@@ -16,7 +16,10 @@ hop cost far more than the statement (with the GIL passed back and forth: at sat
 quarter of the web service's CPU). When that connection cannot have the file at once
 (another connection is writing), the statement goes the grouped way, in a thread, which waits.
 That connection never checkpoints the WAL itself (a checkpoint syncs the file): every
-``QUICK_COMMITS_A_CHECKPOINT`` of its commits, a checkpoint runs in a thread.
+``QUICK_COMMITS_A_CHECKPOINT`` of its commits, a checkpoint runs in a thread. A quick write
+commits alone: where many writes come at once, the grouped way's shared commits cost less (the
+notifier's ledger, 32 sends at a time: its writes quick cost 1.42 ms of CPU an acknowledgement
+against 1.26 grouped, same-run A/B), so the ledger's writes stay grouped and its reads are quick.
 """
 
 from __future__ import annotations

@@ -130,12 +130,12 @@ class SqliteLedger:
         def claim(connection: sqlite3.Connection) -> bool:
             return connection.execute(_CLAIM, (*row, now)).fetchone() is not None
 
-        return await self._file.change(claim, quick=True)
+        return await self._file.change(claim)
 
     async def record(self, entry: LedgerEntry) -> None:
         """Returns once the entry is committed (together with the others waiting then)."""
         row = self._record_row(entry, entry.status, time.time())
-        await self._file.write(_RECORD, row, quick=True)
+        await self._file.write(_RECORD, row)
 
     def _record_row(self, entry: LedgerEntry, status: str, now: float) -> tuple[Any, ...]:
         sealed = self._sealer().entry(entry)
@@ -160,7 +160,7 @@ class SqliteLedger:
             row = (whole.reference, *values, whole.language, time.time(), key_id)
             connection.execute(_REMEMBER, row)
 
-        await self._file.change(remember, quick=True)
+        await self._file.change(remember)
 
     async def contact(self, reference: str) -> Contact | None:
         keyring = self.keyring
