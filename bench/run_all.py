@@ -29,6 +29,7 @@ FULL: dict[str, list[str]] = {
     "e2e": [],
     "flame": [],
     "claims": [],
+    "sqlite": [],
 }
 QUICK: dict[str, list[str]] = {
     "publish": ["--events", "5000", "--runs", "1"],
@@ -43,6 +44,7 @@ QUICK: dict[str, list[str]] = {
     "e2e": ["--duration", "5", "--runs", "1"],
     "flame": ["--duration", "3"],
     "claims": ["--objects", "500", "--runs", "1"],
+    "sqlite": ["--statements", "500", "--runs", "1"],
 }
 
 
