@@ -151,3 +151,69 @@ def test_given_a_number_then_asking_its_own_region_first_agrees_with_phonenumber
     except phonenumbers.NumberParseException:
         return
     assert contacts._valid(number, region) == phonenumbers.is_valid_number(number)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    region=st.sampled_from(["CA", "US", "FR", "BE"]),
+    prefix=st.sampled_from(["", "+1 ", "+33 ", "+32 ", "0"]),
+    area=st.sampled_from(["514", "418", "212", "6", "47", "2", "876"]),
+    rest=st.integers(min_value=0, max_value=10**8 - 1),
+    elsewhere=st.sampled_from(["CA", "US", "FR", "BE", "JM"]),
+)
+def test_property_a_phone_in_its_normal_form_normalises_to_itself_in_any_region(
+    region: str, prefix: str, area: str, rest: int, elsewhere: str
+) -> None:
+    """What ``normalise_phone`` takes on trust: an E.164 number it returned is its own
+    normal form, whatever the region it is read in next (checked without the caches)."""
+    parse = contacts._normalised_phone.__wrapped__
+    normal = parse(f"{prefix}{area} {rest:07d}", region)
+    if normal is not None:
+        assert parse(normal, elsewhere) == normal
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "Marie.T@Example.ORG",
+        "  marie@exemple.qc.ca ",
+        "côté@exemple.qc.ca",
+        "a@BÜCHER.example",
+        "a@xn--bcher-kva.example",
+        "x.y+z@sub.Domain.example",
+    ],
+)
+def test_given_an_address_in_its_normal_form_then_it_normalises_to_itself(address: str) -> None:
+    check = contacts._normalised_email.__wrapped__
+    normal = check(address)
+    assert normal is not None
+    assert check(normal) == normal
+
+
+def test_given_a_normal_form_returned_then_it_is_taken_again_without_a_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    phone = normalise_phone("514 555 0177", "CA")
+    email = normalise_email("Lucie.Roy@Exemple.QC.CA")
+
+    def no_parse(*_: object) -> str:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(contacts, "_normalised_phone", no_parse)
+    monkeypatch.setattr(contacts, "_normalised_email", no_parse)
+    assert phone == "+15145550177"
+    assert normalise_phone(phone, "FR") == phone
+    assert email == "Lucie.Roy@exemple.qc.ca"
+    assert normalise_email(email) == email
+
+
+def test_given_more_normal_forms_than_kept_then_all_are_forgotten_at_once() -> None:
+    kept = contacts._NormalForms(limit=2)
+    kept.remember("+15145550101")
+    kept.remember("+15145550102")
+    kept.remember(None)
+    assert "+15145550101" in kept
+    kept.remember("+15145550103")
+    assert "+15145550101" not in kept
+    assert "+15145550102" not in kept
+    assert "+15145550103" in kept
