@@ -89,6 +89,7 @@ class SideRuns:
     statements: list[float] = field(default_factory=list)
     top: Counter[str] = field(default_factory=Counter)  # statement -> calls, last run
     letters: list[tuple[float, float]] = field(default_factory=list)  # form letters: /s, CPU ms
+    paced_cpu_ms: dict[float, list[float]] = field(default_factory=dict)  # rate -> CPU ms each
 
 
 class Servers:
@@ -201,9 +202,13 @@ async def side_run(
     try:
         for rate in rates:
             requests = signed(int(rate * duration), f"{tag}o{rate:.0f}")
+            cpu = cpu_seconds(side.gateway_pids)
             result, failures = await paced(pool, requests, rate, duration, tag)
+            accepted = max(len(requests) - failures, 1)
+            cpu_ms = (cpu_seconds(side.gateway_pids) - cpu) / accepted * 1000
             report_failures(failures, rate)
             into.latency[rate].append(result)
+            into.paced_cpu_ms.setdefault(rate, []).append(cpu_ms)
         await saturation(side, pool, duration, tag, into)
     finally:
         for connection in pool:
