@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic_core import to_json
 
@@ -162,29 +162,57 @@ def values_json_of(values: Any) -> bytes | None:
 
 class DetailSealer:
     """``seal_details`` for the ledger's writes of one keyring. A notification's row is written
-    three or four times (its claim, then its outcomes), each with the same recipient and
-    values: they are sealed once and the same sealed text written again (no nonce is used
-    twice: it is the same ciphertext), not sealed anew at each write."""
+    three or four times (its claim with its values, then its outcomes without them), each with
+    the same recipient: the recipient and the values are each sealed once per notification and
+    the same sealed text written again (no nonce is used twice: it is the same ciphertext), not
+    sealed anew at each write."""
 
     CACHED = 1024
 
     def __init__(self, keyring: Keyring, pepper: bytes) -> None:
         self.keyring = keyring
         self._pepper = pepper
-        self._sealed: dict[tuple[str, str | None, bytes | None], SealedDetails] = {}
+        self._recipients: dict[tuple[str, str], SealedDetails] = {}
+        self._values: dict[tuple[str, bytes], SealedDetails] = {}
 
     def entry(self, entry: LedgerEntry) -> SealedDetails:
-        values_json = values_json_of(entry.values)
-        key = (entry.notification_id, entry.recipient, values_json)
-        if (found := self._sealed.get(key)) is not None:
-            return found
-        sealed = seal_details(
-            self.keyring, self._pepper, entry.notification_id, entry.recipient, values_json
+        recipient = self._recipient(entry.notification_id, entry.recipient)
+        values = self._sealed_values(entry.notification_id, values_json_of(entry.values))
+        return SealedDetails(
+            recipient=recipient.recipient,
+            recipient_key_id=recipient.recipient_key_id,
+            recipient_hash=recipient.recipient_hash,
+            values=values.values,
+            values_key_id=values.values_key_id,
         )
-        if len(self._sealed) >= self.CACHED:
-            self._sealed.clear()
-        self._sealed[key] = sealed
-        return sealed
+
+    def _recipient(self, notification_id: str, recipient: str | None) -> SealedDetails:
+        if recipient is None:
+            return _NOTHING
+        key = (notification_id, recipient)
+        if (found := self._recipients.get(key)) is None:
+            found = seal_details(self.keyring, self._pepper, notification_id, recipient, None)
+            _kept(self._recipients, key, found, self.CACHED)
+        return found
+
+    def _sealed_values(self, notification_id: str, values_json: bytes | None) -> SealedDetails:
+        if values_json is None:
+            return _NOTHING
+        key = (notification_id, values_json)
+        if (found := self._values.get(key)) is None:
+            found = seal_details(self.keyring, self._pepper, notification_id, None, values_json)
+            _kept(self._values, key, found, self.CACHED)
+        return found
+
+
+_NOTHING = SealedDetails()
+K = TypeVar("K", tuple[str, str], tuple[str, bytes])
+
+
+def _kept(cache: dict[K, SealedDetails], key: K, sealed: SealedDetails, limit: int) -> None:
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = sealed
 
 
 @dataclass(frozen=True)
