@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from pydantic_core import to_json
 
@@ -167,17 +167,16 @@ class DetailSealer:
     the same sealed text written again (no nonce is used twice: it is the same ciphertext), not
     sealed anew at each write."""
 
-    CACHED = 1024
+    CACHED = 2048  # sealed parts: two a notification
 
     def __init__(self, keyring: Keyring, pepper: bytes) -> None:
         self.keyring = keyring
         self._pepper = pepper
-        self._recipients: dict[tuple[str, str], SealedDetails] = {}
-        self._values: dict[tuple[str, bytes], SealedDetails] = {}
+        self._sealed: dict[tuple[str, str | None, bytes | None], SealedDetails] = {}
 
     def entry(self, entry: LedgerEntry) -> SealedDetails:
-        recipient = self._recipient(entry.notification_id, entry.recipient)
-        values = self._sealed_values(entry.notification_id, values_json_of(entry.values))
+        recipient = self._once(entry.notification_id, entry.recipient, None)
+        values = self._once(entry.notification_id, None, values_json_of(entry.values))
         return SealedDetails(
             recipient=recipient.recipient,
             recipient_key_id=recipient.recipient_key_id,
@@ -186,33 +185,24 @@ class DetailSealer:
             values_key_id=values.values_key_id,
         )
 
-    def _recipient(self, notification_id: str, recipient: str | None) -> SealedDetails:
-        if recipient is None:
+    def _once(
+        self, notification_id: str, recipient: str | None, values_json: bytes | None
+    ) -> SealedDetails:
+        """One part (the other None) sealed, once for the notification's rows."""
+        if recipient is None and values_json is None:
             return _NOTHING
-        key = (notification_id, recipient)
-        if (found := self._recipients.get(key)) is None:
-            found = seal_details(self.keyring, self._pepper, notification_id, recipient, None)
-            _kept(self._recipients, key, found, self.CACHED)
-        return found
-
-    def _sealed_values(self, notification_id: str, values_json: bytes | None) -> SealedDetails:
-        if values_json is None:
-            return _NOTHING
-        key = (notification_id, values_json)
-        if (found := self._values.get(key)) is None:
-            found = seal_details(self.keyring, self._pepper, notification_id, None, values_json)
-            _kept(self._values, key, found, self.CACHED)
+        key = (notification_id, recipient, values_json)
+        if (found := self._sealed.get(key)) is None:
+            found = seal_details(
+                self.keyring, self._pepper, notification_id, recipient, values_json
+            )
+            if len(self._sealed) >= self.CACHED:
+                self._sealed.clear()
+            self._sealed[key] = found
         return found
 
 
 _NOTHING = SealedDetails()
-K = TypeVar("K", tuple[str, str], tuple[str, bytes])
-
-
-def _kept(cache: dict[K, SealedDetails], key: K, sealed: SealedDetails, limit: int) -> None:
-    if len(cache) >= limit:
-        cache.clear()
-    cache[key] = sealed
 
 
 @dataclass(frozen=True)
