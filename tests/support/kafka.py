@@ -15,10 +15,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from gateway.local_kafka import SCRIPT
 from gateway.settings import KafkaSettings
@@ -72,13 +74,23 @@ class LocalBroker:
         return f"127.0.0.1:{self.port}"
 
     def _run(self, command: str) -> None:
+        """``kafka-local <command>``; what it says goes to this process's standard error (and
+        so into a failing test's report), and with a ``CalledProcessError`` when it fails."""
         env = {
             **os.environ,
             "KAFKA_LOCAL_PORT": str(self.port),
             "KAFKA_LOCAL_HEAP": "384m",
             **self.environment,
         }
-        subprocess.run(["bash", str(SCRIPT), command], env=env, check=True, timeout=300)
+        arguments = ["bash", str(SCRIPT), command]
+        try:
+            done = subprocess.run(
+                arguments, env=env, check=True, timeout=300, stderr=subprocess.PIPE, text=True
+            )
+        except subprocess.CalledProcessError as exc:
+            sys.stderr.write(exc.stderr or "")
+            raise
+        sys.stderr.write(done.stderr)
 
     def start(self) -> None:
         self._run("start")
@@ -91,9 +103,32 @@ class LocalBroker:
 
     @classmethod
     def create(cls) -> LocalBroker:
-        broker = cls(port=free_port_pair())
-        broker.start()
+        broker, _ = started_on_free_ports(lambda: (cls(port=free_port_pair()), None))
         return broker
+
+
+PORT_ATTEMPTS = 3
+Extra = TypeVar("Extra")
+
+
+def started_on_free_ports(
+    make: Callable[[], tuple[LocalBroker, Extra]],
+) -> tuple[LocalBroker, Extra]:
+    """A broker ``make`` gives (on ports it chose free), started; made again on other ports
+    when one of them was taken between the choosing and the broker binding it: another
+    process's connection may be given a port ``free_port`` saw free (with parallel test workers
+    this happened about once in a few full runs). Any other failure is raised at once."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        broker, extra = make()
+        try:
+            broker.start()
+        except subprocess.CalledProcessError as exc:
+            broker.destroy()  # the state folder of the attempt
+            if attempt == PORT_ATTEMPTS or "Address already in use" not in (exc.stderr or ""):
+                raise
+            continue
+        return broker, extra
+    raise AssertionError("unreachable")
 
 
 SecuredProtocol = Literal["SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -141,22 +176,25 @@ class SecuredBroker:
         tls = make_tls_files(directory, ca_name="Test Kafka CA")
         keystore = directory / "broker-keystore.pem"  # Kafka's PEM keystore: key, then chain
         keystore.write_bytes(tls.key.read_bytes() + tls.certificate.read_bytes())
-        listeners = {protocol: free_port() for protocol in SECURED_PROTOCOLS}
         config = directory / "secured.properties"
         config.write_text(_secured_config(keystore), encoding="utf-8")
         scram = [
             f"{mechanism}=[name={SCRAM_USER.name},password={SCRAM_USER.password}]"
             for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
         ]
-        environment = {
-            "KAFKA_LOCAL_EXTRA_LISTENERS": ",".join(
-                f"{protocol}://127.0.0.1:{port}" for protocol, port in listeners.items()
-            ),
-            "KAFKA_LOCAL_EXTRA_CONFIG": str(config),
-            "KAFKA_LOCAL_SCRAM_USERS": "\n".join(scram),
-        }
-        broker = LocalBroker(port=free_port_pair(), environment=environment)
-        broker.start()
+
+        def on_free_ports() -> tuple[LocalBroker, dict[SecuredProtocol, int]]:
+            listeners = {protocol: free_port() for protocol in SECURED_PROTOCOLS}
+            environment = {
+                "KAFKA_LOCAL_EXTRA_LISTENERS": ",".join(
+                    f"{protocol}://127.0.0.1:{port}" for protocol, port in listeners.items()
+                ),
+                "KAFKA_LOCAL_EXTRA_CONFIG": str(config),
+                "KAFKA_LOCAL_SCRAM_USERS": "\n".join(scram),
+            }
+            return LocalBroker(port=free_port_pair(), environment=environment), listeners
+
+        broker, listeners = started_on_free_ports(on_free_ports)
         return cls(broker, listeners, tls.ca)
 
 
