@@ -13,11 +13,12 @@ formatted.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -26,11 +27,57 @@ from gateway.local_kafka import SCRIPT
 from gateway.settings import KafkaSettings
 from tests.support.tls import make_tls_files
 
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10_000
+_HANDED_OUT: set[int] = set()  # by this process: never handed out twice
+
 
 def free_port() -> int:
+    """A loopback port free now, never handed out before by this process, chosen at random
+    below the kernel's range of ephemeral ports and, under pytest-xdist, in this worker's own
+    share of them. A port of the ephemeral range (what binding port 0 gives) can be handed to
+    another process's outgoing connection before the server meant to listen on it binds it
+    ("Address already in use": the workers open many connections to their brokers); below
+    the range no port is handed out so, and the workers' shares never meet. Port 0's way where
+    the range is unknown."""
+    low, high = port_share(_ephemeral_low(), os.environ)
+    for _ in range(200 if high - low > 100 else 0):
+        port = low + secrets.randbelow(high - low - 1)  # its next one in the share too (pairs)
+        if port not in _HANDED_OUT and _bindable(port):
+            _HANDED_OUT.add(port)
+            return port
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def port_share(ephemeral_low: int, environment: Mapping[str, str]) -> tuple[int, int]:
+    """[low, high) of the ports this process chooses from: below ``ephemeral_low``, this xdist
+    worker's share of them."""
+    high = ephemeral_low
+    worker = environment.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+    workers = environment.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.isdigit() and workers.isdigit() and int(worker) < int(workers)):
+        return LOWEST_PORT, max(high, LOWEST_PORT)
+    size = max(high - LOWEST_PORT, 0) // int(workers)
+    start = LOWEST_PORT + int(worker) * size
+    return start, start + size
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_for_port(
@@ -53,11 +100,9 @@ def free_port_pair() -> int:
     """A port p such that p and p + 1 (the controller) are both free."""
     for _ in range(50):
         port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
+        if port + 1 in _HANDED_OUT or not _bindable(port + 1):
+            continue
+        _HANDED_OUT.add(port + 1)
         return port
     raise RuntimeError("no free pair of loopback ports")
 
