@@ -177,12 +177,8 @@ class DetailSealer:
     def entry(self, entry: LedgerEntry) -> SealedDetails:
         recipient = self._once(entry.notification_id, entry.recipient, None)
         values = self._once(entry.notification_id, None, values_json_of(entry.values))
-        return SealedDetails(
-            recipient=recipient.recipient,
-            recipient_key_id=recipient.recipient_key_id,
-            recipient_hash=recipient.recipient_hash,
-            values=values.values,
-            values_key_id=values.values_key_id,
+        return dataclasses.replace(
+            recipient, values=values.values, values_key_id=values.values_key_id
         )
 
     def _once(

@@ -12,6 +12,7 @@ formatted.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import socket
@@ -64,6 +65,7 @@ def port_share(ephemeral_low: int, environment: Mapping[str, str]) -> tuple[int,
     return start, start + size
 
 
+@functools.cache  # the kernel's setting, read once a process rather than at every port
 def _ephemeral_low() -> int:
     try:
         return int(EPHEMERAL_PORTS.read_text().split()[0])
