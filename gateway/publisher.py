@@ -245,9 +245,11 @@ class KafkaPublisher:
         producer = AIOKafkaProducer(**producer_options(self._settings))
         try:
             await producer.start()
-        except (KafkaError, OSError) as exc:
+        except BaseException as exc:  # a timeout's or a stop's cancellation too: never left open
             await producer.stop()
-            msg = f"cannot reach Kafka at {self._settings.bootstrap}: {exc}"
-            raise KafkaUnavailable(msg) from exc
+            if isinstance(exc, KafkaError | OSError):
+                msg = f"cannot reach Kafka at {self._settings.bootstrap}: {exc}"
+                raise KafkaUnavailable(msg) from exc
+            raise
         log.info("kafka.producer_started", bootstrap=self._settings.bootstrap)
         return producer

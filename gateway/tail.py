@@ -35,13 +35,12 @@ async def tail(
         request_timeout_ms=int(settings.request_timeout_s * 1000),
         **client_security(settings),
     )
-    try:
-        await consumer.start()
-    except (KafkaError, OSError) as exc:
-        await consumer.stop()
-        raise KafkaUnavailable(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
     printed = 0
-    try:
+    try:  # stopped however it ends: a Ctrl-C during the start included
+        try:
+            await consumer.start()
+        except (KafkaError, OSError) as exc:
+            raise KafkaUnavailable(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
         while max_events is None or printed < max_events:
             batch = await consumer.getmany(timeout_ms=int((idle_timeout_s or 3600) * 1000))
             if not batch:

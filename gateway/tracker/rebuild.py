@@ -57,13 +57,12 @@ async def rebuild(
         request_timeout_ms=int(settings.request_timeout_s * 1000),
         **client_security(settings),
     )
-    try:
-        partitions = await _partitions(settings)
-        await consumer.start()
-    except (KafkaError, OSError) as exc:
-        await consumer.stop()
-        raise KafkaUnavailable(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
-    try:
+    try:  # stopped however it ends: a cancellation during the start included
+        try:
+            partitions = await _partitions(settings)
+            await consumer.start()
+        except (KafkaError, OSError) as exc:
+            raise KafkaUnavailable(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
         await store.clear()
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)

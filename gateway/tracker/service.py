@@ -84,8 +84,8 @@ class TrackerService:
         self._dlq = dlq
 
     async def run(self) -> None:
-        await self._consumer.start()
-        try:
+        try:  # stopped however the run ends: a cancellation during the start included
+            await self._consumer.start()
             while True:
                 batches = await self._consumer.getmany(
                     timeout_ms=1000, max_records=self._batch_size
