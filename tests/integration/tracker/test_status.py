@@ -219,7 +219,7 @@ async def test_timing_of_a_wrong_pairing_and_an_unknown_reference_shows_no_usabl
 ) -> None:
     """200 look-ups each, interleaved, each a reference of its own (the per-reference limit
     never bites): their latencies cannot tell the two apart (a threshold classifier does no
-    better than chance, medians within a tenth of a millisecond or 10 %)."""
+    better than chance, the pairs' median difference within a tenth of a millisecond or 10 %)."""
     tries = 200
     known = await asyncio.gather(
         *(
@@ -241,7 +241,10 @@ async def test_timing_of_a_wrong_pairing_and_an_unknown_reference_shows_no_usabl
                 timings[kind].append(time.perf_counter() - started)
                 assert answer.status_code == 404
     wrong, unknown = timings["wrong"], timings["unknown"]
-    gap = abs(statistics.median(wrong) - statistics.median(unknown))
+    # the median of the pairs' differences: a systematic gap shows in it, while a busy machine's
+    # slow spells (which moved the medians of each kind apart by 15 % in a CI run) touch both
+    # look-ups of a pair alike
+    gap = abs(statistics.median(w - u for w, u in zip(wrong, unknown, strict=True)))
     assert gap < max(0.0001, 0.1 * statistics.median(unknown)), (gap, statistics.median(unknown))
     assert best_threshold_accuracy(wrong, unknown) < 0.62
 
