@@ -11,7 +11,7 @@ import contextlib
 import gc
 import signal
 import socket
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
@@ -293,16 +293,26 @@ async def _serve(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
+        await run_until(stop, services)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def run_until(stop: asyncio.Event, services: Sequence[Service]) -> None:
+    """Each service's ``run`` until ``stop`` is set, then each cancelled; the first of our
+    errors if one fails. Every ``run`` is begun before any is cancelled, even when ``stop`` was
+    set during start-up: a task cancelled before its first step never runs its ``finally``, and
+    the Kafka client its service was built with would be left open."""
+    try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(service.run()) for service in services]
+            await asyncio.sleep(0)  # one turn of the loop: each task to its first await
             await stop.wait()
             for task in tasks:
                 task.cancel()
     except ExceptionGroup as group:
         raise _first_gateway_error(group) from group
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
 
 
 def _warmed_up(warming: asyncio.Future[None]) -> None:
