@@ -7,8 +7,16 @@ import logging
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gateway.logs import RepeatFilter, configure_logging, mask_personal_data, mask_text
+from gateway.logs import (
+    RepeatFilter,
+    _masked,
+    configure_logging,
+    mask_personal_data,
+    mask_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -93,3 +101,17 @@ def test_a_repeated_message_comes_back_after_its_window_saying_how_many_were_hel
     again = logging.LogRecord("k", 40, "f", 1, "m", (), None)
     assert held.filter(again)
     assert again.getMessage() == "m [3 more like it held back in 3600 s]"
+
+
+PIECES = st.sampled_from(
+    ["marie@example.org", "+1 514 555 0199", "TREM 4501 0112", "10.0.0.1", "@", "7", " ", "-", "é"]
+)
+
+
+@given(st.lists(st.one_of(st.text(max_size=12), PIECES), max_size=8).map("".join))
+def test_a_text_without_an_at_sign_or_a_digit_is_left_as_the_full_masking_leaves_it(
+    text: str,
+) -> None:
+    """The quick path (no "@", no digit: returned at once) never decides otherwise than the
+    three patterns would."""
+    assert mask_text(text) == _masked(text)
