@@ -5,17 +5,21 @@ probes all build their aiokafka client with ``client_security(settings)``, so on
 secures every connection. TLS checks the broker's certificate and host name against
 ``GATEWAY_KAFKA_CA_FILE`` (else the system's CAs); SASL sends ``GATEWAY_KAFKA_SASL_USERNAME`` and
 ``GATEWAY_KAFKA_SASL_PASSWORD`` with PLAIN (RFC 4616) or SCRAM (RFC 5802, RFC 7677).
+``start_or_stop`` starts such a client, or stops it when its start does not end well.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from ssl import SSLContext
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
-from gateway.errors import ConfigurationError
+from gateway.errors import ConfigurationError, KafkaUnavailable
 from gateway.events import topics
 from gateway.settings import KafkaSettings
 
@@ -65,3 +69,31 @@ def group_consumer(settings: KafkaSettings, group_id: str, reader: str) -> AIOKa
         max_poll_interval_ms=30 * 60 * 1000,
         **client_security(settings),
     )
+
+
+class KafkaClient(Protocol):
+    """aiokafka's producer and consumer, as far as starting and stopping them goes."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@contextlib.contextmanager
+def reaching(bootstrap: str) -> Iterator[None]:
+    """Kafka's and the network's errors within, as ``KafkaUnavailable`` naming the brokers."""
+    try:
+        yield
+    except (KafkaError, OSError) as exc:
+        raise KafkaUnavailable(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+
+
+async def start_or_stop(client: KafkaClient, bootstrap: str) -> None:
+    """``client`` started, or stopped when its start failed or was cancelled (a Ctrl-C, a time
+    bound): aiokafka reports a client never stopped at level error, its connections open."""
+    try:
+        with reaching(bootstrap):
+            await client.start()
+    except BaseException:
+        await client.stop()
+        raise

@@ -49,7 +49,7 @@ from gateway.deadlines import DeadlineExceeded, DeadlineWatch
 from gateway.errors import EventRejected, KafkaUnavailable, PublishError
 from gateway.events import topics
 from gateway.events.envelope import CONTENT_TYPE, SPEC_BY_TYPE, CloudEvent
-from gateway.kafka_security import client_security
+from gateway.kafka_security import client_security, start_or_stop
 from gateway.metrics import (
     EVENTS_PUBLISHED,
     PRODUCER_RETIREMENTS,
@@ -243,13 +243,6 @@ class KafkaPublisher:
 
     async def _start_producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(**producer_options(self._settings))
-        try:
-            await producer.start()
-        except BaseException as exc:  # a timeout's or a stop's cancellation too: never left open
-            await producer.stop()
-            if isinstance(exc, KafkaError | OSError):
-                msg = f"cannot reach Kafka at {self._settings.bootstrap}: {exc}"
-                raise KafkaUnavailable(msg) from exc
-            raise
+        await start_or_stop(producer, self._settings.bootstrap)
         log.info("kafka.producer_started", bootstrap=self._settings.bootstrap)
         return producer

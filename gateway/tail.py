@@ -9,10 +9,8 @@ import sys
 from typing import TextIO
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
 
-from gateway.errors import KafkaUnavailable
-from gateway.kafka_security import client_security
+from gateway.kafka_security import client_security, start_or_stop
 from gateway.settings import KafkaSettings
 
 
@@ -35,12 +33,9 @@ async def tail(
         request_timeout_ms=int(settings.request_timeout_s * 1000),
         **client_security(settings),
     )
+    await start_or_stop(consumer, settings.bootstrap)
     printed = 0
-    try:  # stopped however it ends: a Ctrl-C during the start included
-        try:
-            await consumer.start()
-        except (KafkaError, OSError) as exc:
-            raise KafkaUnavailable(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+    try:
         while max_events is None or printed < max_events:
             batch = await consumer.getmany(timeout_ms=int((idle_timeout_s or 3600) * 1000))
             if not batch:

@@ -16,11 +16,9 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 
-from gateway.errors import KafkaUnavailable
 from gateway.events import topics
-from gateway.kafka_security import client_security
+from gateway.kafka_security import client_security, reaching, start_or_stop
 from gateway.settings import KafkaSettings
 from gateway.store.tracker import Fold, TimelineEntry, TrackerStore
 from gateway.tracker.erasures import ErasedComplaints
@@ -48,6 +46,8 @@ async def rebuild(
     """``erasures``: the complaints erased are left out (their events may still be on the
     topics)."""
     started = time.monotonic()
+    with reaching(settings.bootstrap):
+        partitions = await _partitions(settings)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap,
         group_id=None,
@@ -57,12 +57,8 @@ async def rebuild(
         request_timeout_ms=int(settings.request_timeout_s * 1000),
         **client_security(settings),
     )
-    try:  # stopped however it ends: a cancellation during the start included
-        try:
-            partitions = await _partitions(settings)
-            await consumer.start()
-        except (KafkaError, OSError) as exc:
-            raise KafkaUnavailable(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from exc
+    await start_or_stop(consumer, settings.bootstrap)
+    try:
         await store.clear()
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
